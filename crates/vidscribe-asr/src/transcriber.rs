@@ -1,0 +1,201 @@
+//! The real [`Transcriber`]: decode the media to 16 kHz mono, run Whisper over it.
+//!
+//! Loading a model takes seconds and hundreds of megabytes, so loaded models are kept for the
+//! life of the transcriber and handed from job to job. CTranslate2 runs the calls made to one
+//! model instance one after another, so two jobs running at the same time each get their own
+//! instance (one more load); sequential jobs reuse the same one.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
+
+use tracing::{info, info_span};
+use vidscribe_core::{CancelFlag, JobStage, ProgressFn, TranscribeError, TranscribeRequest, Transcriber, Transcript};
+
+use crate::engine::{DecodeOptions, Engine, Stop};
+use crate::error::AsrError;
+use crate::mel::SAMPLE_RATE;
+use crate::models::{ensure_model, ModelDir};
+
+/// Models are cached per directory and thread count: CTranslate2 fixes the threads at load.
+type PoolKey = (PathBuf, usize);
+
+pub struct WhisperTranscriber {
+    cache_dir: PathBuf,
+    /// Registry names and paths already resolved and verified in this process.
+    resolved: Mutex<HashMap<String, ModelDir>>,
+    /// Loaded engines not in use right now.
+    idle: Mutex<HashMap<PoolKey, Vec<Engine>>>,
+    loads: AtomicUsize,
+}
+
+impl std::fmt::Debug for WhisperTranscriber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WhisperTranscriber")
+            .field("cache_dir", &self.cache_dir)
+            .field("models_loaded", &self.models_loaded())
+            .finish()
+    }
+}
+
+/// A loaded engine lent to one job; it goes back to the pool when dropped.
+pub struct LeasedEngine<'a> {
+    engine: Option<Engine>,
+    key: PoolKey,
+    owner: &'a WhisperTranscriber,
+}
+
+impl std::ops::Deref for LeasedEngine<'_> {
+    type Target = Engine;
+    fn deref(&self) -> &Engine {
+        // Only taken out in drop.
+        self.engine.as_ref().unwrap_or_else(|| unreachable!("engine taken before drop"))
+    }
+}
+
+impl Drop for LeasedEngine<'_> {
+    fn drop(&mut self) {
+        if let Some(engine) = self.engine.take() {
+            lock(&self.owner.idle).entry(self.key.clone()).or_default().push(engine);
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The maps stay consistent even if a holder panicked: every update is a single insert/pop.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl WhisperTranscriber {
+    /// A transcriber that fetches registry models into `model_cache_dir`
+    /// (usually [`crate::models::default_cache_dir`]).
+    pub fn new(model_cache_dir: impl Into<PathBuf>) -> Self {
+        WhisperTranscriber {
+            cache_dir: model_cache_dir.into(),
+            resolved: Mutex::new(HashMap::new()),
+            idle: Mutex::new(HashMap::new()),
+            loads: AtomicUsize::new(0),
+        }
+    }
+
+    pub fn cache_dir(&self) -> &Path {
+        &self.cache_dir
+    }
+
+    /// How many times a model was loaded into memory by this transcriber.
+    pub fn models_loaded(&self) -> usize {
+        self.loads.load(Ordering::SeqCst)
+    }
+
+    /// Resolves, verifies (once per process) and returns the model directory for `name_or_path`.
+    pub fn resolve(&self, name_or_path: &str) -> Result<ModelDir, AsrError> {
+        if let Some(dir) = lock(&self.resolved).get(name_or_path) {
+            return Ok(dir.clone());
+        }
+        let dir = ensure_model(name_or_path, &self.cache_dir)?;
+        lock(&self.resolved).insert(name_or_path.to_string(), dir.clone());
+        Ok(dir)
+    }
+
+    /// An engine for `name_or_path` with `threads` threads: an idle loaded one, else a new load.
+    pub fn engine(&self, name_or_path: &str, threads: usize) -> Result<LeasedEngine<'_>, AsrError> {
+        let dir = self.resolve(name_or_path)?;
+        let threads = threads.max(1);
+        let key = (dir.path.clone(), threads);
+        let idle = lock(&self.idle).get_mut(&key).and_then(Vec::pop);
+        let engine = match idle {
+            Some(engine) => engine,
+            None => {
+                let started = Instant::now();
+                let engine = Engine::load(&dir, threads)?;
+                self.loads.fetch_add(1, Ordering::SeqCst);
+                info!(model = %dir.name, threads, secs = started.elapsed().as_secs_f64(), "model loaded");
+                engine
+            }
+        };
+        Ok(LeasedEngine { engine: Some(engine), key, owner: self })
+    }
+
+    /// Transcribes already decoded 16 kHz mono samples.
+    pub fn transcribe_samples(
+        &self,
+        samples: &[f32],
+        model: &str,
+        options: &DecodeOptions,
+        threads: usize,
+        progress: &dyn Fn(f64),
+        cancel: &CancelFlag,
+    ) -> Result<Transcript, TranscribeError> {
+        let engine = self.engine(model, threads)?;
+        let duration = samples.len() as f64 / SAMPLE_RATE as f64;
+        let mut on_window = |done: f64| progress(if duration > 0.0 { (done / duration).min(1.0) } else { 1.0 });
+        engine.transcribe(samples, options, &mut on_window, &|| cancel.is_cancelled()).map_err(|stop| match stop {
+            Stop::Cancelled => TranscribeError::Cancelled,
+            Stop::Failed(e) => e.into(),
+        })
+    }
+}
+
+impl Transcriber for WhisperTranscriber {
+    fn transcribe(
+        &self,
+        request: &TranscribeRequest,
+        progress: &ProgressFn<'_>,
+        cancel: &CancelFlag,
+    ) -> Result<Transcript, TranscribeError> {
+        let span = info_span!("transcribe", media = %request.media_path.display(), model = %request.model);
+        let _entered = span.enter();
+        let started = Instant::now();
+
+        progress(JobStage::LoadingModel, 0.0);
+        // Load (or borrow) the model before decoding, so a bad model name fails before any
+        // minutes are spent on a long video.
+        drop(self.engine(&request.model, request.threads)?);
+        if cancel.is_cancelled() {
+            return Err(TranscribeError::Cancelled);
+        }
+
+        progress(JobStage::Decoding, 0.0);
+        let samples = decode_media(&request.media_path, progress, cancel)?;
+        let audio_secs = samples.len() as f64 / SAMPLE_RATE as f64;
+
+        progress(JobStage::Transcribing, 0.0);
+        let options = DecodeOptions {
+            language: request.language.clone().filter(|l| !l.is_empty() && l != "auto"),
+            beam_size: request.beam_size.max(1),
+            word_timestamps: request.word_timestamps,
+            ..DecodeOptions::default()
+        };
+        let transcript = self.transcribe_samples(
+            &samples,
+            &request.model,
+            &options,
+            request.threads,
+            &|f| progress(JobStage::Transcribing, f),
+            cancel,
+        )?;
+        let secs = started.elapsed().as_secs_f64();
+        info!(audio_secs, secs, rtf = secs / audio_secs.max(1e-9), segments = transcript.segments.len(), "transcribed");
+        Ok(transcript)
+    }
+}
+
+/// Decodes the whole media file, reporting decode progress (audio seconds / duration when the
+/// duration is known) and stopping when cancelled.
+pub fn decode_media(path: &Path, progress: &ProgressFn<'_>, cancel: &CancelFlag) -> Result<Vec<f32>, TranscribeError> {
+    let duration = vidscribe_media::probe(path).ok().and_then(|p| p.duration_secs).unwrap_or(0.0);
+    let mut decoder = vidscribe_media::AudioDecoder::open(path)?;
+    let mut samples = Vec::new();
+    while let Some(chunk) = decoder.next_chunk()? {
+        samples.extend_from_slice(&chunk);
+        if cancel.is_cancelled() {
+            return Err(TranscribeError::Cancelled);
+        }
+        if duration > 0.0 {
+            progress(JobStage::Decoding, (samples.len() as f64 / SAMPLE_RATE as f64 / duration).min(1.0));
+        }
+    }
+    Ok(samples)
+}

@@ -1,0 +1,37 @@
+//! Domain errors. Each carries a stable snake_case code that clients may match on;
+//! the human message may change, the code may not.
+
+use crate::status::{BatchStatus, JobStatus};
+
+/// Anything with a stable machine-readable error code.
+pub trait ErrorCode {
+    fn code(&self) -> &'static str;
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CoreError {
+    #[error("'{value}' is not a valid {what}")]
+    InvalidId { what: &'static str, value: String },
+    #[error("a batch cannot go from {from} to {to}")]
+    IllegalBatchTransition { from: BatchStatus, to: BatchStatus },
+    #[error("a job cannot go from {from} to {to}")]
+    IllegalJobTransition { from: JobStatus, to: JobStatus },
+    #[error("{0}")]
+    InvalidInput(String),
+}
+
+impl ErrorCode for CoreError {
+    fn code(&self) -> &'static str {
+        match self {
+            CoreError::InvalidId { .. } => "invalid_id",
+            CoreError::IllegalBatchTransition { .. } | CoreError::IllegalJobTransition { .. } => "wrong_state",
+            CoreError::InvalidInput(_) => "invalid_input",
+        }
+    }
+}
+
+impl CoreError {
+    pub fn code(&self) -> &'static str {
+        ErrorCode::code(self)
+    }
+}

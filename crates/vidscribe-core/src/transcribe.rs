@@ -1,0 +1,100 @@
+//! The seam between the batch engine and the speech engine.
+//!
+//! The worker runs a [`Transcriber`] on a blocking thread for each job. The real one
+//! (Whisper on CTranslate2) lives in `vidscribe-asr`; scheduling tests may use an instant one.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use crate::error::ErrorCode;
+use crate::status::JobStage;
+use crate::transcript::Transcript;
+
+/// What to transcribe and how.
+#[derive(Debug, Clone)]
+pub struct TranscribeRequest {
+    pub media_path: PathBuf,
+    /// A registry name (`tiny.en`, `base`) or a path to a CTranslate2 Whisper model directory.
+    pub model: String,
+    /// ISO 639-1 code; `None` means detect.
+    pub language: Option<String>,
+    pub beam_size: usize,
+    pub word_timestamps: bool,
+    /// CPU threads this job may use (cores / worker slots).
+    pub threads: usize,
+}
+
+/// Progress callback: the current stage and the fraction done (audio seconds done / duration, 0..=1).
+pub type ProgressFn<'a> = dyn Fn(JobStage, f64) + Send + Sync + 'a;
+
+/// Set when the job is cancelled; the transcriber checks it between windows and stops.
+#[derive(Debug, Clone, Default)]
+pub struct CancelFlag(Arc<AtomicBool>);
+
+impl CancelFlag {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TranscribeError {
+    /// The cancel flag was seen; partial work was discarded.
+    #[error("cancelled")]
+    Cancelled,
+    /// The input cannot be decoded (not media, no audio stream, truncated…). Retrying will not help.
+    #[error("{message}")]
+    Media { code: &'static str, message: String },
+    /// The model could not be fetched, verified or loaded.
+    #[error("{message}")]
+    Model { code: &'static str, message: String },
+    /// Inference or I/O failed; may succeed on another attempt.
+    #[error("{message}")]
+    Engine { code: &'static str, message: String },
+}
+
+impl TranscribeError {
+    /// Whether another attempt could succeed (deterministic failures are not retried).
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, TranscribeError::Engine { .. })
+    }
+}
+
+impl ErrorCode for TranscribeError {
+    fn code(&self) -> &'static str {
+        match self {
+            TranscribeError::Cancelled => "cancelled",
+            TranscribeError::Media { code, .. }
+            | TranscribeError::Model { code, .. }
+            | TranscribeError::Engine { code, .. } => code,
+        }
+    }
+}
+
+/// A speech-to-text engine. Blocking: the worker calls it from a blocking thread.
+pub trait Transcriber: Send + Sync + 'static {
+    fn transcribe(
+        &self,
+        request: &TranscribeRequest,
+        progress: &ProgressFn<'_>,
+        cancel: &CancelFlag,
+    ) -> Result<Transcript, TranscribeError>;
+}
+
+impl<T: Transcriber + ?Sized> Transcriber for Arc<T> {
+    fn transcribe(
+        &self,
+        request: &TranscribeRequest,
+        progress: &ProgressFn<'_>,
+        cancel: &CancelFlag,
+    ) -> Result<Transcript, TranscribeError> {
+        (**self).transcribe(request, progress, cancel)
+    }
+}

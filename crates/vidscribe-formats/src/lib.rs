@@ -1,0 +1,16 @@
+//! Output writers for Vidscribe transcripts, and a WER harness to score them.
+//!
+//! Every output (txt, srt, vtt, json) is rendered from the canonical
+//! [`vidscribe_core::Transcript`]; `transcript.json` is always written so any other format
+//! can be re-rendered later without running the model again.
+
+pub mod cues;
+pub mod metadata;
+pub mod render;
+pub mod wer;
+mod write;
+
+pub use cues::{build_cues, Cue, MAX_CUE_SECONDS, MAX_LINES, MAX_LINE_CHARS};
+pub use metadata::{write_metadata, Metadata, METADATA_FILE_NAME};
+pub use render::{format_timestamp, render, TimestampStyle};
+pub use write::{write_atomic, write_outputs};

@@ -1,0 +1,57 @@
+//! Atomic file writes: readers (the download route, `watch jq …`) must never see half a file.
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use vidscribe_core::{OutputFormat, Transcript};
+
+use crate::render::render;
+
+/// Writes `contents` to `path` through a temporary file in the same directory and a rename,
+/// so the file is either absent, the old version, or the complete new version.
+pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
+    // A process-wide counter keeps two threads writing the same file from sharing a temp name.
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}-{}",
+        name.to_string_lossy(),
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let result = (|| {
+        let mut f = File::create(&tmp)?;
+        f.write_all(contents)?;
+        // Flushed to disk before the rename, so a crash cannot leave a renamed but empty file.
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Writes `transcript.json` (always) plus every requested format into `dir`, creating it if
+/// needed. Returns the paths written, `transcript.json` first, without duplicates.
+pub fn write_outputs(dir: &Path, t: &Transcript, formats: &[OutputFormat]) -> io::Result<Vec<PathBuf>> {
+    fs::create_dir_all(dir)?;
+    let mut order = vec![OutputFormat::Json];
+    for f in formats {
+        if !order.contains(f) {
+            order.push(*f);
+        }
+    }
+    let mut written = Vec::with_capacity(order.len());
+    for format in order {
+        let path = dir.join(format.file_name());
+        write_atomic(&path, render(format, t).as_bytes())?;
+        written.push(path);
+    }
+    Ok(written)
+}

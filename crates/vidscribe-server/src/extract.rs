@@ -1,0 +1,92 @@
+//! Extractors whose rejections speak our envelope: JSON bodies and ids in paths.
+
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use serde::de::DeserializeOwned;
+use vidscribe_core::{BatchId, JobId};
+
+use crate::error::ApiError;
+
+/// A JSON body. Non-JSON content type → 415 `unsupported_media_type`; malformed JSON or wrong
+/// field types → 400 `invalid_json`. An empty body (with any content type) reads as `{}`, as the
+/// system Vidscribe replaces accepted `POST /api/batch/create` without a body.
+#[derive(Debug, Clone)]
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let content_type = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.to_ascii_lowercase());
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::new(e.status(), "invalid_body", e.body_text()))?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return serde_json::from_str("{}").map(ApiJson).map_err(|e| {
+                ApiError::bad_request("invalid_json", format!("a request body is required: {e}"))
+            });
+        }
+        let is_json = content_type.as_deref().is_some_and(|ct| {
+            let mime = ct.split(';').next().unwrap_or("").trim();
+            mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+        });
+        if !is_json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "the request body must be JSON (Content-Type: application/json)",
+            ));
+        }
+        serde_json::from_slice(&bytes)
+            .map(ApiJson)
+            .map_err(|e| ApiError::bad_request("invalid_json", format!("invalid JSON body: {e}")))
+    }
+}
+
+/// `{id}` of a batch route, parsed; a malformed id → 400 `invalid_id`.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchPath(pub BatchId);
+
+/// `{id}` and `{job_id}` of a job route.
+#[derive(Debug, Clone, Copy)]
+pub struct JobPath(pub BatchId, pub JobId);
+
+fn invalid_id(message: String) -> ApiError {
+    ApiError::bad_request("invalid_id", message)
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for BatchPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(params) = Path::<Vec<(String, String)>>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| invalid_id(e.body_text()))?;
+        let raw = params.iter().find(|(k, _)| k == "id").map(|(_, v)| v.as_str()).unwrap_or("");
+        raw.parse().map(BatchPath).map_err(|e: vidscribe_core::CoreError| invalid_id(e.to_string()))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for JobPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(params) = Path::<Vec<(String, String)>>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| invalid_id(e.body_text()))?;
+        let get = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default();
+        let batch: BatchId = get("id").parse().map_err(|e: vidscribe_core::CoreError| invalid_id(e.to_string()))?;
+        let job: JobId = get("job_id").parse().map_err(|e: vidscribe_core::CoreError| invalid_id(e.to_string()))?;
+        Ok(JobPath(batch, job))
+    }
+}

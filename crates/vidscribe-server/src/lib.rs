@@ -1,0 +1,127 @@
+//! The Vidscribe HTTP API (see `API.md`): batch routes with the `{"success": …}` envelope,
+//! streamed uploads, downloads, live Server-Sent Events, `/health`, `/metrics`,
+//! `/api/openapi.json` and the embedded dashboard.
+//!
+//! The binary builds an [`AppState`] over a store and calls [`run`] (or [`bind`] + [`serve`]);
+//! the worker engine runs beside it and is shut down by the caller after [`run`] returns.
+
+pub mod assets;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod follow;
+pub mod media;
+pub mod metrics;
+pub mod openapi;
+pub mod routes;
+pub mod state;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::http::Request;
+use axum::Router;
+use tokio::net::TcpListener;
+use tower_http::compression::predicate::{NotForContentType, Predicate};
+use tower_http::compression::{CompressionLayer, DefaultPredicate};
+use tower_http::trace::TraceLayer;
+
+pub use config::{ConfigError, ServerConfig};
+pub use error::{ApiError, ApiResult};
+pub use state::{AppState, DataPaths};
+
+/// The whole application: API routes (behind the token when one is configured), `/health`,
+/// `/metrics`, the dashboard; with tracing and compression (never on SSE or ZIP).
+pub fn router(state: AppState) -> Router {
+    let compress = DefaultPredicate::new()
+        .and(NotForContentType::const_new("text/event-stream"))
+        .and(NotForContentType::const_new("application/zip"));
+    routes::build(&state)
+        .layer(CompressionLayer::new().compress_when(compress))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request<_>| {
+                    tracing::info_span!("http", method = %req.method(), path = %req.uri().path())
+                })
+                .on_request(())
+                .on_response(tower_http::trace::DefaultOnResponse::new().level(tracing::Level::DEBUG)),
+        )
+        .with_state(state)
+}
+
+/// Binds `addr` (port 0 picks a free port); the listener's `local_addr()` is the real address.
+pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).await
+}
+
+/// Serves on a bound listener until `shutdown` resolves, then stops accepting, ends the SSE
+/// streams and waits for in-flight requests. Also runs the metrics collector.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let collector = metrics::spawn_collector(state.clone());
+    let token = state.shutdown.clone();
+    let app = router(state);
+    let result = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(async move {
+            tokio::select! {
+                () = shutdown => {}
+                () = token.cancelled() => {}
+            }
+            token.cancel();
+        })
+        .await;
+    collector.abort();
+    result
+}
+
+/// Validates the config, binds `config.addr`, and serves until ctrl-c or SIGTERM.
+/// The caller then shuts its worker engine down (running jobs release their leases).
+pub async fn run(state: AppState) -> anyhow::Result<()> {
+    state.config.validate()?;
+    let listener = bind(state.config.addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", state.config.addr))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "listening; dashboard at http://{addr}/batch");
+    serve(listener, state, shutdown_signal()).await?;
+    tracing::info!("server stopped");
+    Ok(())
+}
+
+/// Resolves on ctrl-c or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("ctrl-c: shutting down"),
+        () = term => tracing::info!("SIGTERM: shutting down"),
+    }
+}
+
+/// How long an SSE keep-alive may be at most, per API.md.
+pub const MAX_KEEP_ALIVE: Duration = Duration::from_secs(15);

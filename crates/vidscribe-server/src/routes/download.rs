@@ -1,0 +1,174 @@
+//! Downloads: one rendered output of a job, or a ZIP of every completed job's outputs.
+
+use std::io::{Seek, SeekFrom, Write};
+use std::path::PathBuf;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::header::{CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::HeaderValue;
+use axum::response::{IntoResponse, Response};
+use tokio_util::io::ReaderStream;
+use vidscribe_core::{session, Job, JobStatus, OutputFormat, Transcript};
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{BatchPath, JobPath};
+use crate::state::AppState;
+
+/// Files of a results directory that go into the ZIP, in this order.
+pub const RESULT_FILES: [&str; 5] =
+    ["transcript.txt", "subtitles.srt", "subtitles.vtt", "transcript.json", "metadata.json"];
+
+/// `<safe session name>_<job8>`: the ZIP folder of one job; never contains path syntax.
+pub fn zip_folder(job: &Job) -> String {
+    let safe = session::safe_component(&job.session_name);
+    let safe = if safe.is_empty() { "session".to_string() } else { safe };
+    format!("{safe}_{}", job.job_id.short())
+}
+
+fn attachment(name: &str) -> HeaderValue {
+    // `name` comes from safe_component, so it is plain; quote it anyway.
+    HeaderValue::from_str(&format!("attachment; filename=\"{name}\""))
+        .unwrap_or_else(|_| HeaderValue::from_static("attachment"))
+}
+
+/// `GET /api/batch/{id}/jobs/{job_id}/transcript.{txt,srt,vtt,json}`: rendered from
+/// `transcript.json`, so formats not requested at creation can still be produced.
+#[tracing::instrument(skip_all, fields(batch_id = %ids.0, job_id = %ids.1))]
+pub async fn transcript(
+    State(state): State<AppState>,
+    ids: JobPath,
+    Path(params): Path<Vec<(String, String)>>,
+) -> ApiResult<Response> {
+    let JobPath(batch_id, job_id) = ids;
+    let file = params.iter().find(|(k, _)| k == "file").map(|(_, v)| v.as_str()).unwrap_or("");
+    let format = match file.strip_prefix("transcript.").map(str::parse::<OutputFormat>) {
+        Some(Ok(f)) => f,
+        _ => {
+            return Err(ApiError::not_found(
+                "unknown_output",
+                "no such output (expected transcript.txt, transcript.srt, transcript.vtt or transcript.json)",
+            ))
+        }
+    };
+    let job = state.store.get_job(batch_id, job_id).await?;
+    if job.status != JobStatus::Completed {
+        return Err(ApiError::conflict("job_not_completed", format!("job {job_id} is {}, not completed", job.status)));
+    }
+    let dir = state
+        .data
+        .resolve(&job.results_path)
+        .ok_or_else(|| ApiError::internal("bad results path", &job.results_path))?;
+    let body = match tokio::fs::read(dir.join(OutputFormat::Json.file_name())).await {
+        Ok(bytes) => {
+            let t: Transcript = serde_json::from_slice(&bytes)
+                .map_err(|e| ApiError::internal("transcript.json is not a transcript", e))?;
+            if format == OutputFormat::Json {
+                String::from_utf8_lossy(&bytes).into_owned()
+            } else {
+                vidscribe_formats::render(format, &t)
+            }
+        }
+        // No canonical transcript (written by an older version?): serve the file if present.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => match tokio::fs::read_to_string(dir.join(format.file_name())).await {
+            Ok(s) => s,
+            Err(_) => return Err(ApiError::not_found("output_missing", "the outputs of this job are gone")),
+        },
+        Err(e) => return Err(ApiError::internal("cannot read transcript.json", e)),
+    };
+    let name = format!("{}.{}", zip_folder(&job), format.as_str());
+    let mut resp = body.into_response();
+    let h = resp.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
+    h.insert(CONTENT_DISPOSITION, attachment(&name));
+    Ok(resp)
+}
+
+/// `GET /api/batch/{id}/download`: the ZIP is written to an unlinked temporary file in the data
+/// directory by a blocking task (never built in memory), then streamed.
+#[tracing::instrument(skip_all, fields(batch_id = %id))]
+pub async fn zip(State(state): State<AppState>, BatchPath(id): BatchPath) -> ApiResult<Response> {
+    let batch = state.store.get_batch(id).await?;
+    let mut entries: Vec<(String, PathBuf)> = Vec::new();
+    for job in batch.jobs.iter().filter(|j| j.status == JobStatus::Completed) {
+        let Some(dir) = state.data.resolve(&job.results_path) else { continue };
+        let folder = zip_folder(job);
+        for f in RESULT_FILES {
+            let p = dir.join(f);
+            if tokio::fs::metadata(&p).await.map(|m| m.is_file()).unwrap_or(false) {
+                entries.push((format!("{folder}/{f}"), p));
+            }
+        }
+    }
+    if entries.is_empty() {
+        return Err(ApiError::not_found("no_results", "this batch has no completed jobs to download"));
+    }
+    let tmp_dir = state.data.root().join("tmp");
+    tokio::fs::create_dir_all(&tmp_dir)
+        .await
+        .map_err(|e| ApiError::internal("cannot create the tmp directory", e))?;
+    let tmp = tmp_dir.join(format!("download-{}.zip", uuid::Uuid::now_v7()));
+    let n = entries.len();
+    let tmp2 = tmp.clone();
+    let file = tokio::task::spawn_blocking(move || write_zip(&tmp2, &entries))
+        .await
+        .map_err(|e| ApiError::internal("zip task failed", e))?;
+    // Unlinked now: the open handle keeps the data until the response is streamed.
+    let _ = std::fs::remove_file(&tmp);
+    let (file, len) = file.map_err(|e| ApiError::internal("cannot write the zip", e))?;
+    tracing::info!(entries = n, bytes = len, "zip download");
+    let stream = ReaderStream::with_capacity(tokio::fs::File::from_std(file), 64 * 1024);
+    let safe_batch = session::safe_component(&batch.name);
+    let name = format!("{}_{}.zip", if safe_batch.is_empty() { "batch" } else { &safe_batch }, id.short());
+    let mut resp = Body::from_stream(stream).into_response();
+    let h = resp.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/zip"));
+    h.insert(CONTENT_LENGTH, HeaderValue::from(len));
+    h.insert(CONTENT_DISPOSITION, attachment(&name));
+    Ok(resp)
+}
+
+fn write_zip(path: &std::path::Path, entries: &[(String, PathBuf)]) -> std::io::Result<(std::fs::File, u64)> {
+    let file = std::fs::OpenOptions::new().read(true).write(true).create_new(true).open(path)?;
+    let mut zip = zip::ZipWriter::new(file);
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .unix_permissions(0o644);
+    for (name, src) in entries {
+        zip.start_file(name.as_str(), options).map_err(std::io::Error::other)?;
+        let mut input = std::fs::File::open(src)?;
+        std::io::copy(&mut input, &mut zip)?;
+    }
+    let mut file = zip.finish().map_err(std::io::Error::other)?;
+    file.flush()?;
+    let len = file.seek(SeekFrom::End(0))?;
+    file.seek(SeekFrom::Start(0))?;
+    Ok((file, len))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zip_folders_are_safe_names() {
+        for name in ["../../etc/passwd", "<script>alert(1)</script>", "..", ""] {
+            let job = test_job(name);
+            let folder = zip_folder(&job);
+            assert!(!folder.contains('/') && !folder.contains('\\') && !folder.contains("..") && !folder.starts_with('.'), "{folder}");
+            assert!(folder.ends_with(&job.job_id.short()));
+        }
+    }
+
+    fn test_job(session_name: &str) -> Job {
+        let v = serde_json::json!({
+            "job_id": vidscribe_core::JobId::new(), "batch_id": vidscribe_core::BatchId::new(),
+            "original_filename": "x.mp4", "session_name": session_name, "status": "completed",
+            "stage": null, "progress": 1.0, "media_duration": null, "attempts": 1, "worker": null,
+            "heartbeat_at": null, "created_at": chrono::Utc::now(), "started_at": null, "completed_at": null,
+            "error_message": null, "error_code": null, "session_id": vidscribe_core::SessionId::new(),
+            "results_path": "results/x", "file_path": "uploads/x.mp4"
+        });
+        serde_json::from_value(v).unwrap()
+    }
+}

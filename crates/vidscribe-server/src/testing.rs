@@ -1,0 +1,403 @@
+//! Reusable test helpers (feature `testing`): start the server on port 0, a small API client,
+//! an SSE reader over reqwest streaming with a tiny SSE parser, wait-with-deadline helpers,
+//! and generated media. Used by this crate's tests and benches and by the end-to-end tests of
+//! the `vidscribe` binary.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde_json::{json, Value};
+use tokio::task::JoinHandle;
+
+use crate::state::AppState;
+
+/// A server running on `127.0.0.1:<free port>` until [`TestServer::stop`] or drop.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    handle: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestServer {
+    /// Serves `state` on a fresh port (the configured `addr` is ignored).
+    pub async fn start(state: AppState) -> std::io::Result<Self> {
+        let listener = crate::bind("127.0.0.1:0".parse().expect("addr")).await?;
+        let addr = listener.local_addr()?;
+        let s = state.clone();
+        let handle = tokio::spawn(crate::serve(listener, s, std::future::pending()));
+        Ok(Self { addr, state, handle: Some(handle) })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// A client for this server, with the configured token if any.
+    pub fn client(&self) -> ApiClient {
+        ApiClient::new(self.url(""), self.state.config.auth_token.clone())
+    }
+
+    /// Graceful shutdown: SSE streams end, in-flight requests finish.
+    pub async fn stop(mut self) {
+        self.state.shutdown.cancel();
+        if let Some(h) = self.handle.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), h).await;
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.state.shutdown.cancel();
+        if let Some(h) = self.handle.take() {
+            h.abort();
+        }
+    }
+}
+
+/// A response: status and JSON body (`Value::Null` when not JSON).
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn code(&self) -> &str {
+        self.body.get("code").and_then(Value::as_str).unwrap_or("")
+    }
+
+    pub fn is_success(&self) -> bool {
+        self.status == 200 && self.body.get("success") == Some(&Value::Bool(true))
+    }
+
+    /// Panics with the body unless the reply is a 200 success.
+    pub fn ok(self) -> Value {
+        assert!(self.is_success(), "expected success, got {} {}", self.status, self.body);
+        self.body
+    }
+}
+
+/// A thin client of the Vidscribe API.
+#[derive(Debug, Clone)]
+pub struct ApiClient {
+    pub http: reqwest::Client,
+    pub base: String,
+    pub token: Option<String>,
+}
+
+impl ApiClient {
+    pub fn new(base: impl Into<String>, token: Option<String>) -> Self {
+        let http = reqwest::Client::builder().pool_max_idle_per_host(64).build().expect("http client");
+        Self { http, base: base.into().trim_end_matches('/').to_string(), token }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let rb = self.http.request(method, self.url(path));
+        match &self.token {
+            Some(t) => rb.bearer_auth(t),
+            None => rb,
+        }
+    }
+
+    pub async fn send(&self, rb: reqwest::RequestBuilder) -> reqwest::Result<Reply> {
+        let resp = rb.send().await?;
+        let status = resp.status().as_u16();
+        let bytes = resp.bytes().await?;
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Ok(Reply { status, body })
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Result<Reply> {
+        self.send(self.request(reqwest::Method::GET, path)).await
+    }
+
+    pub async fn post(&self, path: &str) -> reqwest::Result<Reply> {
+        self.send(self.request(reqwest::Method::POST, path)).await
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Result<Reply> {
+        self.send(self.request(reqwest::Method::POST, path).json(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> reqwest::Result<Reply> {
+        self.send(self.request(reqwest::Method::DELETE, path)).await
+    }
+
+    /// Creates a batch and returns its id.
+    pub async fn create_batch(&self, body: Value) -> String {
+        let r = self.post_json("/api/batch/create", &body).await.expect("create request").ok();
+        r["batch_id"].as_str().expect("batch_id").to_string()
+    }
+
+    /// Uploads `bytes` as `filename` (raw reply, for checking rejections).
+    pub async fn add_video_raw(
+        &self,
+        batch_id: Option<&str>,
+        filename: &str,
+        bytes: Option<Vec<u8>>,
+        session_name: Option<&str>,
+    ) -> reqwest::Result<Reply> {
+        let mut form = reqwest::multipart::Form::new();
+        if let Some(b) = batch_id {
+            form = form.text("batch_id", b.to_string());
+        }
+        if let Some(s) = session_name {
+            form = form.text("session_name", s.to_string());
+        }
+        if let Some(bytes) = bytes {
+            form = form.part("file", reqwest::multipart::Part::bytes(bytes).file_name(filename.to_string()));
+        }
+        self.send(self.request(reqwest::Method::POST, "/api/batch/add-video").multipart(form)).await
+    }
+
+    /// Uploads and returns the job id (panics on rejection).
+    pub async fn add_video(&self, batch_id: &str, filename: &str, bytes: Vec<u8>) -> String {
+        let r = self.add_video_raw(Some(batch_id), filename, Some(bytes), None).await.expect("upload request").ok();
+        r["job_id"].as_str().expect("job_id").to_string()
+    }
+
+    pub async fn start(&self, batch_id: &str) -> Reply {
+        self.post(&format!("/api/batch/{batch_id}/start")).await.expect("start request")
+    }
+
+    pub async fn batch(&self, batch_id: &str) -> Value {
+        self.get(&format!("/api/batch/{batch_id}")).await.expect("get request").ok()["batch"].clone()
+    }
+
+    /// Polls the batch until `done(batch)` holds; panics with the last state at the deadline.
+    pub async fn wait_for_batch(&self, batch_id: &str, within: Duration, done: impl Fn(&Value) -> bool) -> Value {
+        let mut last = Value::Null;
+        let ok = wait_until(within, || {
+            let c = self.clone();
+            let id = batch_id.to_string();
+            async move { c.batch(&id).await }
+        }, |b: &Value| {
+            last = b.clone();
+            done(b)
+        })
+        .await;
+        ok.unwrap_or_else(|| panic!("batch {batch_id} did not reach the expected state within {within:?}; last: {last}"))
+    }
+
+    /// Opens an SSE stream (`/api/events` or `/api/batch/{id}/events`).
+    pub async fn sse(&self, path: &str, last_event_id: Option<i64>) -> reqwest::Result<SseClient> {
+        let mut rb = self.request(reqwest::Method::GET, path).header("accept", "text/event-stream");
+        if let Some(id) = last_event_id {
+            rb = rb.header("last-event-id", id.to_string());
+        }
+        let resp = rb.send().await?.error_for_status()?;
+        Ok(SseClient::new(resp))
+    }
+}
+
+/// Calls `probe` until `done` accepts its value or `within` passes (then `None`). Never a bare sleep.
+pub async fn wait_until<T, F, Fut>(within: Duration, mut probe: F, mut done: impl FnMut(&T) -> bool) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = T>,
+{
+    let deadline = Instant::now() + within;
+    let mut pause = Duration::from_millis(5);
+    loop {
+        let v = probe().await;
+        if done(&v) {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(100));
+    }
+}
+
+/// One Server-Sent Event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SseEvent {
+    pub id: Option<String>,
+    pub event: String,
+    pub data: String,
+}
+
+impl SseEvent {
+    pub fn seq(&self) -> Option<i64> {
+        self.id.as_deref().and_then(|s| s.parse().ok())
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.data).unwrap_or(Value::Null)
+    }
+}
+
+/// An incremental parser of `text/event-stream` (comments skipped, multi-line data joined).
+#[derive(Debug, Default)]
+pub struct SseParser {
+    buf: String,
+    id: Option<String>,
+    event: Option<String>,
+    data: Vec<String>,
+    /// Keep-alive comments seen.
+    pub comments: usize,
+}
+
+impl SseParser {
+    pub fn push(&mut self, chunk: &str) -> Vec<SseEvent> {
+        self.buf.push_str(chunk);
+        let mut out = Vec::new();
+        while let Some(pos) = self.buf.find('\n') {
+            let mut line: String = self.buf.drain(..=pos).collect();
+            line.pop();
+            if line.ends_with('\r') {
+                line.pop();
+            }
+            if line.is_empty() {
+                if !self.data.is_empty() || self.event.is_some() {
+                    out.push(SseEvent {
+                        id: self.id.take(),
+                        event: self.event.take().unwrap_or_else(|| "message".into()),
+                        data: self.data.join("\n"),
+                    });
+                    self.data.clear();
+                }
+                self.id = None;
+                continue;
+            }
+            if line.starts_with(':') {
+                self.comments += 1;
+                continue;
+            }
+            let (field, value) = match line.split_once(':') {
+                Some((f, v)) => (f.to_string(), v.strip_prefix(' ').unwrap_or(v).to_string()),
+                None => (line.clone(), String::new()),
+            };
+            match field.as_str() {
+                "id" => self.id = Some(value),
+                "event" => self.event = Some(value),
+                "data" => self.data.push(value),
+                _ => {}
+            }
+        }
+        out
+    }
+}
+
+/// Reads events from a streaming response.
+pub struct SseClient {
+    stream: futures::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
+    parser: SseParser,
+    pending: std::collections::VecDeque<SseEvent>,
+    utf8: Vec<u8>,
+}
+
+impl SseClient {
+    pub fn new(resp: reqwest::Response) -> Self {
+        Self { stream: resp.bytes_stream().boxed(), parser: SseParser::default(), pending: Default::default(), utf8: Vec::new() }
+    }
+
+    /// The next event, or `None` when the stream ends or `within` passes.
+    pub async fn next(&mut self, within: Duration) -> Option<SseEvent> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            if let Some(e) = self.pending.pop_front() {
+                return Some(e);
+            }
+            let chunk = tokio::time::timeout_at(deadline, self.stream.next()).await.ok()??.ok()?;
+            self.utf8.extend_from_slice(&chunk);
+            // Only complete UTF-8 goes to the parser; a split character waits for its rest.
+            let valid = match std::str::from_utf8(&self.utf8) {
+                Ok(s) => s.len(),
+                Err(e) => e.valid_up_to(),
+            };
+            let text = String::from_utf8_lossy(&self.utf8[..valid]).into_owned();
+            self.utf8.drain(..valid);
+            self.pending.extend(self.parser.push(&text));
+        }
+    }
+
+    /// Skips events until `pred` accepts one (returned), or `None` at the deadline.
+    pub async fn wait_for(&mut self, within: Duration, mut pred: impl FnMut(&SseEvent) -> bool) -> Option<SseEvent> {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let e = self.next(left).await?;
+            if pred(&e) {
+                return Some(e);
+            }
+        }
+    }
+
+    /// Keep-alive comments seen so far.
+    pub fn comments(&self) -> usize {
+        self.parser.comments
+    }
+}
+
+/// A valid PCM WAV (16-bit mono) of `seconds` of a quiet 440 Hz tone.
+pub fn wav_bytes(seconds: f64, sample_rate: u32) -> Vec<u8> {
+    let n = (seconds * f64::from(sample_rate)).round() as u32;
+    let data_len = n * 2;
+    let mut v = Vec::with_capacity(44 + data_len as usize);
+    v.extend_from_slice(b"RIFF");
+    v.extend_from_slice(&(36 + data_len).to_le_bytes());
+    v.extend_from_slice(b"WAVEfmt ");
+    v.extend_from_slice(&16u32.to_le_bytes());
+    v.extend_from_slice(&1u16.to_le_bytes());
+    v.extend_from_slice(&1u16.to_le_bytes());
+    v.extend_from_slice(&sample_rate.to_le_bytes());
+    v.extend_from_slice(&(sample_rate * 2).to_le_bytes());
+    v.extend_from_slice(&2u16.to_le_bytes());
+    v.extend_from_slice(&16u16.to_le_bytes());
+    v.extend_from_slice(b"data");
+    v.extend_from_slice(&data_len.to_le_bytes());
+    for i in 0..n {
+        let t = f64::from(i) / f64::from(sample_rate);
+        let s = ((t * 440.0 * std::f64::consts::TAU).sin() * 3000.0) as i16;
+        v.extend_from_slice(&s.to_le_bytes());
+    }
+    v
+}
+
+/// Bytes no sniffer takes for media, whatever the file is called.
+pub fn not_media_bytes() -> Vec<u8> {
+    b"#!/bin/sh\necho this is a shell script pretending to be a video\n".repeat(64)
+}
+
+/// `{"name": …}` etc. for `create_batch`.
+pub fn batch_body(name: &str, max_concurrent: u32) -> Value {
+    json!({ "name": name, "max_concurrent": max_concurrent })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_parser_reads_events_split_anywhere() {
+        let text = ": hello\n\nid: 7\nevent: job\ndata: {\"a\":1}\n\nid: 8\r\nevent: batch\r\ndata: x\r\ndata: y\r\n\r\n";
+        for split in 0..text.len() {
+            let mut p = SseParser::default();
+            let mut events = p.push(&text[..split]);
+            events.extend(p.push(&text[split..]));
+            assert_eq!(events.len(), 2, "split at {split}");
+            assert_eq!(events[0].seq(), Some(7));
+            assert_eq!(events[0].event, "job");
+            assert_eq!(events[0].json()["a"], 1);
+            assert_eq!(events[1].data, "x\ny");
+            assert_eq!(p.comments, 1);
+        }
+    }
+
+    #[test]
+    fn generated_wav_has_a_riff_header_and_the_right_length() {
+        let w = wav_bytes(1.0, 16000);
+        assert_eq!(&w[..4], b"RIFF");
+        assert_eq!(w.len(), 44 + 32000);
+    }
+}

@@ -1,0 +1,91 @@
+//! Store errors, each with a stable code and a kind the HTTP layer maps to a status.
+
+use vidscribe_core::{CoreError, ErrorCode};
+
+/// What sort of failure, for mapping to HTTP statuses and CLI exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// 404
+    NotFound,
+    /// 409: the request is valid but not in this state.
+    Conflict,
+    /// 400
+    Invalid,
+    /// 500: our fault; details are logged, not shown.
+    Internal,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("batch {0} not found")]
+    BatchNotFound(String),
+    #[error("job {0} not found")]
+    JobNotFound(String),
+    #[error("{message}")]
+    WrongState { code: &'static str, message: String },
+    #[error("{message}")]
+    Invalid { code: &'static str, message: String },
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("unsupported database URL '{0}' (expected sqlite://… or postgres://…)")]
+    UnsupportedUrl(String),
+}
+
+impl StoreError {
+    pub fn wrong_state(message: impl Into<String>) -> Self {
+        StoreError::WrongState { code: "wrong_state", message: message.into() }
+    }
+
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            StoreError::BatchNotFound(_) | StoreError::JobNotFound(_) => ErrorKind::NotFound,
+            StoreError::WrongState { .. } => ErrorKind::Conflict,
+            StoreError::Invalid { .. } | StoreError::UnsupportedUrl(_) => ErrorKind::Invalid,
+            StoreError::Database(_) | StoreError::Migrate(_) | StoreError::Corrupt(_) => ErrorKind::Internal,
+        }
+    }
+
+    /// True for errors worth retrying (a busy or lost database connection).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Database(e) => match e {
+                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
+                sqlx::Error::Database(db) => {
+                    let msg = db.message();
+                    msg.contains("locked") || msg.contains("busy") || db.code().as_deref() == Some("40001")
+                }
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+}
+
+impl ErrorCode for StoreError {
+    fn code(&self) -> &'static str {
+        match self {
+            StoreError::BatchNotFound(_) => "batch_not_found",
+            StoreError::JobNotFound(_) => "job_not_found",
+            StoreError::WrongState { code, .. } | StoreError::Invalid { code, .. } => code,
+            StoreError::UnsupportedUrl(_) => "unsupported_database_url",
+            StoreError::Database(_) | StoreError::Migrate(_) | StoreError::Corrupt(_) => "internal",
+        }
+    }
+}
+
+impl From<CoreError> for StoreError {
+    fn from(e: CoreError) -> Self {
+        match e {
+            CoreError::IllegalBatchTransition { .. } | CoreError::IllegalJobTransition { .. } => {
+                StoreError::WrongState { code: "wrong_state", message: e.to_string() }
+            }
+            other => StoreError::Invalid { code: "invalid_input", message: other.to_string() },
+        }
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -1,0 +1,245 @@
+//! Batch-level operations.
+
+use sqlx::Row;
+use vidscribe_core::{Batch, BatchId, BatchSettings, BatchStatus, BatchSummary, EventKind, Job, JobId, JobStatus};
+
+use super::jobs::{emit_batch, emit_job};
+use super::rows::{self, ts, JOB_COLUMNS};
+use super::SqliteStore;
+use crate::error::{Result, StoreError};
+use crate::types::{DeletedBatch, NewJob};
+
+/// Runs `$body` inside one write transaction: COMMIT on `Ok`, ROLLBACK on `Err`.
+macro_rules! in_tx {
+    ($store:expr, |$tx:ident| $body:block) => {{
+        let mut $tx = $store.write().await?;
+        let result: $crate::error::Result<_> = async { $body }.await;
+        match result {
+            Ok(v) => {
+                $tx.commit().await?;
+                Ok(v)
+            }
+            Err(e) => {
+                let _ = $tx.rollback().await;
+                Err(e)
+            }
+        }
+    }};
+}
+pub(super) use in_tx;
+
+pub(super) async fn create(store: &SqliteStore, id: BatchId, s: &BatchSettings) -> Result<Batch> {
+    let now = chrono::Utc::now();
+    let formats: Vec<&str> = s.formats.iter().map(|f| f.as_str()).collect();
+    in_tx!(store, |tx| {
+        sqlx::query(
+            "INSERT INTO batches (id, name, max_concurrent, status, model, language, formats, created_at)
+             VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?6, ?7)",
+        )
+        .bind(id.to_string())
+        .bind(&s.name)
+        .bind(s.max_concurrent as i64)
+        .bind(&s.model)
+        .bind(&s.language)
+        .bind(formats.join(","))
+        .bind(ts(now))
+        .execute(tx.conn())
+        .await?;
+        emit_batch(&mut tx, id).await?;
+        Ok(())
+    })?;
+    get(store, id).await
+}
+
+pub(super) async fn add_jobs(store: &SqliteStore, batch_id: BatchId, jobs: Vec<NewJob>) -> Result<Vec<Job>> {
+    let now = ts(chrono::Utc::now());
+    in_tx!(store, |tx| {
+        let batch = rows::batch_row(tx.conn(), batch_id).await?;
+        if batch.status != BatchStatus::Pending {
+            return Err(StoreError::WrongState {
+                code: "batch_not_pending",
+                message: format!("videos can only be added to a pending batch; this batch is {}", batch.status),
+            });
+        }
+        let mut out = Vec::with_capacity(jobs.len());
+        let mut media = 0.0;
+        for j in &jobs {
+            let row = sqlx::query(&format!(
+                "INSERT INTO jobs (id, batch_id, original_filename, session_name, session_id, file_path, results_path,
+                                   status, media_duration, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', ?8, ?9) RETURNING {JOB_COLUMNS}"
+            ))
+            .bind(j.job_id.to_string())
+            .bind(batch_id.to_string())
+            .bind(&j.original_filename)
+            .bind(&j.session_name)
+            .bind(j.session_id.to_string())
+            .bind(&j.file_path)
+            .bind(Job::results_path_for(j.session_id))
+            .bind(j.media_duration)
+            .bind(&now)
+            .fetch_one(tx.conn())
+            .await?;
+            let job = rows::job_from_row(&row)?;
+            media += j.media_duration.unwrap_or(0.0);
+            emit_job(&mut tx, &job).await?;
+            out.push(job);
+        }
+        sqlx::query("UPDATE batches SET n_queued = n_queued + ?2, media_queued = media_queued + ?3 WHERE id = ?1")
+            .bind(batch_id.to_string())
+            .bind(jobs.len() as i64)
+            .bind(media)
+            .execute(tx.conn())
+            .await?;
+        emit_batch(&mut tx, batch_id).await?;
+        Ok(out)
+    })
+}
+
+pub(super) async fn start(store: &SqliteStore, batch_id: BatchId) -> Result<BatchSummary> {
+    let now = ts(chrono::Utc::now());
+    in_tx!(store, |tx| {
+        let batch = rows::batch_row(tx.conn(), batch_id).await?;
+        if batch.status != BatchStatus::Pending {
+            return Err(StoreError::WrongState {
+                code: "batch_not_pending",
+                message: format!("only a pending batch can be started; this batch is {}", batch.status),
+            });
+        }
+        if batch.counts.total() == 0 {
+            return Err(StoreError::Invalid { code: "empty_batch", message: "add at least one video before starting the batch".into() });
+        }
+        sqlx::query("UPDATE batches SET status = 'processing', started_at = ?2, eta_since = ?2 WHERE id = ?1 AND status = 'pending'")
+            .bind(batch_id.to_string())
+            .bind(&now)
+            .execute(tx.conn())
+            .await?;
+        emit_batch(&mut tx, batch_id).await
+    })
+}
+
+pub(super) async fn get(store: &SqliteStore, batch_id: BatchId) -> Result<Batch> {
+    // One read transaction, so the batch row and its jobs are one consistent snapshot.
+    let mut conn = store.readers.acquire().await?;
+    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+    let row = rows::batch_row(&mut tx, batch_id).await?;
+    let job_rows = sqlx::query(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE batch_id = ?1 ORDER BY seqno"))
+        .bind(batch_id.to_string())
+        .fetch_all(&mut *tx)
+        .await?;
+    let mut jobs = job_rows.iter().map(rows::job_from_row).collect::<Result<Vec<_>>>()?;
+    let attempt_rows = sqlx::query(
+        "SELECT a.job_id, a.attempt, a.worker, a.started_at, a.ended_at, a.outcome, a.error_message
+         FROM job_attempts a JOIN jobs j ON j.id = a.job_id WHERE j.batch_id = ?1 ORDER BY a.job_id, a.attempt",
+    )
+    .bind(batch_id.to_string())
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let mut by_job: std::collections::HashMap<String, Vec<vidscribe_core::Attempt>> = std::collections::HashMap::new();
+    for r in &attempt_rows {
+        let id: String = r.try_get("job_id")?;
+        by_job.entry(id).or_default().push(rows::attempt_from_row(r)?);
+    }
+    for j in &mut jobs {
+        if let Some(h) = by_job.remove(&j.job_id.to_string()) {
+            j.history = h;
+        }
+    }
+    let running: Vec<(f64, Option<f64>)> =
+        jobs.iter().filter(|j| j.status == JobStatus::Processing).map(|j| (j.progress, j.media_duration)).collect();
+    Ok(Batch {
+        batch_id: row.id,
+        name: row.name.clone(),
+        max_concurrent: row.max_concurrent,
+        status: row.status,
+        created_at: row.created_at,
+        started_at: row.started_at,
+        completed_at: row.completed_at,
+        total_duration: row.total_duration(),
+        error_message: row.error_message.clone(),
+        model: row.settings.model.clone(),
+        language: row.settings.language.clone(),
+        formats: row.settings.formats.clone(),
+        progress: row.progress(&running),
+        jobs,
+    })
+}
+
+pub(super) async fn list(store: &SqliteStore) -> Result<Vec<BatchSummary>> {
+    let mut conn = store.readers.acquire().await?;
+    let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM batches ORDER BY created_at DESC, id DESC").fetch_all(&mut *conn).await?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        let id: BatchId = id.parse().map_err(|_| StoreError::Corrupt(format!("bad batch id '{id}'")))?;
+        match rows::summary(&mut conn, id).await {
+            Ok(s) => out.push(s),
+            // Deleted between the two reads.
+            Err(StoreError::BatchNotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
+pub(super) async fn cancel(store: &SqliteStore, batch_id: BatchId) -> Result<Vec<JobId>> {
+    let now = ts(chrono::Utc::now());
+    in_tx!(store, |tx| {
+        let batch = rows::batch_row(tx.conn(), batch_id).await?;
+        batch.status.check(BatchStatus::Cancelled).map_err(|_| StoreError::WrongState {
+            code: "wrong_state",
+            message: format!("a {} batch cannot be cancelled", batch.status),
+        })?;
+        let skipped = sqlx::query(&format!(
+            "UPDATE jobs SET status = 'skipped', stage = NULL, completed_at = ?2
+             WHERE batch_id = ?1 AND status = 'queued' RETURNING {JOB_COLUMNS}"
+        ))
+        .bind(batch_id.to_string())
+        .bind(&now)
+        .fetch_all(tx.conn())
+        .await?;
+        let running: Vec<String> = sqlx::query_scalar(
+            "UPDATE jobs SET cancel_requested = 1 WHERE batch_id = ?1 AND status = 'processing' RETURNING id",
+        )
+        .bind(batch_id.to_string())
+        .fetch_all(tx.conn())
+        .await?;
+        sqlx::query(
+            "UPDATE batches SET status = 'cancelled', completed_at = ?2, n_skipped = n_skipped + n_queued, n_queued = 0,
+                                media_queued = 0
+             WHERE id = ?1",
+        )
+        .bind(batch_id.to_string())
+        .bind(&now)
+        .execute(tx.conn())
+        .await?;
+        for r in &skipped {
+            let job = rows::job_from_row(r)?;
+            emit_job(&mut tx, &job).await?;
+        }
+        emit_batch(&mut tx, batch_id).await?;
+        running.iter().map(|s| s.parse::<JobId>().map_err(|_| StoreError::Corrupt(format!("bad job id '{s}'")))).collect()
+    })
+}
+
+pub(super) async fn delete(store: &SqliteStore, batch_id: BatchId) -> Result<DeletedBatch> {
+    in_tx!(store, |tx| {
+        let batch = rows::batch_row(tx.conn(), batch_id).await?;
+        if batch.counts.processing > 0 {
+            return Err(StoreError::wrong_state("the batch still has running jobs; cancel it and wait for them to stop"));
+        }
+        let paths = sqlx::query("SELECT file_path, results_path FROM jobs WHERE batch_id = ?1")
+            .bind(batch_id.to_string())
+            .fetch_all(tx.conn())
+            .await?;
+        let mut deleted = DeletedBatch::default();
+        for r in &paths {
+            deleted.file_paths.push(r.try_get("file_path")?);
+            deleted.results_paths.push(r.try_get("results_path")?);
+        }
+        sqlx::query("DELETE FROM events WHERE batch_id = ?1").bind(batch_id.to_string()).execute(tx.conn()).await?;
+        sqlx::query("DELETE FROM batches WHERE id = ?1").bind(batch_id.to_string()).execute(tx.conn()).await?;
+        tx.event(EventKind::Deleted, batch_id, None, serde_json::json!({ "batch_id": batch_id })).await?;
+        Ok(deleted)
+    })
+}

@@ -1,0 +1,415 @@
+//! Job-level operations: the worker's lease protocol and the user's cancel/retry.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use sqlx::Row;
+use vidscribe_core::{BatchId, BatchStatus, EventKind, Job, JobId, JobStage, JobStatus};
+
+use super::batches::in_tx;
+use super::rows::{self, ts, JOB_COLUMNS};
+use super::writer::WriteTx;
+use super::SqliteStore;
+use crate::error::{Result, StoreError};
+use crate::rules;
+use crate::types::{Claim, Failure, Heartbeat};
+
+pub(super) async fn emit_job(tx: &mut WriteTx<'_>, job: &Job) -> Result<()> {
+    let data = serde_json::to_value(job).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    tx.event(EventKind::Job, job.batch_id, Some(job.job_id), data).await
+}
+
+pub(super) async fn emit_batch(tx: &mut WriteTx<'_>, batch_id: BatchId) -> Result<vidscribe_core::BatchSummary> {
+    let summary = rows::summary(tx.conn(), batch_id).await?;
+    let data = serde_json::to_value(&summary).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    tx.event(EventKind::Batch, batch_id, None, data).await?;
+    Ok(summary)
+}
+
+/// Moves the batch counters for one job going `from → to`, then closes the batch if that
+/// was its last unfinished job. Emits the batch event when counts of finished jobs changed.
+async fn account(tx: &mut WriteTx<'_>, job: &Job, from: JobStatus, to: JobStatus) -> Result<()> {
+    let d = job.media_duration.unwrap_or(0.0);
+    let queued_delta = match (from, to) {
+        (JobStatus::Queued, _) => -d,
+        (_, JobStatus::Queued) => d,
+        _ => 0.0,
+    };
+    let done_delta = if matches!(to, JobStatus::Completed | JobStatus::Failed) { d } else { 0.0 };
+    // Column names come from the status enum, never from input.
+    let sql = format!(
+        "UPDATE batches SET n_{from} = n_{from} - 1, n_{to} = n_{to} + 1,
+                media_queued = MAX(0, media_queued + ?2), media_done = media_done + ?3
+         WHERE id = ?1",
+        from = from.as_str(),
+        to = to.as_str()
+    );
+    sqlx::query(&sql).bind(job.batch_id.to_string()).bind(queued_delta).bind(done_delta).execute(tx.conn()).await?;
+    if to.is_terminal() || from.is_terminal() {
+        close_if_done(tx, job.batch_id).await?;
+        emit_batch(tx, job.batch_id).await?;
+    }
+    Ok(())
+}
+
+async fn close_if_done(tx: &mut WriteTx<'_>, batch_id: BatchId) -> Result<()> {
+    let batch = rows::batch_row(tx.conn(), batch_id).await?;
+    if batch.status != BatchStatus::Processing {
+        return Ok(());
+    }
+    if let Some((status, message)) = rules::batch_outcome(&batch.counts) {
+        sqlx::query(
+            "UPDATE batches SET status = ?2, error_message = ?3, completed_at = ?4 WHERE id = ?1 AND status = 'processing'",
+        )
+        .bind(batch_id.to_string())
+        .bind(status.as_str())
+        .bind(message)
+        .bind(ts(Utc::now()))
+        .execute(tx.conn())
+        .await?;
+    }
+    Ok(())
+}
+
+async fn end_attempt(tx: &mut WriteTx<'_>, claim: &Claim, outcome: &str, error: Option<&str>) -> Result<()> {
+    sqlx::query("UPDATE job_attempts SET ended_at = ?3, outcome = ?4, error_message = ?5 WHERE job_id = ?1 AND attempt = ?2")
+        .bind(claim.job_id.to_string())
+        .bind(claim.attempt as i64)
+        .bind(ts(Utc::now()))
+        .bind(outcome)
+        .bind(error)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}
+
+fn lease_lost(claim: &Claim) -> StoreError {
+    StoreError::WrongState {
+        code: "lease_lost",
+        message: format!("job {} is no longer leased to {} (attempt {})", claim.job_id, claim.worker, claim.attempt),
+    }
+}
+
+pub(super) async fn get(store: &SqliteStore, batch_id: BatchId, job_id: JobId) -> Result<Job> {
+    let mut conn = store.readers.acquire().await?;
+    let mut job = rows::job(&mut conn, batch_id, job_id).await?;
+    job.history = rows::history(&mut conn, job_id).await?;
+    Ok(job)
+}
+
+pub(super) async fn claim(store: &SqliteStore, worker: &str, lease: Duration) -> Result<Option<Claim>> {
+    let now = Utc::now();
+    let now_ms = now.timestamp_millis();
+    let expires = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(60));
+    in_tx!(store, |tx| {
+        // Oldest started batch with spare concurrency first; inside it, the oldest runnable job.
+        // The correlated subquery walks the (batch_id, status, seqno) index, so a claim costs
+        // the same with 10 or 10 000 queued jobs.
+        let seqno: Option<i64> = sqlx::query_scalar(
+            "SELECT s FROM (
+                SELECT (SELECT j.seqno FROM jobs j
+                        WHERE j.batch_id = b.id AND j.status = 'queued'
+                          AND (j.not_before_ms IS NULL OR j.not_before_ms <= ?1)
+                        ORDER BY j.seqno LIMIT 1) AS s
+                FROM batches b
+                WHERE b.status = 'processing' AND b.n_queued > 0 AND b.n_processing < b.max_concurrent
+                ORDER BY b.started_at, b.id
+             ) WHERE s IS NOT NULL LIMIT 1",
+        )
+        .bind(now_ms)
+        .fetch_optional(tx.conn())
+        .await?
+        .flatten();
+        let Some(seqno) = seqno else { return Ok(None) };
+        let row = sqlx::query(&format!(
+            "UPDATE jobs SET status = 'processing', worker = ?2, attempts = attempts + 1, auto_attempts = auto_attempts + 1,
+                    lease_expires_ms = ?3, heartbeat_at = ?4, started_at = ?4, completed_at = NULL,
+                    stage = 'loading_model', progress = 0, error_message = NULL, error_code = NULL,
+                    cancel_requested = 0, not_before_ms = NULL
+             WHERE seqno = ?1 AND status = 'queued' RETURNING {JOB_COLUMNS}"
+        ))
+        .bind(seqno)
+        .bind(worker)
+        .bind(expires.timestamp_millis())
+        .bind(ts(now))
+        .fetch_one(tx.conn())
+        .await?;
+        let job = rows::job_from_row(&row)?;
+        sqlx::query("INSERT OR REPLACE INTO job_attempts (job_id, attempt, worker, started_at) VALUES (?1, ?2, ?3, ?4)")
+            .bind(job.job_id.to_string())
+            .bind(job.attempts as i64)
+            .bind(worker)
+            .bind(ts(now))
+            .execute(tx.conn())
+            .await?;
+        account(&mut tx, &job, JobStatus::Queued, JobStatus::Processing).await?;
+        emit_job(&mut tx, &job).await?;
+        let batch = rows::batch_row(tx.conn(), job.batch_id).await?;
+        Ok(Some(Claim {
+            batch_id: job.batch_id,
+            job_id: job.job_id,
+            worker: worker.to_string(),
+            attempt: job.attempts,
+            settings: batch.settings,
+            lease_expires_at: expires,
+            job,
+        }))
+    })
+}
+
+pub(super) async fn heartbeat(
+    store: &SqliteStore,
+    claim: &Claim,
+    lease: Duration,
+    stage: Option<JobStage>,
+    progress: Option<f64>,
+) -> Result<Heartbeat> {
+    let now = Utc::now();
+    let expires = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(60));
+    in_tx!(store, |tx| {
+        let before = sqlx::query("SELECT stage, progress, cancel_requested FROM jobs WHERE id = ?1 AND status = 'processing' AND worker = ?2 AND attempts = ?3")
+            .bind(claim.job_id.to_string())
+            .bind(&claim.worker)
+            .bind(claim.attempt as i64)
+            .fetch_optional(tx.conn())
+            .await?;
+        let Some(before) = before else { return Ok(Heartbeat::Lost) };
+        let old_stage: Option<String> = before.try_get("stage")?;
+        let old_progress: f64 = before.try_get("progress")?;
+        let cancel: i64 = before.try_get("cancel_requested")?;
+        let new_progress = progress.map(|p| p.clamp(0.0, 1.0)).unwrap_or(old_progress);
+        let new_stage = stage.map(|s| s.as_str().to_string()).or(old_stage.clone());
+        let row = sqlx::query(&format!(
+            "UPDATE jobs SET lease_expires_ms = ?2, heartbeat_at = ?3, stage = ?4, progress = ?5
+             WHERE id = ?1 AND status = 'processing' RETURNING {JOB_COLUMNS}"
+        ))
+        .bind(claim.job_id.to_string())
+        .bind(expires.timestamp_millis())
+        .bind(ts(now))
+        .bind(&new_stage)
+        .bind(new_progress)
+        .fetch_one(tx.conn())
+        .await?;
+        if new_stage != old_stage || (new_progress - old_progress).abs() > f64::EPSILON {
+            let job = rows::job_from_row(&row)?;
+            emit_job(&mut tx, &job).await?;
+        }
+        Ok(if cancel != 0 { Heartbeat::CancelRequested } else { Heartbeat::Continue })
+    })
+}
+
+/// Ends the claimed attempt: `processing → to`, fenced by worker and attempt number.
+async fn finish(
+    store: &SqliteStore,
+    claim: &Claim,
+    to: JobStatus,
+    outcome: &str,
+    error: Option<(&str, &str)>,
+    media_duration: Option<f64>,
+    not_before: Option<i64>,
+    auto_attempts_delta: i64,
+) -> Result<Job> {
+    JobStatus::Processing.check(to)?;
+    let now = ts(Utc::now());
+    let (stage, progress_sql, completed_at) = match to {
+        JobStatus::Completed => (Some(JobStage::Done.as_str()), "1.0", Some(now.clone())),
+        JobStatus::Queued => (None, "0.0", None),
+        _ => (None, "progress", Some(now.clone())),
+    };
+    in_tx!(store, |tx| {
+        let row = sqlx::query(&format!(
+            "UPDATE jobs SET status = ?4, stage = ?5, progress = {progress_sql}, completed_at = ?6,
+                    error_code = ?7, error_message = ?8, lease_expires_ms = NULL,
+                    media_duration = COALESCE(?9, media_duration), not_before_ms = ?10,
+                    auto_attempts = MAX(0, auto_attempts + ?11), cancel_requested = 0
+             WHERE id = ?1 AND status = 'processing' AND worker = ?2 AND attempts = ?3 RETURNING {JOB_COLUMNS}"
+        ))
+        .bind(claim.job_id.to_string())
+        .bind(&claim.worker)
+        .bind(claim.attempt as i64)
+        .bind(to.as_str())
+        .bind(stage)
+        .bind(&completed_at)
+        .bind(error.map(|e| e.0))
+        .bind(error.map(|e| e.1))
+        .bind(media_duration)
+        .bind(not_before)
+        .bind(auto_attempts_delta)
+        .fetch_optional(tx.conn())
+        .await?
+        .ok_or_else(|| lease_lost(claim))?;
+        let job = rows::job_from_row(&row)?;
+        end_attempt(&mut tx, claim, outcome, error.map(|e| e.1)).await?;
+        // A duration learned while decoding replaces the probed one in the sums.
+        if let (Some(new), old) = (media_duration, claim.job.media_duration) {
+            let delta = new - old.unwrap_or(0.0);
+            if delta.abs() > f64::EPSILON && to == JobStatus::Queued {
+                sqlx::query("UPDATE batches SET media_queued = media_queued + ?2 WHERE id = ?1")
+                    .bind(job.batch_id.to_string())
+                    .bind(delta)
+                    .execute(tx.conn())
+                    .await?;
+            }
+        }
+        emit_job(&mut tx, &job).await?;
+        account(&mut tx, &job, JobStatus::Processing, to).await?;
+        Ok(job)
+    })
+}
+
+pub(super) async fn complete(store: &SqliteStore, claim: &Claim, media_duration: Option<f64>) -> Result<Job> {
+    finish(store, claim, JobStatus::Completed, "completed", None, media_duration, None, 0).await
+}
+
+pub(super) async fn fail(store: &SqliteStore, claim: &Claim, failure: Failure) -> Result<Job> {
+    let auto_attempts: i64 = {
+        let mut conn = store.readers.acquire().await?;
+        sqlx::query_scalar("SELECT auto_attempts FROM jobs WHERE id = ?1")
+            .bind(claim.job_id.to_string())
+            .fetch_optional(&mut *conn)
+            .await?
+            .ok_or_else(|| StoreError::JobNotFound(claim.job_id.to_string()))?
+    };
+    if failure.retryable && (auto_attempts as u32) < failure.max_attempts {
+        let wait = rules::retry_backoff(claim.attempt);
+        let not_before = Utc::now().timestamp_millis() + wait.as_millis() as i64;
+        let message = format!("attempt {} failed: {}; retrying in {} s", claim.attempt, failure.message, wait.as_secs());
+        finish(store, claim, JobStatus::Queued, "failed", Some((&failure.code, &message)), None, Some(not_before), 0).await
+    } else {
+        finish(store, claim, JobStatus::Failed, "failed", Some((&failure.code, &failure.message)), None, None, 0).await
+    }
+}
+
+pub(super) async fn finish_cancelled(store: &SqliteStore, claim: &Claim) -> Result<Job> {
+    finish(store, claim, JobStatus::Cancelled, "cancelled", Some(("cancelled", "Cancelled by user")), None, None, 0).await
+}
+
+pub(super) async fn release(store: &SqliteStore, claim: &Claim) -> Result<Job> {
+    // Handing a job back on shutdown does not count against its automatic attempts.
+    finish(store, claim, JobStatus::Queued, "released", None, None, None, -1).await
+}
+
+pub(super) async fn requeue_expired(store: &SqliteStore, max_attempts: u32) -> Result<usize> {
+    let now = Utc::now();
+    in_tx!(store, |tx| {
+        let expired = sqlx::query(
+            "SELECT id, worker, attempts, auto_attempts FROM jobs WHERE status = 'processing' AND lease_expires_ms < ?1",
+        )
+        .bind(now.timestamp_millis())
+        .fetch_all(tx.conn())
+        .await?;
+        for r in &expired {
+            let id: String = r.try_get("id")?;
+            let worker: Option<String> = r.try_get("worker")?;
+            let attempts: i64 = r.try_get("attempts")?;
+            let auto_attempts: i64 = r.try_get("auto_attempts")?;
+            let give_up = auto_attempts as u32 >= max_attempts;
+            let (to, message) = if give_up {
+                (
+                    JobStatus::Failed,
+                    Some(format!(
+                        "the worker running this job stopped responding {auto_attempts} times (last: {}); giving up",
+                        worker.as_deref().unwrap_or("unknown")
+                    )),
+                )
+            } else {
+                (JobStatus::Queued, None)
+            };
+            let row = sqlx::query(&format!(
+                "UPDATE jobs SET status = ?2, stage = NULL, lease_expires_ms = NULL,
+                        progress = CASE WHEN ?2 = 'queued' THEN 0 ELSE progress END,
+                        completed_at = CASE WHEN ?2 = 'failed' THEN ?3 ELSE NULL END,
+                        error_code = CASE WHEN ?2 = 'failed' THEN 'worker_lost' ELSE NULL END,
+                        error_message = ?4
+                 WHERE id = ?1 AND status = 'processing' RETURNING {JOB_COLUMNS}"
+            ))
+            .bind(&id)
+            .bind(to.as_str())
+            .bind(ts(now))
+            .bind(&message)
+            .fetch_one(tx.conn())
+            .await?;
+            let job = rows::job_from_row(&row)?;
+            sqlx::query("UPDATE job_attempts SET ended_at = ?3, outcome = 'lease_expired', error_message = ?4 WHERE job_id = ?1 AND attempt = ?2")
+                .bind(&id)
+                .bind(attempts)
+                .bind(ts(now))
+                .bind(&message)
+                .execute(tx.conn())
+                .await?;
+            tracing::warn!(job_id = %id, worker = ?worker, requeued = !give_up, "job lease expired");
+            emit_job(&mut tx, &job).await?;
+            account(&mut tx, &job, JobStatus::Processing, to).await?;
+        }
+        Ok(expired.len())
+    })
+}
+
+pub(super) async fn cancel(store: &SqliteStore, batch_id: BatchId, job_id: JobId) -> Result<Job> {
+    let now = ts(Utc::now());
+    in_tx!(store, |tx| {
+        let job = rows::job(tx.conn(), batch_id, job_id).await?;
+        match job.status {
+            JobStatus::Queued => {
+                let row = sqlx::query(&format!(
+                    "UPDATE jobs SET status = 'skipped', stage = NULL, completed_at = ?2 WHERE id = ?1 AND status = 'queued' RETURNING {JOB_COLUMNS}"
+                ))
+                .bind(job_id.to_string())
+                .bind(&now)
+                .fetch_one(tx.conn())
+                .await?;
+                let job = rows::job_from_row(&row)?;
+                emit_job(&mut tx, &job).await?;
+                account(&mut tx, &job, JobStatus::Queued, JobStatus::Skipped).await?;
+                Ok(job)
+            }
+            JobStatus::Processing => {
+                sqlx::query("UPDATE jobs SET cancel_requested = 1 WHERE id = ?1 AND status = 'processing'")
+                    .bind(job_id.to_string())
+                    .execute(tx.conn())
+                    .await?;
+                Ok(job)
+            }
+            other => Err(StoreError::WrongState { code: "wrong_state", message: format!("a {other} job cannot be cancelled") }),
+        }
+    })
+}
+
+pub(super) async fn retry(store: &SqliteStore, batch_id: BatchId, job_id: JobId) -> Result<Job> {
+    let now = ts(Utc::now());
+    in_tx!(store, |tx| {
+        let job = rows::job(tx.conn(), batch_id, job_id).await?;
+        if !job.status.is_retryable() {
+            return Err(StoreError::WrongState {
+                code: "wrong_state",
+                message: format!("only failed, skipped or cancelled jobs can be retried; this job is {}", job.status),
+            });
+        }
+        let batch = rows::batch_row(tx.conn(), batch_id).await?;
+        if batch.status.is_terminal() {
+            batch.status.check(BatchStatus::Processing)?;
+            sqlx::query(
+                "UPDATE batches SET status = 'processing', completed_at = NULL, error_message = NULL,
+                        eta_since = ?2, media_done = 0, started_at = COALESCE(started_at, ?2)
+                 WHERE id = ?1",
+            )
+            .bind(batch_id.to_string())
+            .bind(&now)
+            .execute(tx.conn())
+            .await?;
+        }
+        let row = sqlx::query(&format!(
+            "UPDATE jobs SET status = 'queued', stage = NULL, progress = 0, completed_at = NULL, error_message = NULL,
+                    error_code = NULL, cancel_requested = 0, auto_attempts = 0, not_before_ms = NULL, lease_expires_ms = NULL
+             WHERE id = ?1 AND status = ?2 RETURNING {JOB_COLUMNS}"
+        ))
+        .bind(job_id.to_string())
+        .bind(job.status.as_str())
+        .fetch_one(tx.conn())
+        .await?;
+        let retried = rows::job_from_row(&row)?;
+        emit_job(&mut tx, &retried).await?;
+        account(&mut tx, &retried, job.status, JobStatus::Queued).await?;
+        Ok(retried)
+    })
+}

@@ -1,0 +1,171 @@
+//! The engine: worker slots, the lease reaper and the snapshot writer, started together
+//! and stopped together.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tracing::{info, warn, Instrument};
+use vidscribe_core::Transcriber;
+use vidscribe_store::DynStore;
+
+use crate::datadir::DataDir;
+use crate::run::{run_claim, RunContext};
+use crate::snapshot;
+
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub data_dir: std::path::PathBuf,
+    /// Names this process in leases and the worker list; slots are `<name>/<n>`.
+    pub worker_name: String,
+    /// Jobs this process runs at once.
+    pub slots: usize,
+    /// How long a claim stays valid without a heartbeat.
+    pub lease: Duration,
+    /// Heartbeat (lease renewal, progress write, cancel check) period: ≤ 2 writes/s/job.
+    pub heartbeat_interval: Duration,
+    /// Automatic attempts (crashes, retryable errors) before a job fails for good.
+    pub max_attempts: u32,
+    /// Rewrite `results/batches/<id>.json` after transitions (one node should).
+    pub write_snapshots: bool,
+    pub beam_size: usize,
+    /// How often an idle slot looks for work when no event woke it.
+    pub poll_interval: Duration,
+    /// How often expired leases are looked for.
+    pub reap_interval: Duration,
+    /// CPU cores to share among slots.
+    pub cores: usize,
+}
+
+impl EngineConfig {
+    pub fn new(data_dir: impl Into<std::path::PathBuf>) -> Self {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        Self {
+            data_dir: data_dir.into(),
+            worker_name: default_worker_name(),
+            slots: 1,
+            lease: Duration::from_secs(15),
+            heartbeat_interval: Duration::from_millis(500),
+            max_attempts: 3,
+            write_snapshots: true,
+            beam_size: 5,
+            poll_interval: Duration::from_secs(1),
+            reap_interval: Duration::from_secs(2),
+            cores,
+        }
+    }
+
+    /// CPU threads one job may use: cores / slots, so two jobs never fight over a core.
+    pub fn threads_per_job(&self) -> usize {
+        (self.cores / self.slots.max(1)).max(1)
+    }
+}
+
+/// `<hostname>-<pid>`: unique per process, readable in the dashboard.
+pub fn default_worker_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_string());
+    format!("{host}-{}", std::process::id())
+}
+
+pub struct Engine;
+
+impl Engine {
+    /// Starts `config.slots` worker slots, the reaper and (optionally) the snapshot writer.
+    pub fn start(store: DynStore, transcriber: Arc<dyn Transcriber>, config: EngineConfig) -> EngineHandle {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+        let data = DataDir::new(&config.data_dir);
+        if let Err(e) = data.create() {
+            warn!(error = %e, dir = %config.data_dir.display(), "cannot create data directories");
+        }
+        let config = Arc::new(config);
+
+        if config.write_snapshots {
+            tasks.spawn(snapshot::run(store.clone(), data.clone(), stop_rx.clone()));
+        }
+        tasks.spawn(reaper(store.clone(), config.clone(), stop_rx.clone()));
+        for slot in 1..=config.slots.max(1) {
+            let ctx = RunContext {
+                store: store.clone(),
+                transcriber: transcriber.clone(),
+                data: data.clone(),
+                config: config.clone(),
+                worker: format!("{}/{slot}", config.worker_name),
+                stop: stop_rx.clone(),
+            };
+            let span = tracing::info_span!("slot", worker = %ctx.worker);
+            tasks.spawn(slot_loop(ctx).instrument(span));
+        }
+        info!(worker = %config.worker_name, slots = config.slots, threads_per_job = config.threads_per_job(), "engine started");
+        EngineHandle { stop: stop_tx, tasks }
+    }
+}
+
+pub struct EngineHandle {
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+impl EngineHandle {
+    /// Stops claiming, asks running jobs to stop, hands their leases back (they resume
+    /// after restart), flushes snapshots, and waits for every task.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        while let Some(r) = self.tasks.join_next().await {
+            if let Err(e) = r {
+                warn!(error = %e, "engine task ended abnormally");
+            }
+        }
+    }
+}
+
+async fn slot_loop(ctx: RunContext) {
+    let mut events = ctx.store.subscribe();
+    let mut stop = ctx.stop.clone();
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        match ctx.store.claim(&ctx.worker, ctx.config.lease).await {
+            Ok(Some(claim)) => {
+                run_claim(&ctx, claim).await;
+                continue;
+            }
+            Ok(None) => {}
+            Err(e) => warn!(error = %e, "claim failed"),
+        }
+        // Idle: wake on any committed event (a batch started, a job re-queued), on the
+        // poll interval (work from other nodes, backoff expiry), or on stop.
+        tokio::select! {
+            _ = stop.changed() => {}
+            r = events.recv() => {
+                if let Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) = r {
+                    events = events.resubscribe();
+                }
+            }
+            _ = tokio::time::sleep(ctx.config.poll_interval) => {}
+        }
+    }
+}
+
+async fn reaper(store: DynStore, config: Arc<EngineConfig>, mut stop: watch::Receiver<bool>) {
+    loop {
+        if let Err(e) = store.register_worker(&config.worker_name, config.slots as u32).await {
+            warn!(error = %e, "worker registration failed");
+        }
+        match store.requeue_expired(config.max_attempts).await {
+            Ok(0) => {}
+            Ok(n) => info!(jobs = n, "re-queued jobs whose worker stopped responding"),
+            Err(e) => warn!(error = %e, "lease reaper failed"),
+        }
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tokio::time::sleep(config.reap_interval) => {}
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! Running one claimed job: heartbeat alongside the blocking transcription, then outputs
+//! and the final transition.
+
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::watch;
+use tracing::{info, info_span, warn, Instrument};
+use vidscribe_core::{CancelFlag, ErrorCode, JobStage, TranscribeError, TranscribeRequest, Transcriber, Transcript};
+use vidscribe_formats::{write_metadata, write_outputs, Metadata};
+use vidscribe_store::{Claim, DynStore, Failure, Heartbeat};
+
+use crate::datadir::DataDir;
+use crate::engine::EngineConfig;
+
+pub(crate) struct RunContext {
+    pub store: DynStore,
+    pub transcriber: Arc<dyn Transcriber>,
+    pub data: DataDir,
+    pub config: Arc<EngineConfig>,
+    pub worker: String,
+    pub stop: watch::Receiver<bool>,
+}
+
+/// Why the cancel flag was raised; decides how the job ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum StopReason {
+    None = 0,
+    /// The user cancelled: the job ends `cancelled`.
+    User = 1,
+    /// This process is shutting down: the job goes back to `queued`.
+    Shutdown = 2,
+    /// Our lease was taken over: leave the job alone.
+    LeaseLost = 3,
+}
+
+/// Progress shared between the blocking transcriber and the async heartbeat.
+struct Shared {
+    fraction_bits: AtomicU64,
+    stage: AtomicU8,
+    reason: AtomicU8,
+    cancel: CancelFlag,
+}
+
+impl Shared {
+    fn stop(&self, reason: StopReason) {
+        let _ = self.reason.compare_exchange(StopReason::None as u8, reason as u8, Ordering::SeqCst, Ordering::SeqCst);
+        self.cancel.cancel();
+    }
+
+    fn reason(&self) -> StopReason {
+        match self.reason.load(Ordering::SeqCst) {
+            1 => StopReason::User,
+            2 => StopReason::Shutdown,
+            3 => StopReason::LeaseLost,
+            _ => StopReason::None,
+        }
+    }
+
+    fn stage(&self) -> JobStage {
+        JobStage::ALL.get(self.stage.load(Ordering::Relaxed) as usize).copied().unwrap_or(JobStage::Transcribing)
+    }
+}
+
+fn stage_index(s: JobStage) -> u8 {
+    JobStage::ALL.iter().position(|x| *x == s).unwrap_or(0) as u8
+}
+
+pub(crate) async fn run_claim(ctx: &RunContext, claim: Claim) {
+    let span = info_span!("job", job_id = %claim.job_id, batch_id = %claim.batch_id, attempt = claim.attempt);
+    run_claim_inner(ctx, claim).instrument(span).await
+}
+
+async fn run_claim_inner(ctx: &RunContext, claim: Claim) {
+    info!(file = %claim.job.original_filename, "job started");
+    let started = Instant::now();
+    let shared = Arc::new(Shared {
+        fraction_bits: AtomicU64::new(0f64.to_bits()),
+        stage: AtomicU8::new(stage_index(JobStage::LoadingModel)),
+        reason: AtomicU8::new(0),
+        cancel: CancelFlag::new(),
+    });
+
+    let media_path = match ctx.data.abs(&claim.job.file_path) {
+        Ok(p) => p,
+        Err(e) => {
+            end_failed(ctx, &claim, "invalid_path", &e.to_string(), false).await;
+            return;
+        }
+    };
+    let request = TranscribeRequest {
+        media_path,
+        model: claim.settings.model.clone(),
+        language: claim.settings.language.clone(),
+        beam_size: ctx.config.beam_size,
+        word_timestamps: true,
+        threads: ctx.config.threads_per_job(),
+    };
+
+    let heartbeat = tokio::spawn(heartbeat_loop(ctx.store.clone(), claim.clone(), ctx.config.clone(), shared.clone(), ctx.stop.clone()));
+
+    let transcriber = ctx.transcriber.clone();
+    let shared_t = shared.clone();
+    let span = tracing::Span::current();
+    let result = tokio::task::spawn_blocking(move || {
+        let _enter = span.enter();
+        let progress = |stage: JobStage, fraction: f64| {
+            shared_t.stage.store(stage_index(stage), Ordering::Relaxed);
+            shared_t.fraction_bits.store(fraction.clamp(0.0, 1.0).to_bits(), Ordering::Relaxed);
+        };
+        transcriber.transcribe(&request, &progress, &shared_t.cancel)
+    })
+    .await;
+    heartbeat.abort();
+    let _ = heartbeat.await;
+
+    let result = match result {
+        Ok(r) => r,
+        Err(join) => {
+            // A panic inside the engine is our bug, not the user's file: log it, fail the job.
+            warn!(error = %join, "transcriber panicked");
+            Err(TranscribeError::Engine { code: "internal", message: "internal error while transcribing".into() })
+        }
+    };
+    // A cancel that raced with the end of transcription still wins: the user asked to stop.
+    let reason = shared.reason();
+    match (result, reason) {
+        (_, StopReason::LeaseLost) => {
+            warn!("lease lost; another worker owns this job now");
+        }
+        (_, StopReason::Shutdown) => {
+            remove_results(ctx, &claim).await;
+            if let Err(e) = ctx.store.release(&claim).await {
+                warn!(error = %e, "could not hand the job back");
+            } else {
+                info!("job handed back for after restart");
+            }
+        }
+        (_, StopReason::User) | (Err(TranscribeError::Cancelled), _) => {
+            remove_results(ctx, &claim).await;
+            match ctx.store.finish_cancelled(&claim).await {
+                Ok(_) => info!("job cancelled"),
+                Err(e) => warn!(error = %e, "could not record cancellation"),
+            }
+        }
+        (Ok(transcript), StopReason::None) => {
+            shared.stage.store(stage_index(JobStage::Writing), Ordering::Relaxed);
+            let elapsed = started.elapsed().as_secs_f64();
+            match write_results(ctx, &claim, &transcript, elapsed).await {
+                Ok(()) => match ctx.store.complete(&claim, Some(transcript.duration)).await {
+                    Ok(_) => info!(seconds = elapsed, words = transcript.word_count(), "job completed"),
+                    Err(e) => warn!(error = %e, "could not record completion"),
+                },
+                Err(e) => {
+                    remove_results(ctx, &claim).await;
+                    let msg = format!("could not write results: {e}");
+                    end_failed(ctx, &claim, "output_write_failed", &msg, false).await;
+                }
+            }
+        }
+        (Err(e), StopReason::None) => {
+            end_failed(ctx, &claim, e.code(), &e.to_string(), e.is_retryable()).await;
+        }
+    }
+}
+
+async fn end_failed(ctx: &RunContext, claim: &Claim, code: &str, message: &str, retryable: bool) {
+    warn!(code, error = message, retryable, "job failed");
+    let failure = Failure { code: code.to_string(), message: message.to_string(), retryable, max_attempts: ctx.config.max_attempts };
+    if let Err(e) = ctx.store.fail(claim, failure).await {
+        warn!(error = %e, "could not record failure");
+    }
+}
+
+async fn write_results(ctx: &RunContext, claim: &Claim, t: &Transcript, elapsed: f64) -> std::io::Result<()> {
+    let dir = ctx.data.abs(&claim.job.results_path)?;
+    let t = t.clone();
+    let formats = claim.settings.formats.clone();
+    let mut meta = Metadata::for_transcript(&t, &claim.job.session_name, claim.job.session_id, &claim.job.original_filename, elapsed, chrono::Utc::now());
+    meta.job_id = Some(claim.job_id);
+    meta.batch_id = Some(claim.batch_id);
+    tokio::task::spawn_blocking(move || {
+        std::fs::create_dir_all(&dir)?;
+        write_outputs(&dir, &t, &formats)?;
+        write_metadata(&dir, &meta)?;
+        Ok(())
+    })
+    .await
+    .map_err(std::io::Error::other)?
+}
+
+/// Partial outputs of a job that did not complete are removed, never left looking finished.
+async fn remove_results(ctx: &RunContext, claim: &Claim) {
+    if let Ok(dir) = ctx.data.abs(&claim.job.results_path) {
+        let _ = tokio::fs::remove_dir_all(dir).await;
+    }
+}
+
+/// Renews the lease and writes stage/progress every `heartbeat_interval` (≤ 2 writes/s),
+/// and raises the cancel flag when the job was cancelled, the lease lost, or we shut down.
+async fn heartbeat_loop(store: DynStore, claim: Claim, config: Arc<EngineConfig>, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(config.heartbeat_interval.max(std::time::Duration::from_millis(100)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            r = stop.changed() => {
+                if r.is_err() || *stop.borrow() {
+                    shared.stop(StopReason::Shutdown);
+                    return;
+                }
+            }
+        }
+        let fraction = f64::from_bits(shared.fraction_bits.load(Ordering::Relaxed));
+        match store.heartbeat(&claim, config.lease, Some(shared.stage()), Some(fraction)).await {
+            Ok(Heartbeat::Continue) => {}
+            Ok(Heartbeat::CancelRequested) => {
+                shared.stop(StopReason::User);
+            }
+            Ok(Heartbeat::Lost) => {
+                shared.stop(StopReason::LeaseLost);
+                return;
+            }
+            Err(e) => warn!(error = %e, "heartbeat failed"),
+        }
+    }
+}

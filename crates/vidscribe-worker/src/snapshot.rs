@@ -1,0 +1,99 @@
+//! `results/batches/<batch_id>.json`: the batch object, rewritten atomically after the
+//! batch's transitions, so `watch 'jq .status results/batches/*.json'` always reads a
+//! complete, current document.
+//!
+//! Driven by committed events. Bursts are coalesced: a batch is rewritten at most every
+//! `MIN_GAP` while events keep coming, and always once more after the last one, so the
+//! cost per transition stays flat even for a 10 000-job batch.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{broadcast, watch};
+use tracing::warn;
+use vidscribe_core::{BatchId, EventKind};
+use vidscribe_store::{DynStore, StoreError};
+
+use crate::datadir::DataDir;
+
+const MIN_GAP: Duration = Duration::from_millis(100);
+
+pub(crate) async fn run(store: DynStore, data: DataDir, mut stop: watch::Receiver<bool>) {
+    let mut events = store.subscribe();
+    let mut dirty: HashSet<BatchId> = HashSet::new();
+    let mut last_write: HashMap<BatchId, Instant> = HashMap::new();
+    // Bring every snapshot up to date at start (a crash may have left one behind).
+    match store.list_batches().await {
+        Ok(list) => dirty.extend(list.iter().map(|b| b.batch_id)),
+        Err(e) => warn!(error = %e, "cannot list batches for snapshots"),
+    }
+    loop {
+        // Write what is due; remember what must wait for its gap.
+        let now = Instant::now();
+        let mut next_due: Option<Duration> = None;
+        let due: Vec<BatchId> = dirty.iter().copied().collect();
+        for id in due {
+            let wait = last_write.get(&id).map(|t| MIN_GAP.saturating_sub(now.duration_since(*t))).unwrap_or_default();
+            if !wait.is_zero() {
+                next_due = Some(next_due.map_or(wait, |d| d.min(wait)));
+                continue;
+            }
+            dirty.remove(&id);
+            last_write.insert(id, Instant::now());
+            write_one(&store, &data, id).await;
+        }
+        if *stop.borrow() && dirty.is_empty() {
+            return;
+        }
+        tokio::select! {
+            r = events.recv() => match r {
+                Ok(e) => {
+                    if e.kind == EventKind::Deleted {
+                        dirty.remove(&e.batch_id);
+                        last_write.remove(&e.batch_id);
+                        let _ = tokio::fs::remove_file(data.snapshot(e.batch_id)).await;
+                    } else {
+                        dirty.insert(e.batch_id);
+                    }
+                    // Take everything already waiting, so one write covers a burst.
+                    while let Ok(e) = events.try_recv() {
+                        if e.kind != EventKind::Deleted {
+                            dirty.insert(e.batch_id);
+                        }
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    if let Ok(list) = store.list_batches().await {
+                        dirty.extend(list.iter().map(|b| b.batch_id));
+                    }
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            _ = tokio::time::sleep(next_due.unwrap_or(Duration::from_secs(3600))), if next_due.is_some() => {}
+            r = stop.changed(), if !*stop.borrow() => {
+                if r.is_err() && dirty.is_empty() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+async fn write_one(store: &DynStore, data: &DataDir, id: BatchId) {
+    match store.get_batch(id).await {
+        Ok(batch) => {
+            let path = data.snapshot(id);
+            let result = serde_json::to_vec_pretty(&batch).map_err(std::io::Error::other).and_then(|bytes| {
+                std::fs::create_dir_all(data.batches_dir())?;
+                vidscribe_formats::write_atomic(&path, &bytes)
+            });
+            if let Err(e) = result {
+                warn!(batch_id = %id, error = %e, "cannot write batch snapshot");
+            }
+        }
+        Err(StoreError::BatchNotFound(_)) => {
+            let _ = tokio::fs::remove_file(data.snapshot(id)).await;
+        }
+        Err(e) => warn!(batch_id = %id, error = %e, "cannot read batch for snapshot"),
+    }
+}
