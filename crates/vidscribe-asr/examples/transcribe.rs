@@ -19,7 +19,10 @@ fn main() -> anyhow::Result<()> {
     let mut print_model_dir = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        let mut value = |name: &str| args.next().ok_or_else(|| anyhow::anyhow!("{name} needs a value"));
+        let mut value = |name: &str| {
+            args.next()
+                .ok_or_else(|| anyhow::anyhow!("{name} needs a value"))
+        };
         match arg.as_str() {
             "--model" => model = value("--model")?,
             "--threads" => threads = value("--threads")?.parse()?,
@@ -36,17 +39,29 @@ fn main() -> anyhow::Result<()> {
         println!("{}", transcriber.resolve(&model)?.path.display());
         return Ok(());
     }
-    anyhow::ensure!(!files.is_empty(), "usage: transcribe [--model M] [--threads N] [--beam N] [--language xx] FILE...");
+    anyhow::ensure!(
+        !files.is_empty(),
+        "usage: transcribe [--model M] [--threads N] [--beam N] [--language xx] FILE..."
+    );
 
     let started = Instant::now();
     drop(transcriber.engine(&model, threads)?);
-    eprintln!("model {model} loaded in {:.2}s ({threads} threads)", started.elapsed().as_secs_f64());
+    eprintln!(
+        "model {model} loaded in {:.2}s ({threads} threads)",
+        started.elapsed().as_secs_f64()
+    );
 
     for file in files {
         let started = Instant::now();
         let samples = vidscribe_media::decode_all(std::path::Path::new(&file))?;
-        let transcript =
-            transcriber.transcribe_samples(&samples, &model, &options, threads, &|_| {}, &CancelFlag::new())?;
+        let transcript = transcriber.transcribe_samples(
+            &samples,
+            &model,
+            &options,
+            threads,
+            &|_| {},
+            &CancelFlag::new(),
+        )?;
         let line = serde_json::json!({
             "file": file,
             "audio_secs": transcript.duration,

@@ -20,7 +20,10 @@ struct Run {
 
 fn read(path: &str) -> anyhow::Result<BTreeMap<String, Run>> {
     let mut runs = BTreeMap::new();
-    for line in std::fs::read_to_string(path)?.lines().filter(|l| !l.trim().is_empty()) {
+    for line in std::fs::read_to_string(path)?
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+    {
         let run: Run = serde_json::from_str(line)?;
         runs.insert(run.file.clone(), run);
     }
@@ -39,8 +42,13 @@ fn main() -> anyhow::Result<()> {
     for (file, o) in &ours {
         let Some(t) = theirs.get(file) else { continue };
         let reference = std::fs::read_to_string(Path::new(file).with_extension("txt"))?;
-        let (wo, wt) = (wer::wer(&reference, &o.text) * 100.0, wer::wer(&reference, &t.text) * 100.0);
-        let name = Path::new(file).file_name().map_or(file.clone(), |n| n.to_string_lossy().into_owned());
+        let (wo, wt) = (
+            wer::wer(&reference, &o.text) * 100.0,
+            wer::wer(&reference, &t.text) * 100.0,
+        );
+        let name = Path::new(file)
+            .file_name()
+            .map_or(file.clone(), |n| n.to_string_lossy().into_owned());
         println!(
             "{:<44} {:>7.1} | {:>8.2} {:>6.3} {:>6.1} | {:>8.2} {:>6.3} {:>6.1} | {:>5.2}x",
             name,
@@ -59,7 +67,15 @@ fn main() -> anyhow::Result<()> {
     }
     println!(
         "{:<44} {:>7.1} | {:>8.2} {:>6.3} {:>6} | {:>8.2} {:>6.3} {:>6} | {:>5.2}x",
-        "TOTAL", totals[0], totals[1], totals[1] / totals[0], "", totals[2], totals[2] / totals[0], "", totals[2] / totals[1]
+        "TOTAL",
+        totals[0],
+        totals[1],
+        totals[1] / totals[0],
+        "",
+        totals[2],
+        totals[2] / totals[0],
+        "",
+        totals[2] / totals[1]
     );
     println!("speed = faster-whisper time / Vidscribe time (> 1 means Vidscribe is faster)");
     Ok(())

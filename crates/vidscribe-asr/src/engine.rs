@@ -78,7 +78,10 @@ pub struct Engine {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("model", &self.model).field("multilingual", &self.multilingual).finish()
+        f.debug_struct("Engine")
+            .field("model", &self.model)
+            .field("multilingual", &self.multilingual)
+            .finish()
     }
 }
 
@@ -114,11 +117,19 @@ impl Engine {
             num_threads_per_replica: threads.max(1),
             ..Config::default()
         };
-        let whisper = Whisper::new(&model.path, config)
-            .map_err(|e| AsrError::Load { path: model.path.clone(), message: e.to_string() })?;
+        let whisper = Whisper::new(&model.path, config).map_err(|e| AsrError::Load {
+            path: model.path.clone(),
+            message: e.to_string(),
+        })?;
         let multilingual = whisper.is_multilingual();
         let mel = MelExtractor::new(whisper.n_mels());
-        Ok(Engine { whisper, vocab, mel, multilingual, model: model.clone() })
+        Ok(Engine {
+            whisper,
+            vocab,
+            mel,
+            multilingual,
+            model: model.clone(),
+        })
     }
 
     pub fn model(&self) -> &ModelDir {
@@ -147,14 +158,19 @@ impl Engine {
         if !self.multilingual {
             if let Some(code) = language.as_deref().filter(|&c| c != "en") {
                 return Err(Stop::Failed(AsrError::Language {
-                    message: format!("model {} is English-only; it cannot transcribe '{code}'", self.model.name),
+                    message: format!(
+                        "model {} is English-only; it cannot transcribe '{code}'",
+                        self.model.name
+                    ),
                 }));
             }
             language = Some("en".to_string());
         }
         if let Some(code) = language.as_deref() {
             if self.vocab.language_id(code).is_none() {
-                return Err(Stop::Failed(AsrError::Language { message: format!("'{code}' is not a language Whisper knows") }));
+                return Err(Stop::Failed(AsrError::Language {
+                    message: format!("'{code}' is not a language Whisper knows"),
+                }));
             }
         }
 
@@ -171,6 +187,18 @@ impl Engine {
             let segment_duration = segment_size as f64 * FRAME_SECONDS;
             let _span = debug_span!("window", start = time_offset).entered();
 
+            let window_samples = &samples
+                [(seek * HOP).min(samples.len())..((seek + segment_size) * HOP).min(samples.len())];
+            if is_silent(window_samples) {
+                // Whisper answers near-digital silence with a confident "You" (its no-speech
+                // probability is high, but the log-probability stays above the threshold, so the
+                // reference rule keeps it). Nothing audible cannot hold speech: skip undecoded.
+                debug!("window skipped: below the silence level");
+                seek += segment_size;
+                on_window(done_seconds(seek, content_frames, duration));
+                continue;
+            }
+
             let encoder_output = self.encode(&features, seek, segment_size)?;
             if language.is_none() {
                 let (code, probability) = self.detect_language(&encoder_output)?;
@@ -186,7 +214,10 @@ impl Engine {
             let silent = result.no_speech_prob > options.no_speech_threshold
                 && result.avg_logprob <= options.log_prob_threshold;
             if silent {
-                debug!(no_speech_prob = result.no_speech_prob, "window skipped as silence");
+                debug!(
+                    no_speech_prob = result.no_speech_prob,
+                    "window skipped as silence"
+                );
                 seek += segment_size;
                 on_window(done_seconds(seek, content_frames, duration));
                 continue;
@@ -194,8 +225,10 @@ impl Engine {
 
             let tokens = &result.tokens;
             let ts = |i: usize| self.vocab.is_timestamp(tokens[i]);
-            let single_timestamp_ending = tokens.len() >= 2 && !ts(tokens.len() - 2) && ts(tokens.len() - 1);
-            let consecutive: Vec<usize> = (1..tokens.len()).filter(|&i| ts(i) && ts(i - 1)).collect();
+            let single_timestamp_ending =
+                tokens.len() >= 2 && !ts(tokens.len() - 2) && ts(tokens.len() - 1);
+            let consecutive: Vec<usize> =
+                (1..tokens.len()).filter(|&i| ts(i) && ts(i - 1)).collect();
 
             // Each piece: (start, end, tokens) in seconds from the window start.
             let mut pieces: Vec<(f64, f64, &[usize])> = Vec::new();
@@ -217,7 +250,11 @@ impl Engine {
                 } else {
                     let last_timestamp = tokens[last_slice - 1] - self.vocab.timestamp_begin;
                     // A window ending on <|0.00|><|0.00|> would never move on: skip it whole.
-                    seek += if last_timestamp > 0 { last_timestamp * FRAMES_PER_TIMESTAMP } else { segment_size };
+                    seek += if last_timestamp > 0 {
+                        last_timestamp * FRAMES_PER_TIMESTAMP
+                    } else {
+                        segment_size
+                    };
                 }
             } else {
                 let mut end = segment_duration;
@@ -255,7 +292,12 @@ impl Engine {
                 let piece_tokens: Vec<Vec<usize>> = pieces
                     .iter()
                     .filter(|(_, _, t)| !self.vocab.decode(t).trim().is_empty())
-                    .map(|(_, _, t)| t.iter().copied().filter(|&id| id < self.vocab.eot).collect())
+                    .map(|(_, _, t)| {
+                        t.iter()
+                            .copied()
+                            .filter(|&id| id < self.vocab.eot)
+                            .collect()
+                    })
                     .collect();
                 self.add_word_timestamps(
                     &mut segments[first_new..],
@@ -291,16 +333,30 @@ impl Engine {
         }
     }
 
-    fn encode(&self, features: &Mel, seek: usize, len: usize) -> Result<StorageView<'static>, AsrError> {
+    fn encode(
+        &self,
+        features: &Mel,
+        seek: usize,
+        len: usize,
+    ) -> Result<StorageView<'static>, AsrError> {
         let mut window = features.window(seek, len);
-        let input = StorageView::new(&[1, features.n_mels, WINDOW_FRAMES], &mut window, Device::CPU)
-            .map_err(AsrError::inference)?;
-        self.whisper.encode(&input, false).map_err(AsrError::inference)
+        let input = StorageView::new(
+            &[1, features.n_mels, WINDOW_FRAMES],
+            &mut window,
+            Device::CPU,
+        )
+        .map_err(AsrError::inference)?;
+        self.whisper
+            .encode(&input, false)
+            .map_err(AsrError::inference)
     }
 
     /// The most likely language of the window and its probability.
     fn detect_language(&self, encoder_output: &StorageView<'_>) -> Result<(String, f32), AsrError> {
-        let results = self.whisper.detect_language(encoder_output).map_err(AsrError::inference)?;
+        let results = self
+            .whisper
+            .detect_language(encoder_output)
+            .map_err(AsrError::inference)?;
         let best = results
             .first()
             .and_then(|r| r.first())
@@ -308,8 +364,9 @@ impl Engine {
         // ct2rs 0.10 keeps DetectionResult's fields private and offers no getters, but derives
         // Debug: `DetectionResult { language: "<|fr|>", probability: 0.93 }`. Reading that is
         // the only way to the value short of a second binding to CTranslate2.
-        parse_detection(&format!("{best:?}"))
-            .ok_or_else(|| AsrError::inference(format!("unexpected language detection result {best:?}")))
+        parse_detection(&format!("{best:?}")).ok_or_else(|| {
+            AsrError::inference(format!("unexpected language detection result {best:?}"))
+        })
     }
 
     /// `<|startoftranscript|>` alone for English-only models (they know no language or task
@@ -332,7 +389,9 @@ impl Engine {
             ids.extend_from_slice(&previous[previous.len().saturating_sub(keep)..]);
         }
         ids.extend_from_slice(sot_sequence);
-        ids.into_iter().map(|id| self.vocab.token(id).to_string()).collect()
+        ids.into_iter()
+            .map(|id| self.vocab.token(id).to_string())
+            .collect()
     }
 
     fn generate_with_fallback(
@@ -342,11 +401,19 @@ impl Engine {
         options: &DecodeOptions,
     ) -> Result<WindowResult, AsrError> {
         let mut tried: Vec<WindowResult> = Vec::new();
-        let temperatures = if options.temperatures.is_empty() { vec![0.0] } else { options.temperatures.clone() };
+        let temperatures = if options.temperatures.is_empty() {
+            vec![0.0]
+        } else {
+            options.temperatures.clone()
+        };
         for &temperature in &temperatures {
             let sampling = temperature > 0.0;
             let whisper_options = WhisperOptions {
-                beam_size: if sampling { 1 } else { options.beam_size.max(1) },
+                beam_size: if sampling {
+                    1
+                } else {
+                    options.beam_size.max(1)
+                },
                 patience: 1.0,
                 length_penalty: 1.0,
                 repetition_penalty: 1.0,
@@ -368,7 +435,10 @@ impl Engine {
                 .whisper
                 .generate(encoder_output, &[prompt.to_vec()], &whisper_options)
                 .map_err(AsrError::inference)?;
-            let result = results.into_iter().next().ok_or_else(|| AsrError::inference("no result for the window"))?;
+            let result = results
+                .into_iter()
+                .next()
+                .ok_or_else(|| AsrError::inference("no result for the window"))?;
             let tokens = result.sequences_ids.into_iter().next().unwrap_or_default();
             let score = result.scores.first().copied().unwrap_or(f32::NEG_INFINITY);
             // The score is the sum of log-probabilities divided by length^length_penalty (1 here).
@@ -386,10 +456,15 @@ impl Engine {
             let mut needs_fallback = compression_ratio > options.compression_ratio_threshold
                 || avg_logprob < options.log_prob_threshold;
             // Silence is not a failure to fix by sampling: the caller skips the window.
-            if candidate.no_speech_prob > options.no_speech_threshold && avg_logprob < options.log_prob_threshold {
+            if candidate.no_speech_prob > options.no_speech_threshold
+                && avg_logprob < options.log_prob_threshold
+            {
                 needs_fallback = false;
             }
-            debug!(temperature, avg_logprob, compression_ratio, needs_fallback, "window decoded");
+            debug!(
+                temperature,
+                avg_logprob, compression_ratio, needs_fallback, "window decoded"
+            );
             if !needs_fallback {
                 return Ok(candidate);
             }
@@ -426,13 +501,28 @@ impl Engine {
         }
         let alignment = self
             .whisper
-            .align(encoder_output, sot_sequence, &[text_tokens.clone()], &[num_frames], 7)
+            .align(
+                encoder_output,
+                sot_sequence,
+                &[text_tokens.clone()],
+                &[num_frames],
+                7,
+            )
             .map_err(AsrError::inference)?;
         let Some(alignment) = alignment.into_iter().next() else {
             return Ok(());
         };
-        let pairs: Vec<(i64, i64)> = alignment.alignments.iter().map(|a| (a.token_x, a.frame_x)).collect();
-        let timed = words::align_words(&self.vocab, &text_tokens, &pairs, &alignment.text_token_probs);
+        let pairs: Vec<(i64, i64)> = alignment
+            .alignments
+            .iter()
+            .map(|a| (a.token_x, a.frame_x))
+            .collect();
+        let timed = words::align_words(
+            &self.vocab,
+            &text_tokens,
+            &pairs,
+            &alignment.text_token_probs,
+        );
 
         // Hand each word to the segment that holds its first token.
         let mut bounds = Vec::with_capacity(piece_tokens.len());
@@ -443,7 +533,10 @@ impl Engine {
         }
         let mut per_segment: Vec<Vec<Word>> = vec![Vec::new(); segments.len()];
         for w in timed {
-            let index = bounds.iter().position(|&b| w.first_token < b).unwrap_or(bounds.len() - 1);
+            let index = bounds
+                .iter()
+                .position(|&b| w.first_token < b)
+                .unwrap_or(bounds.len() - 1);
             if let Some(list) = per_segment.get_mut(index) {
                 list.push(Word {
                     start: time_offset + w.start,
@@ -466,6 +559,18 @@ impl Engine {
     }
 }
 
+/// RMS level below which a window is treated as silence without running the model: −60 dBFS,
+/// far under speech (quiet speech over a whole window still averages above −45 dBFS).
+const SILENCE_RMS: f32 = 0.001;
+
+fn is_silent(samples: &[f32]) -> bool {
+    if samples.is_empty() {
+        return true;
+    }
+    let energy: f64 = samples.iter().map(|&s| f64::from(s) * f64::from(s)).sum();
+    ((energy / samples.len() as f64).sqrt() as f32) < SILENCE_RMS
+}
+
 /// Audio seconds done once `seek` frames are: the whole duration after the last window (the
 /// final partial frame included), so progress ends at exactly 1.
 fn done_seconds(seek: usize, content_frames: usize, duration: f64) -> f64 {
@@ -480,7 +585,11 @@ fn done_seconds(seek: usize, content_frames: usize, duration: f64) -> f64 {
 fn compression_ratio(text: &str) -> f32 {
     let bytes = text.as_bytes();
     let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
-    let compressed = encoder.write_all(bytes).and_then(|()| encoder.finish()).map(|c| c.len()).unwrap_or(1);
+    let compressed = encoder
+        .write_all(bytes)
+        .and_then(|()| encoder.finish())
+        .map(|c| c.len())
+        .unwrap_or(1);
     bytes.len() as f32 / compressed.max(1) as f32
 }
 
@@ -490,7 +599,9 @@ fn parse_detection(debug: &str) -> Option<(String, f32)> {
     let token = &after[..after.find('"')?];
     let code = token.strip_prefix("<|")?.strip_suffix("|>")?.to_string();
     let prob_text = debug.split("probability: ").nth(1)?;
-    let end = prob_text.find(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '-' | '+'))).unwrap_or(prob_text.len());
+    let end = prob_text
+        .find(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '-' | '+')))
+        .unwrap_or(prob_text.len());
     let probability = prob_text[..end].parse().ok()?;
     Some((code, probability))
 }
@@ -505,14 +616,37 @@ mod tests {
             parse_detection("DetectionResult { language: \"<|fr|>\", probability: 0.93 }"),
             Some(("fr".to_string(), 0.93))
         );
-        assert_eq!(parse_detection("DetectionResult { language: \"fr\", probability: 1.0 }"), None);
+        assert_eq!(
+            parse_detection("DetectionResult { language: \"fr\", probability: 1.0 }"),
+            None
+        );
+    }
+
+    #[test]
+    fn only_near_digital_silence_counts_as_silent() {
+        assert!(is_silent(&[0.0; 16_000]));
+        assert!(is_silent(&vec![0.0005; 16_000]));
+        // A 100 ms tone at -20 dBFS in 30 s of silence is still something to listen to.
+        let mut window = vec![0.0f32; 480_000];
+        for (i, s) in window.iter_mut().take(1600).enumerate() {
+            *s = 0.1 * (i as f32 * 0.3).sin();
+        }
+        assert!(!is_silent(&window));
     }
 
     #[test]
     fn repetitive_text_compresses_better_than_speech() {
         let speech = "And so my fellow Americans, ask not what your country can do for you.";
         let loop_text = "thank you ".repeat(40);
-        assert!(compression_ratio(speech) < 2.4, "{}", compression_ratio(speech));
-        assert!(compression_ratio(&loop_text) > 2.4, "{}", compression_ratio(&loop_text));
+        assert!(
+            compression_ratio(speech) < 2.4,
+            "{}",
+            compression_ratio(speech)
+        );
+        assert!(
+            compression_ratio(&loop_text) > 2.4,
+            "{}",
+            compression_ratio(&loop_text)
+        );
     }
 }

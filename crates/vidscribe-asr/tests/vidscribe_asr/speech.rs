@@ -11,12 +11,25 @@ const JFK: &str = "And so my fellow Americans, ask not what your country can do 
 fn jfk_is_transcribed_within_five_percent_wer() {
     let transcript = transcribe(&fixture("jfk.wav"), "tiny.en");
     let rate = wer(JFK, &transcript.text());
-    assert!(rate <= 0.05, "WER {:.1}% on jfk.wav: {:?}", rate * 100.0, transcript.text());
+    assert!(
+        rate <= 0.05,
+        "WER {:.1}% on jfk.wav: {:?}",
+        rate * 100.0,
+        transcript.text()
+    );
     assert_eq!(transcript.language, "en");
     assert_eq!(transcript.model, "tiny.en");
-    assert!((transcript.duration - 11.0).abs() < 0.1, "duration {}", transcript.duration);
+    assert!(
+        (transcript.duration - 11.0).abs() < 0.1,
+        "duration {}",
+        transcript.duration
+    );
     let first = &transcript.segments[0];
-    assert!(first.avg_logprob < 0.0 && first.avg_logprob > -1.0, "avg_logprob {}", first.avg_logprob);
+    assert!(
+        first.avg_logprob < 0.0 && first.avg_logprob > -1.0,
+        "avg_logprob {}",
+        first.avg_logprob
+    );
     assert!(first.compression_ratio > 0.5 && first.compression_ratio < 2.4);
     assert_eq!(first.temperature, 0.0);
 }
@@ -24,10 +37,18 @@ fn jfk_is_transcribed_within_five_percent_wer() {
 #[test]
 fn the_same_speech_inside_mp4_mkv_webm_and_mov_gives_the_same_text() {
     let from_wav = transcribe(&fixture("jfk.wav"), "tiny.en").text();
-    for video in ["video/jfk.mp4", "video/jfk.mkv", "video/jfk.webm", "video/jfk.mov"] {
+    for video in [
+        "video/jfk.mp4",
+        "video/jfk.mkv",
+        "video/jfk.webm",
+        "video/jfk.mov",
+    ] {
         let text = transcribe(&fixture(video), "tiny.en").text();
         assert!(wer(JFK, &text) <= 0.05, "{video}: {text:?}");
-        assert!(wer(&from_wav, &text) <= 0.05, "{video} differs from the wav: {text:?} vs {from_wav:?}");
+        assert!(
+            wer(&from_wav, &text) <= 0.05,
+            "{video} differs from the wav: {text:?} vs {from_wav:?}"
+        );
     }
 }
 
@@ -41,45 +62,93 @@ fn the_librivox_clips_are_transcribed_within_ten_percent_aggregate_wer() {
     }
     assert_eq!(pairs.len(), 5);
     let rate = corpus_wer(pairs.iter().map(|(r, h)| (r.as_str(), h.as_str())));
-    assert!(rate <= 0.10, "aggregate WER {:.1}% over the LibriVox clips: {pairs:#?}", rate * 100.0);
+    assert!(
+        rate <= 0.10,
+        "aggregate WER {:.1}% over the LibriVox clips: {pairs:#?}",
+        rate * 100.0
+    );
 }
 
 #[test]
 fn long_form_audio_keeps_its_accuracy_and_its_timeline() {
     let media = fixture("long_form.wav");
     let seen = Mutex::new(Vec::new());
-    let transcript = transcribe_with(transcriber(), &request(&media, "tiny.en"), &CancelFlag::new(), &|stage, f| {
-        seen.lock().unwrap().push((stage, f));
-    })
+    let transcript = transcribe_with(
+        transcriber(),
+        &request(&media, "tiny.en"),
+        &CancelFlag::new(),
+        &|stage, f| {
+            seen.lock().unwrap().push((stage, f));
+        },
+    )
     .expect("long-form transcription");
 
-    assert!(transcript.duration > 360.0, "long_form.wav should be over 6 minutes, is {}", transcript.duration);
+    assert!(
+        transcript.duration > 360.0,
+        "long_form.wav should be over 6 minutes, is {}",
+        transcript.duration
+    );
     let rate = wer(&reference("long_form.txt"), &transcript.text());
-    assert!(rate <= 0.08, "WER {:.1}% on long_form.wav:\n{}", rate * 100.0, transcript.text());
+    assert!(
+        rate <= 0.08,
+        "WER {:.1}% on long_form.wav:\n{}",
+        rate * 100.0,
+        transcript.text()
+    );
 
     let mut previous_end = 0.0;
     for s in &transcript.segments {
-        assert!(s.start >= previous_end - 1e-6, "segment {} starts at {} before {}", s.id, s.start, previous_end);
-        assert!(s.end >= s.start && s.end <= transcript.duration + 1e-6, "segment {}: {}..{}", s.id, s.start, s.end);
+        assert!(
+            s.start >= previous_end - 1e-6,
+            "segment {} starts at {} before {}",
+            s.id,
+            s.start,
+            previous_end
+        );
+        assert!(
+            s.end >= s.start && s.end <= transcript.duration + 1e-6,
+            "segment {}: {}..{}",
+            s.id,
+            s.start,
+            s.end
+        );
         previous_end = s.end;
     }
     // 30 s windows over 6+ minutes: many segments, reaching the last minute.
     assert!(transcript.segments.len() > 20);
-    assert!(previous_end > transcript.duration - 60.0, "last segment ends at {previous_end}");
+    assert!(
+        previous_end > transcript.duration - 60.0,
+        "last segment ends at {previous_end}"
+    );
 
     let seen = seen.into_inner().unwrap();
     let stages: Vec<JobStage> = seen.iter().map(|(s, _)| *s).collect();
     assert_eq!(stages.first(), Some(&JobStage::LoadingModel));
-    let transcribing: Vec<f64> = seen.iter().filter(|(s, _)| *s == JobStage::Transcribing).map(|(_, f)| *f).collect();
-    assert!(transcribing.len() >= 12, "one progress report per window, got {transcribing:?}");
-    assert!(transcribing.windows(2).all(|w| w[0] <= w[1]), "progress went backwards: {transcribing:?}");
+    let transcribing: Vec<f64> = seen
+        .iter()
+        .filter(|(s, _)| *s == JobStage::Transcribing)
+        .map(|(_, f)| *f)
+        .collect();
+    assert!(
+        transcribing.len() >= 12,
+        "one progress report per window, got {transcribing:?}"
+    );
+    assert!(
+        transcribing.windows(2).all(|w| w[0] <= w[1]),
+        "progress went backwards: {transcribing:?}"
+    );
     assert!((transcribing.last().unwrap() - 1.0).abs() < 1e-9);
 }
 
 #[test]
 fn ten_seconds_of_silence_yield_no_words() {
     let transcript = transcribe(&fixture("silence_10s.wav"), "tiny.en");
-    assert_eq!(transcript.word_count(), 0, "silence produced {:?}", transcript.text());
+    assert_eq!(
+        transcript.word_count(),
+        0,
+        "silence produced {:?}",
+        transcript.text()
+    );
     assert!((transcript.duration - 10.0).abs() < 0.1);
 }
 
@@ -87,13 +156,21 @@ fn ten_seconds_of_silence_yield_no_words() {
 fn word_timestamps_follow_the_speech() {
     let mut req = request(&fixture("jfk.wav"), "tiny.en");
     req.word_timestamps = true;
-    let transcript = transcribe_with(transcriber(), &req, &CancelFlag::new(), &|_, _| {}).expect("jfk with words");
-    let words: Vec<_> = transcript.segments.iter().flat_map(|s| s.words.clone().expect("words requested")).collect();
+    let transcript = transcribe_with(transcriber(), &req, &CancelFlag::new(), &|_, _| {})
+        .expect("jfk with words");
+    let words: Vec<_> = transcript
+        .segments
+        .iter()
+        .flat_map(|s| s.words.clone().expect("words requested"))
+        .collect();
     let spoken: Vec<String> = words.iter().map(|w| w.word.trim().to_lowercase()).collect();
     assert!(wer(JFK, &spoken.join(" ")) <= 0.05, "{spoken:?}");
     let mut last = 0.0;
     for w in &words {
-        assert!(w.start >= last - 1e-6 && w.end >= w.start, "{w:?} after {last}");
+        assert!(
+            w.start >= last - 1e-6 && w.end >= w.start,
+            "{w:?} after {last}"
+        );
         last = w.end;
     }
     // "country" closes the quote near the end of the 11 s clip; "And" opens it in the first seconds.

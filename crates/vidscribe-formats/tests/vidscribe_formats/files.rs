@@ -6,7 +6,10 @@ use vidscribe_formats::{render, write_atomic, write_outputs};
 use super::support::jfk;
 
 fn names(dir: &std::path::Path) -> Vec<String> {
-    let mut v: Vec<String> = fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     v.sort();
     v
 }
@@ -15,7 +18,13 @@ fn names(dir: &std::path::Path) -> Vec<String> {
 fn transcript_json_is_always_written_even_if_not_requested() {
     let dir = tempfile::tempdir().unwrap();
     let written = write_outputs(dir.path(), &jfk(), &[OutputFormat::Srt]).unwrap();
-    assert_eq!(written, vec![dir.path().join("transcript.json"), dir.path().join("subtitles.srt")]);
+    assert_eq!(
+        written,
+        vec![
+            dir.path().join("transcript.json"),
+            dir.path().join("subtitles.srt")
+        ]
+    );
     assert_eq!(names(dir.path()), vec!["subtitles.srt", "transcript.json"]);
 }
 
@@ -23,12 +32,29 @@ fn transcript_json_is_always_written_even_if_not_requested() {
 fn every_requested_format_is_written_once_under_its_file_name() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("results").join("session");
-    let all = [OutputFormat::Txt, OutputFormat::Srt, OutputFormat::Vtt, OutputFormat::Json, OutputFormat::Srt];
+    let all = [
+        OutputFormat::Txt,
+        OutputFormat::Srt,
+        OutputFormat::Vtt,
+        OutputFormat::Json,
+        OutputFormat::Srt,
+    ];
     let written = write_outputs(&out, &jfk(), &all).unwrap();
     assert_eq!(written.len(), 4);
-    assert_eq!(names(&out), vec!["subtitles.srt", "subtitles.vtt", "transcript.json", "transcript.txt"]);
+    assert_eq!(
+        names(&out),
+        vec![
+            "subtitles.srt",
+            "subtitles.vtt",
+            "transcript.json",
+            "transcript.txt"
+        ]
+    );
     for f in OutputFormat::ALL {
-        assert_eq!(fs::read_to_string(out.join(f.file_name())).unwrap(), render(f, &jfk()));
+        assert_eq!(
+            fs::read_to_string(out.join(f.file_name())).unwrap(),
+            render(f, &jfk())
+        );
     }
 }
 
@@ -37,8 +63,12 @@ fn any_format_can_be_re_rendered_from_the_written_json() {
     let dir = tempfile::tempdir().unwrap();
     write_outputs(dir.path(), &jfk(), &[]).unwrap();
     let t: vidscribe_core::Transcript =
-        serde_json::from_str(&fs::read_to_string(dir.path().join("transcript.json")).unwrap()).unwrap();
-    assert_eq!(render(OutputFormat::Vtt, &t), render(OutputFormat::Vtt, &jfk()));
+        serde_json::from_str(&fs::read_to_string(dir.path().join("transcript.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        render(OutputFormat::Vtt, &t),
+        render(OutputFormat::Vtt, &jfk())
+    );
 }
 
 #[test]

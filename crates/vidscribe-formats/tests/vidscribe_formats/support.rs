@@ -21,13 +21,27 @@ pub fn segment_with_words(id: usize, words: &[(f64, f64, &str)]) -> Segment {
     let text: String = words.iter().map(|w| w.2).collect();
     let mut s = segment(id, words[0].0, words[words.len() - 1].1, &text);
     s.words = Some(
-        words.iter().map(|&(start, end, w)| Word { start, end, word: w.to_string(), probability: 0.9 }).collect(),
+        words
+            .iter()
+            .map(|&(start, end, w)| Word {
+                start,
+                end,
+                word: w.to_string(),
+                probability: 0.9,
+            })
+            .collect(),
     );
     s
 }
 
 pub fn transcript(duration: f64, segments: Vec<Segment>) -> Transcript {
-    Transcript { language: "en".into(), language_probability: Some(0.98), duration, model: "tiny.en".into(), segments }
+    Transcript {
+        language: "en".into(),
+        language_probability: Some(0.98),
+        duration,
+        model: "tiny.en".into(),
+        segments,
+    }
 }
 
 pub fn jfk() -> Transcript {

@@ -263,7 +263,12 @@ pub(super) async fn workers(conn: &mut SqliteConnection) -> Result<Vec<WorkerInf
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
         let name: String = r.try_get("name")?;
-        let running: Vec<String> = sqlx::query_scalar("SELECT id FROM jobs WHERE status = 'processing' AND worker = ?1")
+        // A worker process registers as `<name>` and its slots lease jobs as `<name>/<slot>`.
+        let running: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM jobs WHERE status = 'processing'
+               AND (worker = ?1 OR substr(worker, 1, length(?1) + 1) = ?1 || '/')
+             ORDER BY started_at, seqno",
+        )
             .bind(&name)
             .fetch_all(&mut *conn)
             .await?;

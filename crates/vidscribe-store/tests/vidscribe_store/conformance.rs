@@ -1,0 +1,579 @@
+//! The store conformance suite: written once against `DynStore`, run on every backend.
+//! Each test gets its own database (SQLite temp file, PostgreSQL schema).
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use tokio::sync::broadcast;
+use vidscribe_core::{BatchId, BatchStatus, ErrorCode, Event, EventKind, JobStage, JobStatus};
+use vidscribe_store::{Claim, DynStore, Failure, Heartbeat, StoreError};
+
+use super::support::*;
+
+const LEASE: Duration = Duration::from_secs(30);
+
+macro_rules! conformance {
+    ($($test:ident),+ $(,)?) => {
+        mod on_sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    let backend = super::Backend::sqlite();
+                    super::$test(&backend).await;
+                }
+            )+
+        }
+        mod on_postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    let backend = super::Backend::postgres().await;
+                    super::$test(&backend).await;
+                }
+            )+
+        }
+    };
+}
+
+conformance!(
+    a_batch_is_created_filled_and_started,
+    videos_cannot_be_added_to_a_started_batch_and_an_empty_batch_cannot_start,
+    unknown_ids_are_not_found,
+    a_claimed_job_heartbeats_and_completes,
+    the_batch_completes_when_its_last_job_does,
+    a_retryable_failure_is_requeued_after_a_backoff,
+    a_non_retryable_failure_is_final_and_all_failed_fails_the_batch,
+    some_failed_jobs_complete_the_batch_with_a_count,
+    cancelling_a_batch_skips_queued_jobs_and_stops_running_ones,
+    cancelling_a_job_skips_it_or_asks_its_worker_to_stop,
+    retrying_a_job_reopens_its_batch,
+    deleting_a_batch_removes_it_and_reports_its_files,
+    expired_leases_are_requeued_and_given_up_after_max_attempts,
+    a_stale_worker_cannot_touch_a_job_it_lost,
+    a_released_job_goes_back_to_the_queue_without_penalty,
+    events_are_in_order_and_can_be_read_after_a_sequence_number,
+    subscribers_receive_every_event_after_commit,
+    max_concurrent_holds_with_eight_store_instances_claiming_at_once,
+    workers_are_registered_and_listed_with_their_running_jobs,
+    the_store_opens_by_url,
+);
+
+fn code(e: &StoreError) -> &'static str {
+    e.code()
+}
+
+async fn claim(store: &DynStore, worker: &str) -> Claim {
+    store.claim(worker, LEASE).await.expect("claim").expect("a job to claim")
+}
+
+fn failure(retryable: bool, max_attempts: u32) -> Failure {
+    Failure { code: "boom".into(), message: "it broke".into(), retryable, max_attempts }
+}
+
+async fn a_batch_is_created_filled_and_started(b: &Backend) {
+    let store = b.open().await;
+    let id = BatchId::new();
+    let batch = store.create_batch(id, &settings(2)).await.unwrap();
+    assert_eq!(batch.status, BatchStatus::Pending);
+    assert_eq!(batch.max_concurrent, 2);
+    assert!(batch.jobs.is_empty());
+
+    let added = store.add_jobs(id, vec![new_job("first", Some(5.0)), new_job("second", None)]).await.unwrap();
+    assert_eq!(added.len(), 2);
+    assert!(added.iter().all(|j| j.status == JobStatus::Queued && j.attempts == 0 && j.batch_id == id));
+    assert_eq!(added[0].results_path, format!("results/{}", added[0].session_id));
+
+    let summary = store.start_batch(id).await.unwrap();
+    assert_eq!(summary.status, BatchStatus::Processing);
+    assert_eq!(summary.total_jobs, 2);
+    assert_eq!(summary.progress.queued_jobs, 2);
+
+    let batch = store.get_batch(id).await.unwrap();
+    assert_eq!(batch.status, BatchStatus::Processing);
+    assert!(batch.started_at.is_some());
+    let names: Vec<_> = batch.jobs.iter().map(|j| j.original_filename.as_str()).collect();
+    assert_eq!(names, ["first.mp4", "second.mp4"], "jobs in the order they were added");
+    assert_eq!(batch.jobs[0].media_duration, Some(5.0));
+    assert_eq!(batch.jobs[0], store.get_job(id, added[0].job_id).await.unwrap());
+
+    let (older, _) = pending_batch(&store, 1, 1).await;
+    let newest = BatchId::new();
+    store.create_batch(newest, &settings(1)).await.unwrap();
+    let list: Vec<BatchId> = store.list_batches().await.unwrap().iter().map(|s| s.batch_id).collect();
+    assert_eq!(list, vec![newest, older, id], "newest first");
+    assert_eq!(store.batch_summary(id).await.unwrap().total_jobs, 2);
+}
+
+async fn videos_cannot_be_added_to_a_started_batch_and_an_empty_batch_cannot_start(b: &Backend) {
+    let store = b.open().await;
+    let empty = BatchId::new();
+    store.create_batch(empty, &settings(1)).await.unwrap();
+    assert_eq!(code(&store.start_batch(empty).await.unwrap_err()), "empty_batch");
+
+    let (id, _) = started_batch(&store, 1, 1).await;
+    let err = store.add_jobs(id, vec![new_job("late", None)]).await.unwrap_err();
+    assert_eq!(code(&err), "batch_not_pending");
+    assert_eq!(code(&store.start_batch(id).await.unwrap_err()), "batch_not_pending");
+    assert_eq!(store.get_batch(id).await.unwrap().jobs.len(), 1, "the rejected job was not added");
+}
+
+async fn unknown_ids_are_not_found(b: &Backend) {
+    let store = b.open().await;
+    let nobody = BatchId::new();
+    assert_eq!(code(&store.get_batch(nobody).await.unwrap_err()), "batch_not_found");
+    assert_eq!(code(&store.start_batch(nobody).await.unwrap_err()), "batch_not_found");
+    assert_eq!(code(&store.cancel_batch(nobody).await.unwrap_err()), "batch_not_found");
+    let (id, _) = pending_batch(&store, 1, 1).await;
+    let err = store.get_job(id, vidscribe_core::JobId::new()).await.unwrap_err();
+    assert_eq!(code(&err), "job_not_found");
+    assert!(store.claim("w/1", LEASE).await.unwrap().is_none(), "a pending batch's jobs are not claimable");
+}
+
+async fn a_claimed_job_heartbeats_and_completes(b: &Backend) {
+    let store = b.open().await;
+    let (id, jobs) = started_batch(&store, 2, 2).await;
+    let c = claim(&store, "node-a/1").await;
+    assert_eq!(c.job_id, jobs[0], "oldest job first");
+    assert_eq!(c.attempt, 1);
+    assert_eq!(c.worker, "node-a/1");
+    assert_eq!(c.job.status, JobStatus::Processing);
+    assert_eq!(c.settings.max_concurrent, 2);
+    assert!(c.lease_expires_at > chrono::Utc::now());
+
+    let hb = store.heartbeat(&c, LEASE, Some(JobStage::Transcribing), Some(0.5)).await.unwrap();
+    assert_eq!(hb, Heartbeat::Continue);
+    let job = store.get_job(id, c.job_id).await.unwrap();
+    assert_eq!(job.status, JobStatus::Processing);
+    assert_eq!(job.stage, Some(JobStage::Transcribing));
+    assert_eq!(job.progress, 0.5);
+    assert_eq!(job.worker.as_deref(), Some("node-a/1"));
+    assert!(job.heartbeat_at.is_some());
+    let summary = store.batch_summary(id).await.unwrap();
+    assert_eq!(summary.progress.processing_jobs, 1);
+    assert!((summary.progress.progress_percentage - 25.0).abs() < 1e-6, "{}", summary.progress.progress_percentage);
+
+    let done = store.complete(&c, Some(12.5)).await.unwrap();
+    assert_eq!(done.status, JobStatus::Completed);
+    assert_eq!(done.progress, 1.0);
+    assert_eq!(done.stage, Some(JobStage::Done));
+    assert_eq!(done.media_duration, Some(12.5));
+    assert!(done.completed_at.is_some());
+    let job = store.get_job(id, c.job_id).await.unwrap();
+    assert_eq!(job.history.len(), 1);
+    assert_eq!(job.history[0].outcome.as_deref(), Some("completed"));
+    assert_eq!(job.history[0].worker, "node-a/1");
+    assert_eq!(code(&store.complete(&c, None).await.unwrap_err()), "lease_lost", "a job completes once");
+}
+
+async fn the_batch_completes_when_its_last_job_does(b: &Backend) {
+    let store = b.open().await;
+    let (id, _) = started_batch(&store, 3, 3).await;
+    let claims = [claim(&store, "w/1").await, claim(&store, "w/2").await, claim(&store, "w/3").await];
+    assert!(store.claim("w/4", LEASE).await.unwrap().is_none(), "nothing left to claim");
+    for c in &claims[..2] {
+        store.complete(c, None).await.unwrap();
+        assert_eq!(store.get_batch(id).await.unwrap().status, BatchStatus::Processing);
+    }
+    store.complete(&claims[2], None).await.unwrap();
+    let batch = store.get_batch(id).await.unwrap();
+    assert_eq!(batch.status, BatchStatus::Completed);
+    assert_eq!(batch.error_message, None);
+    assert!(batch.completed_at.is_some());
+    assert_eq!(batch.progress.completed_jobs, 3);
+    assert_eq!(batch.progress.progress_percentage, 100.0);
+    assert_eq!(batch.progress.estimated_remaining, None);
+}
+
+async fn a_retryable_failure_is_requeued_after_a_backoff(b: &Backend) {
+    let store = b.open().await;
+    let (id, jobs) = started_batch(&store, 1, 1).await;
+    let c = claim(&store, "w/1").await;
+    let job = store.fail(&c, failure(true, 3)).await.unwrap();
+    assert_eq!(job.status, JobStatus::Queued, "a retryable failure goes back to the queue");
+    assert!(job.error_message.as_deref().unwrap().contains("retrying"), "{:?}", job.error_message);
+    assert_eq!(store.get_batch(id).await.unwrap().status, BatchStatus::Processing);
+    assert!(store.claim("w/1", LEASE).await.unwrap().is_none(), "not claimable during the backoff");
+
+    let again = eventually("the backoff to pass", Duration::from_secs(6), || async {
+        store.claim("w/2", LEASE).await.unwrap()
+    })
+    .await;
+    assert_eq!(again.job_id, jobs[0]);
+    assert_eq!(again.attempt, 2);
+    let history = store.get_job(id, jobs[0]).await.unwrap().history;
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[0].outcome.as_deref(), Some("failed"));
+
+    // Attempts used up: the next retryable failure is final.
+    let last = store.fail(&again, failure(true, 2)).await.unwrap();
+    assert_eq!(last.status, JobStatus::Failed);
+    assert_eq!(store.get_batch(id).await.unwrap().status, BatchStatus::Failed);
+}
+
+async fn a_non_retryable_failure_is_final_and_all_failed_fails_the_batch(b: &Backend) {
+    let store = b.open().await;
+    let (id, _) = started_batch(&store, 2, 2).await;
+    let c1 = claim(&store, "w/1").await;
+    let c2 = claim(&store, "w/2").await;
+    let job = store.fail(&c1, failure(false, 3)).await.unwrap();
+    assert_eq!(job.status, JobStatus::Failed);
+    assert_eq!(job.error_code.as_deref(), Some("boom"));
+    assert_eq!(job.error_message.as_deref(), Some("it broke"));
+    store.fail(&c2, failure(false, 3)).await.unwrap();
+    let batch = store.get_batch(id).await.unwrap();
+    assert_eq!(batch.status, BatchStatus::Failed);
+    assert_eq!(batch.error_message.as_deref(), Some("All jobs failed"));
+    assert_eq!(batch.progress.progress_percentage, 100.0, "failed jobs count as done");
+}
+
+async fn some_failed_jobs_complete_the_batch_with_a_count(b: &Backend) {
+    let store = b.open().await;
+    let (id, _) = started_batch(&store, 3, 3).await;
+    let cs = [claim(&store, "w/1").await, claim(&store, "w/2").await, claim(&store, "w/3").await];
+    store.complete(&cs[0], None).await.unwrap();
+    store.fail(&cs[1], failure(false, 3)).await.unwrap();
+    store.complete(&cs[2], None).await.unwrap();
+    let batch = store.get_batch(id).await.unwrap();
+    assert_eq!(batch.status, BatchStatus::Completed);
+    assert_eq!(batch.error_message.as_deref(), Some("1 of 3 jobs failed"));
+    assert_eq!(batch.progress.failed_jobs, 1);
+    assert_eq!(batch.progress.completed_jobs, 2);
+}
+
+async fn cancelling_a_batch_skips_queued_jobs_and_stops_running_ones(b: &Backend) {
+    let store = b.open().await;
+    let (id, jobs) = started_batch(&store, 3, 1).await;
+    let running = claim(&store, "w/1").await;
+    let stopping = store.cancel_batch(id).await.unwrap();
+    assert_eq!(stopping, vec![running.job_id]);
+    let batch = store.get_batch(id).await.unwrap();
+    assert_eq!(batch.status, BatchStatus::Cancelled);
+    assert_eq!(batch.jobs[0].status, JobStatus::Processing, "a running job stops when its worker notices");
+    assert!(batch.jobs[1..].iter().all(|j| j.status == JobStatus::Skipped), "queued jobs are skipped at once");
+    assert_eq!(batch.progress.skipped_jobs, 2);
+    assert_eq!(batch.progress.queued_jobs, 0);
+
+    assert!(store.claim("w/2", LEASE).await.unwrap().is_none(), "no skipped job ever starts");
+    assert_eq!(store.heartbeat(&running, LEASE, None, None).await.unwrap(), Heartbeat::CancelRequested);
+    let job = store.finish_cancelled(&running).await.unwrap();
+    assert_eq!(job.status, JobStatus::Cancelled);
+    let batch = store.get_batch(id).await.unwrap();
+    assert_eq!(batch.status, BatchStatus::Cancelled, "the batch stays cancelled");
+    assert_eq!(batch.progress.cancelled_jobs, 1);
+    assert_eq!(batch.progress.processing_jobs, 0);
+    assert_eq!(code(&store.cancel_batch(id).await.unwrap_err()), "wrong_state");
+    assert_eq!(store.get_job(id, jobs[2]).await.unwrap().status, JobStatus::Skipped);
+}
+
+async fn cancelling_a_job_skips_it_or_asks_its_worker_to_stop(b: &Backend) {
+    let store = b.open().await;
+    let (id, jobs) = started_batch(&store, 3, 1).await;
+    let running = claim(&store, "w/1").await;
+    let skipped = store.cancel_job(id, jobs[2]).await.unwrap();
+    assert_eq!(skipped.status, JobStatus::Skipped);
+
+    let flagged = store.cancel_job(id, running.job_id).await.unwrap();
+    assert_eq!(flagged.status, JobStatus::Processing);
+    assert_eq!(store.heartbeat(&running, LEASE, None, None).await.unwrap(), Heartbeat::CancelRequested);
+    assert_eq!(store.finish_cancelled(&running).await.unwrap().status, JobStatus::Cancelled);
+    assert_eq!(code(&store.cancel_job(id, running.job_id).await.unwrap_err()), "wrong_state");
+
+    let last = claim(&store, "w/1").await;
+    assert_eq!(last.job_id, jobs[1]);
+    store.complete(&last, None).await.unwrap();
+    let batch = store.get_batch(id).await.unwrap();
+    assert_eq!(batch.status, BatchStatus::Completed, "a cancelled or skipped job does not fail the batch");
+    assert_eq!(batch.error_message, None);
+}
+
+async fn retrying_a_job_reopens_its_batch(b: &Backend) {
+    let store = b.open().await;
+    let (id, jobs) = started_batch(&store, 1, 1).await;
+    let c = claim(&store, "w/1").await;
+    store.fail(&c, failure(false, 3)).await.unwrap();
+    assert_eq!(store.get_batch(id).await.unwrap().status, BatchStatus::Failed);
+
+    let retried = store.retry_job(id, jobs[0]).await.unwrap();
+    assert_eq!(retried.status, JobStatus::Queued);
+    assert_eq!(retried.error_message, None);
+    let batch = store.get_batch(id).await.unwrap();
+    assert_eq!(batch.status, BatchStatus::Processing, "retry re-opens the batch");
+    assert_eq!(batch.completed_at, None);
+    assert_eq!(batch.error_message, None);
+
+    let again = claim(&store, "w/2").await;
+    assert_eq!(again.attempt, 2);
+    store.complete(&again, None).await.unwrap();
+    let batch = store.get_batch(id).await.unwrap();
+    assert_eq!(batch.status, BatchStatus::Completed);
+    assert_eq!(batch.jobs[0].history.len(), 2, "every attempt is kept");
+    assert_eq!(code(&store.retry_job(id, jobs[0]).await.unwrap_err()), "wrong_state", "a completed job is not retried");
+
+    // A cancelled batch re-opens too, and a retried skipped job runs.
+    let (id2, jobs2) = started_batch(&store, 2, 1).await;
+    store.cancel_batch(id2).await.unwrap();
+    store.retry_job(id2, jobs2[1]).await.unwrap();
+    assert_eq!(store.get_batch(id2).await.unwrap().status, BatchStatus::Processing);
+    let c = claim(&store, "w/1").await;
+    assert_eq!(c.job_id, jobs2[1]);
+    store.complete(&c, None).await.unwrap();
+    assert_eq!(store.get_batch(id2).await.unwrap().status, BatchStatus::Completed);
+}
+
+async fn deleting_a_batch_removes_it_and_reports_its_files(b: &Backend) {
+    let store = b.open().await;
+    let (id, _) = started_batch(&store, 2, 1).await;
+    let running = claim(&store, "w/1").await;
+    assert_eq!(code(&store.delete_batch(id).await.unwrap_err()), "wrong_state", "running jobs must stop first");
+    store.cancel_batch(id).await.unwrap();
+    store.finish_cancelled(&running).await.unwrap();
+    let batch = store.get_batch(id).await.unwrap();
+
+    let mut events = store.subscribe();
+    let deleted = store.delete_batch(id).await.unwrap();
+    let mut files = deleted.file_paths.clone();
+    files.sort();
+    let mut expected: Vec<String> = batch.jobs.iter().map(|j| j.file_path.clone()).collect();
+    expected.sort();
+    assert_eq!(files, expected);
+    assert_eq!(deleted.results_paths.len(), 2);
+    assert_eq!(code(&store.get_batch(id).await.unwrap_err()), "batch_not_found");
+    assert!(store.list_batches().await.unwrap().iter().all(|s| s.batch_id != id));
+    let left = store.events_after(0, Some(id), 100).await.unwrap();
+    assert!(left.iter().all(|e| e.kind == EventKind::Deleted), "the batch's events go with it");
+    let e = next_event(&mut events).await;
+    assert_eq!((e.kind, e.batch_id), (EventKind::Deleted, id));
+}
+
+async fn expired_leases_are_requeued_and_given_up_after_max_attempts(b: &Backend) {
+    let store = b.open().await;
+    let (id, jobs) = started_batch(&store, 1, 1).await;
+    let live = claim(&store, "live-node/1").await;
+    assert_eq!(store.requeue_expired(2).await.unwrap(), 0, "a live lease is left alone");
+    store.release(&live).await.unwrap();
+
+    let short = Duration::from_millis(50);
+    let first = store.claim("dead-node/1", short).await.unwrap().unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(store.requeue_expired(2).await.unwrap(), 1);
+    let job = store.get_job(id, jobs[0]).await.unwrap();
+    assert_eq!(job.status, JobStatus::Queued);
+    assert_eq!(job.attempts, first.attempt, "attempts kept; the next claim counts one more");
+    assert_eq!(job.history.last().unwrap().outcome.as_deref(), Some("lease_expired"));
+    assert_eq!(store.batch_summary(id).await.unwrap().progress.queued_jobs, 1);
+
+    let second = store.claim("dead-node/2", short).await.unwrap().unwrap();
+    assert_eq!(second.attempt, first.attempt + 1, "the next claim counts one more attempt");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(store.requeue_expired(2).await.unwrap(), 1);
+    let job = store.get_job(id, jobs[0]).await.unwrap();
+    assert_eq!(job.status, JobStatus::Failed, "given up after max attempts");
+    assert_eq!(job.error_code.as_deref(), Some("worker_lost"));
+    assert!(job.error_message.as_deref().unwrap().contains("stopped responding"));
+    let batch = store.get_batch(id).await.unwrap();
+    assert_eq!(batch.status, BatchStatus::Failed);
+    assert_eq!(batch.progress.processing_jobs, 0);
+}
+
+async fn a_stale_worker_cannot_touch_a_job_it_lost(b: &Backend) {
+    let store = b.open().await;
+    let (id, _) = started_batch(&store, 1, 1).await;
+    let stale = store.claim("slow/1", Duration::from_millis(50)).await.unwrap().unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(store.requeue_expired(3).await.unwrap(), 1);
+    let fresh = claim(&store, "fast/1").await;
+    assert_eq!(fresh.job_id, stale.job_id);
+
+    assert_eq!(code(&store.complete(&stale, None).await.unwrap_err()), "lease_lost");
+    assert_eq!(code(&store.fail(&stale, failure(false, 3)).await.unwrap_err()), "lease_lost");
+    assert_eq!(code(&store.finish_cancelled(&stale).await.unwrap_err()), "lease_lost");
+    assert_eq!(store.heartbeat(&stale, LEASE, Some(JobStage::Writing), Some(0.9)).await.unwrap(), Heartbeat::Lost);
+    let job = store.get_job(id, fresh.job_id).await.unwrap();
+    assert_eq!(job.worker.as_deref(), Some("fast/1"));
+    assert_eq!(job.progress, 0.0, "the stale heartbeat changed nothing");
+
+    store.complete(&fresh, None).await.unwrap();
+    assert_eq!(store.get_batch(id).await.unwrap().status, BatchStatus::Completed);
+}
+
+async fn a_released_job_goes_back_to_the_queue_without_penalty(b: &Backend) {
+    let store = b.open().await;
+    let (id, jobs) = started_batch(&store, 1, 1).await;
+    let c = claim(&store, "w/1").await;
+    let job = store.release(&c).await.unwrap();
+    assert_eq!(job.status, JobStatus::Queued);
+    assert_eq!(store.get_batch(id).await.unwrap().status, BatchStatus::Processing);
+    let again = claim(&store, "w/2").await;
+    assert_eq!(again.job_id, jobs[0]);
+    store.release(&again).await.unwrap();
+    let third = claim(&store, "w/3").await;
+    assert_eq!(third.attempt, 3);
+    let job = store.fail(&third, failure(true, 2)).await.unwrap();
+    assert_eq!(job.status, JobStatus::Queued, "only 1 of 2 automatic attempts used: releases do not count");
+}
+
+async fn events_are_in_order_and_can_be_read_after_a_sequence_number(b: &Backend) {
+    let store = b.open().await;
+    let before = store.last_event_seq().await.unwrap();
+    let (a, _) = started_batch(&store, 2, 2).await;
+    let (other, _) = started_batch(&store, 1, 1).await;
+    for w in ["w/1", "w/2", "w/3"] {
+        let c = claim(&store, w).await;
+        store.heartbeat(&c, LEASE, Some(JobStage::Transcribing), Some(0.3)).await.unwrap();
+        store.complete(&c, None).await.unwrap();
+    }
+    let events = all_events(&store).await;
+    assert_monotonic(&events);
+    assert!(events.iter().all(|e| e.seq > before));
+    assert_eq!(store.last_event_seq().await.unwrap(), events.last().unwrap().seq);
+
+    let of_a = store.events_after(0, Some(a), 1000).await.unwrap();
+    assert!(of_a.iter().all(|e| e.batch_id == a));
+    assert_monotonic(&of_a);
+    let expected: Vec<i64> = events.iter().filter(|e| e.batch_id == a).map(|e| e.seq).collect();
+    assert_eq!(of_a.iter().map(|e| e.seq).collect::<Vec<_>>(), expected);
+    assert!(store.events_after(0, Some(other), 1000).await.unwrap().iter().all(|e| e.batch_id == other));
+
+    let mid = events[events.len() / 2].seq;
+    let after_mid = store.events_after(mid, None, 1000).await.unwrap();
+    assert_eq!(after_mid.first().unwrap().seq, events[events.len() / 2 + 1].seq);
+    assert_eq!(store.events_after(0, None, 3).await.unwrap().len(), 3, "limit");
+    assert!(store.events_after(store.last_event_seq().await.unwrap(), None, 10).await.unwrap().is_empty());
+
+    // The job events carry the job object; batch events the summary.
+    let job_event = events.iter().find(|e| e.kind == EventKind::Job && job_status(e) == Some(JobStatus::Completed)).unwrap();
+    assert_eq!(job_event.data["batch_id"], serde_json::json!(job_event.batch_id));
+    let batch_event = events.iter().rev().find(|e| e.kind == EventKind::Batch && e.batch_id == a).unwrap();
+    assert_eq!(batch_event.data["status"], "completed");
+    assert_eq!(batch_event.data["progress"]["completed_jobs"], 2);
+}
+
+async fn next_event(rx: &mut broadcast::Receiver<Event>) -> Event {
+    tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.expect("an event within 5 s").expect("event")
+}
+
+async fn subscribers_receive_every_event_after_commit(b: &Backend) {
+    let store = b.open().await;
+    let mut rx = store.subscribe();
+    let (id, _) = started_batch(&store, 2, 1).await;
+    // A transition's event has been published by the time the call returns.
+    let c = claim(&store, "w/1").await;
+    let mut seen: Vec<Event> = Vec::new();
+    while let Ok(e) = rx.try_recv() {
+        seen.push(e);
+    }
+    let last = seen.last().expect("events already published");
+    assert_eq!((last.kind, last.job_id, job_status(last)), (EventKind::Job, Some(c.job_id), Some(JobStatus::Processing)));
+    store.complete(&c, None).await.unwrap();
+    let c = claim(&store, "w/1").await;
+    store.heartbeat(&c, LEASE, Some(JobStage::Decoding), Some(0.1)).await.unwrap();
+    store.complete(&c, None).await.unwrap();
+
+    let last_seq = store.last_event_seq().await.unwrap();
+    while seen.last().map(|e| e.seq) != Some(last_seq) {
+        seen.push(next_event(&mut rx).await);
+    }
+    let durable = store.events_after(0, None, 1000).await.unwrap();
+    let key = |e: &Event| (e.seq, e.kind, e.batch_id, e.job_id, e.data.clone());
+    assert_eq!(
+        seen.iter().map(key).collect::<Vec<_>>(),
+        durable.iter().map(key).collect::<Vec<_>>(),
+        "subscribers see exactly the durable log, in order"
+    );
+    assert_eq!(store.get_batch(id).await.unwrap().status, BatchStatus::Completed);
+    // Whatever a subscriber heard is already durable: the final batch event says completed.
+    let final_batch = seen.iter().rev().find(|e| e.kind == EventKind::Batch).unwrap();
+    assert_eq!(final_batch.data["status"], "completed");
+}
+
+async fn max_concurrent_holds_with_eight_store_instances_claiming_at_once(b: &Backend) {
+    const JOBS: usize = 24;
+    const LIMIT: u32 = 3;
+    let setup = b.open().await;
+    let (id, jobs) = started_batch(&setup, JOBS, LIMIT).await;
+    let mut stores = Vec::new();
+    for _ in 0..8 {
+        stores.push(b.open().await);
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for (n, store) in stores.iter().enumerate() {
+        let store = store.clone();
+        tasks.spawn(async move {
+            let worker = format!("node-{n}/1");
+            let mut done = Vec::new();
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
+            while std::time::Instant::now() < deadline {
+                match store.claim(&worker, LEASE).await {
+                    Ok(Some(c)) => {
+                        tokio::time::sleep(Duration::from_millis(15)).await;
+                        store.complete(&c, None).await.expect("complete");
+                        done.push(c.job_id);
+                    }
+                    Ok(None) => {
+                        if store.batch_summary(id).await.unwrap().status != BatchStatus::Processing {
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    Err(e) if e.is_transient() => tokio::time::sleep(Duration::from_millis(5)).await,
+                    Err(e) => panic!("claim failed: {e}"),
+                }
+            }
+            done
+        });
+    }
+    let mut claimed = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        claimed.extend(r.unwrap());
+    }
+    let unique: HashSet<_> = claimed.iter().copied().collect();
+    assert_eq!(claimed.len(), JOBS, "every job was claimed and completed once");
+    assert_eq!(unique, jobs.iter().copied().collect::<HashSet<_>>(), "no job claimed twice");
+
+    let events = all_events(&setup).await;
+    assert_monotonic(&events);
+    let max = max_processing_at_once(&events, id);
+    assert!(max <= LIMIT as usize, "{max} jobs processing at once with max_concurrent = {LIMIT} ({})", b.name());
+    assert!(max >= 2, "the claimers did run jobs side by side (max {max})");
+    let completions = entries_into(&events, id, JobStatus::Completed);
+    assert_eq!(completions.len(), JOBS);
+    assert!(completions.values().all(|&n| n == 1));
+    let batch = setup.get_batch(id).await.unwrap();
+    assert_eq!(batch.status, BatchStatus::Completed);
+    assert!(batch.jobs.iter().all(|j| j.attempts == 1));
+    for s in stores {
+        s.close().await;
+    }
+}
+
+async fn workers_are_registered_and_listed_with_their_running_jobs(b: &Backend) {
+    let store = b.open().await;
+    store.register_worker("node-a", 2).await.unwrap();
+    store.register_worker("node-b", 1).await.unwrap();
+    let (_, jobs) = started_batch(&store, 2, 2).await;
+    let c = claim(&store, "node-a/2").await;
+    let listed = store.list_workers().await.unwrap();
+    let names: Vec<_> = listed.iter().map(|w| w.name.as_str()).collect();
+    assert_eq!(names, ["node-a", "node-b"]);
+    assert_eq!(listed[0].slots, 2);
+    assert_eq!(listed[0].running_jobs, vec![jobs[0]], "a worker's slots lease jobs as <name>/<slot>");
+    assert!(listed[1].running_jobs.is_empty());
+
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    store.register_worker("node-a", 4).await.unwrap();
+    let again = store.list_workers().await.unwrap();
+    assert_eq!(again[0].slots, 4);
+    assert_eq!(again[0].started_at, listed[0].started_at, "re-registering keeps the start time");
+    assert!(again[0].heartbeat_at > listed[0].heartbeat_at, "and refreshes the heartbeat");
+    store.complete(&c, None).await.unwrap();
+    assert!(store.list_workers().await.unwrap()[0].running_jobs.is_empty());
+}
+
+async fn the_store_opens_by_url(b: &Backend) {
+    let store = vidscribe_store::open(&b.url()).await.expect("open by url");
+    let (id, _) = started_batch(&store, 1, 1).await;
+    let other = b.open().await;
+    assert_eq!(other.get_batch(id).await.unwrap().status, BatchStatus::Processing, "same database");
+    store.close().await;
+    assert_eq!(code(&vidscribe_store::open("mysql://x").await.err().unwrap()), "unsupported_database_url");
+}

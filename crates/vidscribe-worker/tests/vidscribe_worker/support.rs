@@ -1,0 +1,138 @@
+//! Test helpers: a temp data dir with a real SQLite store and an engine on it.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+use vidscribe_core::{BatchId, BatchSettings, Event, JobId, OutputFormat, SessionId};
+use vidscribe_store::sqlite::SqliteStore;
+use vidscribe_store::{DynStore, NewJob};
+use vidscribe_worker::testing::InstantTranscriber;
+use vidscribe_worker::{DataDir, Engine, EngineConfig, EngineHandle};
+
+pub struct Env {
+    pub dir: TempDir,
+    pub store: DynStore,
+}
+
+impl Env {
+    pub async fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_store(dir.path().to_path_buf()).await;
+        Self { dir, store }
+    }
+
+    pub fn data(&self) -> DataDir {
+        DataDir::new(self.dir.path())
+    }
+
+    pub fn config(&self) -> EngineConfig {
+        fast_config(self.dir.path().to_path_buf())
+    }
+
+    pub fn engine(&self, delay: Duration, slots: usize) -> EngineHandle {
+        let mut c = self.config();
+        c.slots = slots;
+        Engine::start(self.store.clone(), Arc::new(InstantTranscriber::with_delay(delay)), c)
+    }
+
+    /// A started batch of `n` jobs whose "media" are small files in uploads/.
+    pub async fn started_batch(&self, n: usize, max_concurrent: i64) -> (BatchId, Vec<JobId>) {
+        let (id, jobs) = self.pending_batch(n, max_concurrent).await;
+        self.store.start_batch(id).await.unwrap();
+        (id, jobs)
+    }
+
+    pub async fn pending_batch(&self, n: usize, max_concurrent: i64) -> (BatchId, Vec<JobId>) {
+        let id = BatchId::new();
+        let settings =
+            BatchSettings::new(id, Some("test".into()), Some(max_concurrent), Some("instant".into()), None, Some(vec![OutputFormat::Txt, OutputFormat::Srt]))
+                .unwrap();
+        self.store.create_batch(id, &settings).await.unwrap();
+        let data = self.data();
+        data.create().unwrap();
+        let mut jobs = Vec::new();
+        for i in 0..n {
+            let job_id = JobId::new();
+            let rel = format!("uploads/{job_id}.wav");
+            std::fs::write(data.abs(&rel).unwrap(), b"not really audio; the instant transcriber ignores it").unwrap();
+            jobs.push(NewJob {
+                job_id,
+                session_id: SessionId::new(),
+                original_filename: format!("file-{i}.wav"),
+                session_name: format!("File {i}_0101_0000"),
+                file_path: rel,
+                media_duration: Some(10.0),
+            });
+        }
+        let added = self.store.add_jobs(id, jobs).await.unwrap();
+        (id, added.iter().map(|j| j.job_id).collect())
+    }
+
+    pub async fn events(&self, batch: BatchId) -> Vec<Event> {
+        self.store.events_after(0, Some(batch), 1_000_000).await.unwrap()
+    }
+}
+
+pub async fn open_store(dir: PathBuf) -> DynStore {
+    Arc::new(SqliteStore::open(&dir.join("vidscribe.db")).await.unwrap())
+}
+
+pub fn fast_config(dir: PathBuf) -> EngineConfig {
+    let mut c = EngineConfig::new(dir);
+    c.heartbeat_interval = Duration::from_millis(100);
+    c.poll_interval = Duration::from_millis(100);
+    c.reap_interval = Duration::from_millis(200);
+    c.lease = Duration::from_secs(2);
+    c
+}
+
+/// Polls `check` until it yields `Some`, or panics with `what` after `timeout`.
+pub async fn wait_for<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Replays the job events of a batch and returns the most jobs ever `processing` at once.
+pub fn max_processing_at_once(events: &[Event]) -> usize {
+    use std::collections::HashMap;
+    let mut status: HashMap<JobId, String> = HashMap::new();
+    let mut max = 0;
+    for e in events {
+        if let Some(job) = e.job_id {
+            let s = e.data["status"].as_str().unwrap_or_default().to_string();
+            status.insert(job, s);
+            max = max.max(status.values().filter(|s| *s == "processing").count());
+        }
+    }
+    max
+}
+
+/// (job, status) for every job event whose status differs from that job's previous one.
+pub fn job_transitions(events: &[Event]) -> Vec<(JobId, String)> {
+    use std::collections::HashMap;
+    let mut last: HashMap<JobId, String> = HashMap::new();
+    let mut out = Vec::new();
+    for e in events {
+        if let Some(job) = e.job_id {
+            let s = e.data["status"].as_str().unwrap_or_default().to_string();
+            if last.get(&job) != Some(&s) {
+                last.insert(job, s.clone());
+                out.push((job, s));
+            }
+        }
+    }
+    out
+}

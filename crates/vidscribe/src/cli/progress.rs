@@ -1,0 +1,318 @@
+//! Live display of one batch, shared by `transcribe` (fed by the store's events) and
+//! `batch watch` (fed by SSE): one progress bar per running job plus an overall bar with
+//! ETA on a terminal, or one plain line per transition otherwise.
+//!
+//! It reads the JSON the store and the API publish (job objects, batch summaries and full
+//! batches), so both callers feed it the same way.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::time::Duration;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::Value;
+
+/// Which stream the display writes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// What one job looks like to the display.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobView {
+    pub id: String,
+    pub name: String,
+    pub status: String,
+    pub stage: Option<String>,
+    pub progress: f64,
+    pub media_duration: Option<f64>,
+    pub error: Option<String>,
+}
+
+impl JobView {
+    /// From a job object (store event data, API `jobs[]`, SSE `job` data).
+    pub fn from_json(v: &Value) -> Option<Self> {
+        Some(JobView {
+            id: v.get("job_id")?.as_str()?.to_string(),
+            name: v.get("original_filename").and_then(Value::as_str).unwrap_or("?").to_string(),
+            status: v.get("status")?.as_str()?.to_string(),
+            stage: v.get("stage").and_then(Value::as_str).map(str::to_string),
+            progress: v.get("progress").and_then(Value::as_f64).unwrap_or(0.0).clamp(0.0, 1.0),
+            media_duration: v.get("media_duration").and_then(Value::as_f64),
+            error: v.get("error_message").and_then(Value::as_str).map(str::to_string),
+        })
+    }
+
+    pub fn is_terminal(&self) -> bool {
+        matches!(self.status.as_str(), "completed" | "failed" | "skipped" | "cancelled")
+    }
+}
+
+/// What the batch looks like to the display.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct BatchView {
+    pub status: String,
+    pub total_jobs: u64,
+    pub done_jobs: u64,
+    pub failed_jobs: u64,
+    pub percentage: f64,
+    pub eta: Option<String>,
+    pub error: Option<String>,
+}
+
+impl BatchView {
+    /// From a batch summary or a full batch (both carry `status` and `progress`).
+    pub fn from_json(v: &Value) -> Option<Self> {
+        let p = v.get("progress").cloned().unwrap_or(Value::Null);
+        let n = |k: &str| p.get(k).and_then(Value::as_u64).unwrap_or(0);
+        Some(BatchView {
+            status: v.get("status")?.as_str()?.to_string(),
+            total_jobs: n("total_jobs"),
+            done_jobs: n("completed_jobs") + n("failed_jobs") + n("skipped_jobs") + n("cancelled_jobs"),
+            failed_jobs: n("failed_jobs"),
+            percentage: p.get("progress_percentage").and_then(Value::as_f64).unwrap_or(0.0),
+            eta: p.get("estimated_remaining").and_then(Value::as_str).map(str::to_string),
+            error: v.get("error_message").and_then(Value::as_str).map(str::to_string),
+        })
+    }
+
+    pub fn is_terminal(&self) -> bool {
+        is_terminal_batch(&self.status)
+    }
+}
+
+pub fn is_terminal_batch(status: &str) -> bool {
+    matches!(status, "completed" | "failed" | "cancelled")
+}
+
+enum Mode {
+    Bars { multi: MultiProgress, overall: ProgressBar, bars: HashMap<String, ProgressBar> },
+    Plain { stream: Stream },
+}
+
+pub struct Display {
+    mode: Mode,
+    label: String,
+    jobs: HashMap<String, JobView>,
+    batch: Option<BatchView>,
+}
+
+impl Display {
+    /// Bars when `tty`, plain lines otherwise. `label` names the batch in plain lines.
+    pub fn new(tty: bool, stream: Stream, label: impl Into<String>) -> Self {
+        let mode = if tty {
+            let target = match stream {
+                Stream::Stdout => ProgressDrawTarget::stdout_with_hz(10),
+                Stream::Stderr => ProgressDrawTarget::stderr_with_hz(10),
+            };
+            let multi = MultiProgress::with_draw_target(target);
+            let overall = multi.add(ProgressBar::new(1000));
+            overall.set_style(
+                ProgressStyle::with_template("{prefix:>12.bold} [{bar:40.green/white}] {percent:>3}% {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+            );
+            overall.set_prefix("overall");
+            overall.enable_steady_tick(Duration::from_millis(250));
+            Mode::Bars { multi, overall, bars: HashMap::new() }
+        } else {
+            Mode::Plain { stream }
+        };
+        Display { mode, label: label.into(), jobs: HashMap::new(), batch: None }
+    }
+
+    /// A full batch (snapshot): records every job and the batch without announcing transitions
+    /// that happened before we looked, but prints the current state in plain mode.
+    pub fn snapshot(&mut self, batch: &Value) {
+        if let Some(b) = BatchView::from_json(batch) {
+            if self.batch.is_none() {
+                self.line(&format!("batch {}: {}", self.label, b.status));
+            }
+            self.set_batch(b, false);
+        }
+        if let Some(jobs) = batch.get("jobs").and_then(Value::as_array) {
+            for j in jobs.iter().filter_map(JobView::from_json) {
+                let known = self.jobs.contains_key(&j.id);
+                self.update_job(j, known);
+            }
+        }
+    }
+
+    /// A job object changed.
+    pub fn job(&mut self, job: &Value) {
+        if let Some(j) = JobView::from_json(job) {
+            self.update_job(j, true);
+        }
+    }
+
+    /// A batch summary changed.
+    pub fn batch(&mut self, summary: &Value) {
+        if let Some(b) = BatchView::from_json(summary) {
+            self.set_batch(b, true);
+        }
+    }
+
+    pub fn batch_view(&self) -> Option<&BatchView> {
+        self.batch.as_ref()
+    }
+
+    pub fn jobs(&self) -> impl Iterator<Item = &JobView> {
+        self.jobs.values()
+    }
+
+    /// A message above the bars (or a plain line).
+    pub fn note(&self, text: &str) {
+        self.line(text);
+    }
+
+    /// Removes the bars (the last drawn state stays out of the way of what follows).
+    pub fn finish(&mut self) {
+        if let Mode::Bars { multi, overall, bars } = &mut self.mode {
+            for (_, bar) in bars.drain() {
+                bar.finish_and_clear();
+            }
+            overall.finish();
+            let _ = multi.clear();
+        }
+    }
+
+    fn set_batch(&mut self, b: BatchView, announce: bool) {
+        let previous = self.batch.as_ref().map(|p| p.status.clone());
+        if announce {
+            if let Some(prev) = &previous {
+                if *prev != b.status {
+                    let mut text = format!("batch {}: {prev} -> {}", self.label, b.status);
+                    if let Some(e) = &b.error {
+                        text.push_str(&format!(" ({e})"));
+                    }
+                    self.line(&text);
+                }
+            } else {
+                self.line(&format!("batch {}: {}", self.label, b.status));
+            }
+        }
+        if let Mode::Bars { overall, .. } = &self.mode {
+            overall.set_position((b.percentage * 10.0).round().clamp(0.0, 1000.0) as u64);
+            let mut msg = format!("{}/{} done", b.done_jobs, b.total_jobs);
+            if b.failed_jobs > 0 {
+                msg.push_str(&format!(", {} failed", b.failed_jobs));
+            }
+            if let Some(eta) = &b.eta {
+                msg.push_str(&format!(" · ETA {eta}"));
+            }
+            overall.set_message(msg);
+        }
+        self.batch = Some(b);
+    }
+
+    fn update_job(&mut self, j: JobView, announce: bool) {
+        let previous = self.jobs.get(&j.id).map(|p| p.status.clone());
+        match &previous {
+            Some(prev) if *prev != j.status && announce => {
+                let mut text = format!("job {} {}: {prev} -> {}", short(&j.id), j.name, j.status);
+                if let Some(e) = j.error.as_ref().filter(|_| j.status == "failed") {
+                    text.push_str(&format!(": {e}"));
+                }
+                self.line(&text);
+            }
+            None => self.line(&format!("job {} {}: {}", short(&j.id), j.name, j.status)),
+            _ => {}
+        }
+        if let Mode::Bars { multi, overall, bars } = &mut self.mode {
+            if j.status == "processing" {
+                let bar = bars.entry(j.id.clone()).or_insert_with(|| {
+                    let bar = multi.insert_before(overall, ProgressBar::new(1000));
+                    bar.set_style(
+                        ProgressStyle::with_template("{prefix:>12!} [{bar:40.cyan/blue}] {percent:>3}% {msg}")
+                            .unwrap_or_else(|_| ProgressStyle::default_bar())
+                            .progress_chars("=> "),
+                    );
+                    bar.set_prefix(truncate(&j.name, 12));
+                    bar.enable_steady_tick(Duration::from_millis(250));
+                    bar
+                });
+                bar.set_position((j.progress * 1000.0).round() as u64);
+                let mut msg = j.stage.clone().unwrap_or_default().replace('_', " ");
+                if let Some(d) = j.media_duration {
+                    msg.push_str(&format!(" · {}", clock(d)));
+                }
+                bar.set_message(msg);
+            } else if let Some(bar) = bars.remove(&j.id) {
+                bar.finish_and_clear();
+                multi.remove(&bar);
+            }
+        }
+        self.jobs.insert(j.id.clone(), j);
+    }
+
+    fn line(&self, text: &str) {
+        match &self.mode {
+            Mode::Bars { multi, .. } => {
+                let _ = multi.println(text);
+            }
+            Mode::Plain { stream } => {
+                let stamp = chrono::Local::now().format("%H:%M:%S");
+                let _ = match stream {
+                    Stream::Stdout => {
+                        let mut o = std::io::stdout().lock();
+                        writeln!(o, "[{stamp}] {text}").and_then(|()| o.flush())
+                    }
+                    Stream::Stderr => writeln!(std::io::stderr().lock(), "[{stamp}] {text}"),
+                };
+            }
+        }
+    }
+}
+
+/// The first 8 characters of an id.
+pub fn short(id: &str) -> &str {
+    id.get(..8).unwrap_or(id)
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let tail: String = s.chars().rev().take(n - 1).collect::<Vec<_>>().into_iter().rev().collect();
+        format!("…{tail}")
+    }
+}
+
+/// `m:ss` or `h:mm:ss`.
+pub fn clock(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as u64;
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    } else {
+        format!("{}:{:02}", s / 60, s % 60)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_job_object_is_read_from_the_api_json() {
+        let j = JobView::from_json(&json!({"job_id":"0192ab3c-0000","original_filename":"talk.mp4","status":"processing","stage":"transcribing","progress":0.42,"media_duration":312.4})).unwrap();
+        assert_eq!(j.status, "processing");
+        assert_eq!(j.stage.as_deref(), Some("transcribing"));
+        assert!(!j.is_terminal());
+    }
+
+    #[test]
+    fn a_batch_summary_counts_every_finished_job() {
+        let b = BatchView::from_json(&json!({"status":"completed","progress":{"total_jobs":3,"completed_jobs":2,"failed_jobs":1,"progress_percentage":100.0}})).unwrap();
+        assert_eq!((b.done_jobs, b.failed_jobs), (3, 1));
+        assert!(b.is_terminal());
+    }
+
+    #[test]
+    fn durations_read_like_a_clock() {
+        assert_eq!(clock(11.0), "0:11");
+        assert_eq!(clock(3725.0), "1:02:05");
+    }
+}

@@ -1,0 +1,17 @@
+//! End-to-end tests of the `vidscribe` binary: each spawns the built executable with real
+//! parts (SQLite file, Whisper tiny.en, real speech fixtures from scripts/fetch-test-data).
+//! Shared helpers live in `vidscribe/support.rs`; each area has its own module.
+
+#[path = "vidscribe/support.rs"]
+mod support;
+
+#[path = "vidscribe/config.rs"]
+mod config;
+#[path = "vidscribe/help.rs"]
+mod help;
+#[path = "vidscribe/terminal.rs"]
+mod terminal;
+#[path = "vidscribe/transcribe.rs"]
+mod transcribe;
+#[path = "vidscribe/watch.rs"]
+mod watch;

@@ -1,0 +1,59 @@
+//! Configuration layering: defaults → TOML file → `VIDSCRIBE_*` environment → flags.
+
+use crate::support::{vidscribe, Server};
+
+#[test]
+fn the_config_file_is_read_and_environment_and_flags_override_it_in_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (from_file, from_env, from_flag) = (tmp.path().join("file"), tmp.path().join("env"), tmp.path().join("flag"));
+    let config = tmp.path().join("vidscribe.toml");
+    std::fs::write(
+        &config,
+        format!("data_dir = {:?}\n[serve]\naddr = \"127.0.0.1:0\"\nworkers = 0\n", from_file.display().to_string()),
+    )
+    .unwrap();
+
+    // The file alone: its address (port 0) and data directory are used.
+    let mut cmd = vidscribe();
+    cmd.arg("--config").arg(&config).arg("serve");
+    let server = Server::spawn(cmd, tempfile::tempdir().unwrap());
+    assert!(server.addr.ip().is_loopback());
+    assert!(from_file.join("vidscribe.db").is_file(), "the file's data_dir is used");
+    assert!(server.stop().success());
+
+    // The environment beats the file.
+    let mut cmd = vidscribe();
+    cmd.arg("--config").arg(&config).arg("serve").env("VIDSCRIBE_DATA_DIR", &from_env);
+    let server = Server::spawn(cmd, tempfile::tempdir().unwrap());
+    assert!(from_env.join("vidscribe.db").is_file(), "VIDSCRIBE_DATA_DIR beats the file");
+    assert!(server.stop().success());
+
+    // A flag beats the environment.
+    let mut cmd = vidscribe();
+    cmd.arg("--config").arg(&config).arg("serve").arg("--data-dir").arg(&from_flag).env("VIDSCRIBE_DATA_DIR", &from_env);
+    let server = Server::spawn(cmd, tempfile::tempdir().unwrap());
+    assert!(from_flag.join("vidscribe.db").is_file(), "--data-dir beats VIDSCRIBE_DATA_DIR");
+    assert!(server.stop().success());
+}
+
+#[test]
+fn a_public_address_without_a_token_is_refused_with_the_reason() {
+    let out = crate::support::run(
+        vidscribe().args(["serve", "--addr", "0.0.0.0:0", "--workers", "0", "--data-dir"]).arg(tempfile::tempdir().unwrap().path()),
+        std::time::Duration::from_secs(30),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr.starts_with("error: refusing to listen on 0.0.0.0:0 without authentication"), "{stderr}");
+}
+
+#[test]
+fn a_typo_in_the_config_file_is_an_error_naming_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("bad.toml");
+    std::fs::write(&config, "[serve]\nworkerz = 2\n").unwrap();
+    let out = crate::support::run(vidscribe().arg("--config").arg(&config).args(["models", "list"]), std::time::Duration::from_secs(30));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr.contains("bad.toml") && stderr.contains("workerz"), "{stderr}");
+}

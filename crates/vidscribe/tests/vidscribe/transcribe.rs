@@ -1,0 +1,115 @@
+//! `vidscribe transcribe` on real speech in real containers, with the real Whisper engine.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::support::{ensure_model, run, stage, vidscribe, words, MODEL};
+
+const JFK: &str = "ask not what your country can do for you";
+
+#[test]
+fn transcribing_videos_writes_every_format_and_a_corrupt_file_fails_by_name() {
+    ensure_model();
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in");
+    let files = stage(&input, &[("talk.mp4", "video/jfk.mp4"), ("interview.mkv", "video/jfk.mkv"), ("broken.mp4", "hostile/truncated.mp4")]);
+    let out_dir = tmp.path().join("out");
+
+    let out = run(
+        vidscribe()
+            .arg("transcribe")
+            .args(&files)
+            .arg("--out")
+            .arg(&out_dir)
+            .args(["--format", "txt,srt,vtt,json", "--model", MODEL, "--jobs", "2"]),
+        Duration::from_secs(600),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let context = format!("stdout:\n{stdout}\nstderr:\n{stderr}");
+
+    assert_eq!(out.status.code(), Some(1), "one file failed, so the exit code is 1\n{context}");
+    assert!(
+        stderr.lines().any(|l| l.starts_with("error:") && l.contains("broken.mp4")),
+        "the corrupt file is named in an error line\n{context}"
+    );
+    for stem in ["talk", "interview"] {
+        for ext in ["txt", "srt", "vtt", "json"] {
+            let p = out_dir.join(format!("{stem}.{ext}"));
+            let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{} missing: {e}\n{context}", p.display()));
+            assert!(!text.trim().is_empty(), "{} is empty", p.display());
+        }
+        let txt = std::fs::read_to_string(out_dir.join(format!("{stem}.txt"))).unwrap();
+        assert!(words(&txt).contains(JFK), "{stem}.txt is the JFK quote: {txt}");
+        let srt = std::fs::read_to_string(out_dir.join(format!("{stem}.srt"))).unwrap();
+        assert!(srt.starts_with("1\n") && srt.contains(" --> "), "{stem}.srt is SubRip: {srt}");
+        let vtt = std::fs::read_to_string(out_dir.join(format!("{stem}.vtt"))).unwrap();
+        assert!(vtt.starts_with("WEBVTT"), "{stem}.vtt is WebVTT");
+        let json: Value = serde_json::from_str(&std::fs::read_to_string(out_dir.join(format!("{stem}.json"))).unwrap()).unwrap();
+        assert!(json.get("segments").and_then(Value::as_array).is_some_and(|s| !s.is_empty()), "{stem}.json has segments");
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(&out_dir).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n.starts_with("broken")).collect();
+    assert!(leftovers.is_empty(), "no outputs for the corrupt file: {leftovers:?}");
+
+    // The summary table lists every file with its status; without a TTY each transition is a plain line.
+    let table: Vec<&str> = stdout.lines().collect();
+    assert!(table[0].starts_with("FILE") && table[0].contains("RTF"), "{context}");
+    assert_eq!(table.iter().filter(|l| l.trim_end().ends_with("completed")).count(), 2, "{context}");
+    assert!(table.iter().any(|l| l.contains("broken.mp4") && l.trim_end().ends_with("failed")), "{context}");
+    assert!(stderr.contains("queued -> processing") && stderr.contains("processing -> completed"), "plain transition lines\n{context}");
+    assert!(stderr.contains("processing -> failed"), "{context}");
+}
+
+#[test]
+fn folders_are_walked_non_media_is_skipped_and_json_reports_results() {
+    ensure_model();
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("talks");
+    stage(&input, &[("nested/speech.mp4", "video/librivox_0870.mp4"), ("notes.mp4", "hostile/text.mp4")]);
+    std::fs::write(input.join("README.txt"), "not a video").unwrap();
+    let out_dir = tmp.path().join("subs");
+
+    let out = run(
+        vidscribe().arg("transcribe").arg(&input).arg("--out").arg(&out_dir).args(["--format", "srt", "--model", MODEL, "--json"]),
+        Duration::from_secs(600),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("--json prints JSON ({e}): {stdout}"));
+    let files = report["files"].as_array().unwrap();
+    assert_eq!(files.len(), 1, "{report}");
+    assert_eq!(files[0]["status"], "completed");
+    assert!(files[0]["words"].as_u64().unwrap() > 5, "{report}");
+    assert!(files[0]["duration"].as_f64().unwrap() > 1.0, "{report}");
+    assert!(files[0]["real_time_factor"].as_f64().unwrap() > 0.0, "{report}");
+    let skipped: Vec<&str> = report["skipped"].as_array().unwrap().iter().filter_map(|s| s["file"].as_str()).collect();
+    assert_eq!(skipped.len(), 2, "{report}");
+    assert!(skipped.iter().any(|s| s.ends_with("README.txt")) && skipped.iter().any(|s| s.ends_with("notes.mp4")), "{report}");
+    assert!(stderr.contains("skipping") && stderr.contains("notes.mp4"), "{stderr}");
+    assert!(out_dir.join("speech.srt").is_file());
+    assert!(!out_dir.join("speech.txt").exists(), "only the requested format");
+}
+
+#[test]
+fn a_bad_option_is_refused_with_one_clear_sentence() {
+    let out = run(vidscribe().args(["transcribe", "x.mp4", "--format", "docx"]), Duration::from_secs(30));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("error: ") && stderr.contains("docx"), "{stderr}");
+
+    let out = run(vidscribe().args(["transcribe"]), Duration::from_secs(30));
+    assert_eq!(out.status.code(), Some(2), "usage errors exit 2");
+}
+
+#[test]
+fn a_named_file_that_is_not_media_fails_the_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let files = stage(tmp.path(), &[("notes.mp4", "hostile/text.mp4")]);
+    let out = run(vidscribe().arg("transcribe").args(&files).arg("--out").arg(tmp.path()), Duration::from_secs(60));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("notes.mp4") && stderr.contains("not an audio or video file"), "{stderr}");
+}

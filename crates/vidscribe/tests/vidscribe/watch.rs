@@ -1,0 +1,100 @@
+//! `vidscribe serve` + the client commands: `batch watch` follows a 3-job batch live.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::support::{drain, ensure_model, fixture, run, wait_child, wait_for, Server, MODEL};
+
+fn ok(out: &std::process::Output, what: &str) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{what} failed ({:?}): {stdout}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
+    stdout
+}
+
+#[test]
+fn batch_watch_prints_every_transition_of_a_three_job_batch_and_exits_0() {
+    ensure_model();
+    let server = Server::start(&["--workers", "1"]);
+    let t = Duration::from_secs(60);
+
+    let id = ok(&run(server.batch(&["create", "--name", "three talks", "--model", MODEL, "--format", "txt,srt"]), t), "batch create").trim().to_string();
+    assert_eq!(id.len(), 36, "create prints the batch id: {id}");
+    let added = ok(
+        &run(
+            server.batch(&["add", &id]).arg(fixture("video/jfk.mp4")).arg(fixture("video/jfk.mkv")).arg(fixture("video/librivox_0870.mp4")),
+            t,
+        ),
+        "batch add",
+    );
+    let job_ids: Vec<String> = added.lines().map(|l| l.split_whitespace().next().unwrap().to_string()).collect();
+    assert_eq!(job_ids.len(), 3, "{added}");
+
+    // Watch from before the start, so every transition happens while it is connected.
+    let mut watch = server.batch(&["watch", &id]).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let stdout = drain(watch.stdout.take().unwrap());
+    let stderr = drain(watch.stderr.take().unwrap());
+    wait_for("watch to show the snapshot", Duration::from_secs(30), || {
+        (stdout.text().matches(": queued").count() >= 3).then_some(())
+    });
+    ok(&run(server.batch(&["start", &id]), t), "batch start");
+
+    let status = wait_child(&mut watch, Duration::from_secs(600)).unwrap_or_else(|| {
+        let _ = watch.kill();
+        panic!("watch did not end within 10 min\nstdout:\n{}\nstderr:\n{}", stdout.text(), stderr.text())
+    });
+    let text = stdout.text();
+    assert_eq!(status.code(), Some(0), "watch exits 0 when the batch completed\nstdout:\n{text}\nstderr:\n{}", stderr.text());
+    assert!(text.contains("pending -> processing"), "{text}");
+    assert!(text.contains("processing -> completed"), "{text}");
+    for job in &job_ids {
+        let short = &job[..8];
+        for transition in ["queued -> processing", "processing -> completed"] {
+            assert!(
+                text.lines().any(|l| l.contains(&format!("job {short}")) && l.contains(transition)),
+                "job {short}: no '{transition}' line\n{text}"
+            );
+        }
+    }
+
+    // The other client commands against the finished batch.
+    let status: Value = serde_json::from_str(&ok(&run(server.batch(&["status", &id, "--json"]), t), "batch status")).unwrap();
+    assert_eq!(status["batch"]["status"], "completed");
+    let list = ok(&run(server.batch(&["list"]), t), "batch list");
+    assert!(list.contains(&id), "{list}");
+    let dir = tempfile::tempdir().unwrap();
+    let zip = dir.path().join("b.zip");
+    ok(&run(server.batch(&["download", &id, "--out"]).arg(&zip), t), "batch download");
+    assert!(std::fs::read(&zip).unwrap().starts_with(b"PK"), "a ZIP archive");
+    let srt = dir.path().join("one.srt");
+    ok(&run(server.batch(&["download", &id, "--job", &job_ids[0], "--format", "srt", "--out"]).arg(&srt), t), "job download");
+    assert!(std::fs::read_to_string(&srt).unwrap().contains(" --> "));
+
+    let stopped = server.stop();
+    assert!(stopped.success(), "serve exits 0 after SIGTERM: {stopped:?}");
+}
+
+#[test]
+fn client_errors_are_one_sentence_with_the_cause() {
+    let server = Server::start(&["--workers", "0"]);
+    let out = run(server.batch(&["status", "0192ab3c-0000-7000-8000-000000000000"]), Duration::from_secs(30));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr.starts_with("error: ") && stderr.contains("404"), "{stderr}");
+    let stopped = server.stop();
+    assert!(stopped.success(), "{stopped:?}");
+
+    // Nobody listens there any more.
+    let out = run(crate::support::vidscribe().args(["batch", "list", "--server", &server_url_of_closed_port()]), Duration::from_secs(30));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr.contains("cannot reach the server"), "{stderr}");
+}
+
+fn server_url_of_closed_port() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    drop(l);
+    format!("http://{addr}")
+}
