@@ -3,8 +3,23 @@
 
 use std::path::{Path, PathBuf};
 
-const EXTENSIONS: &[&str] =
-    &["html", "css", "js", "mjs", "svg", "png", "ico", "json", "webmanifest", "woff2", "woff", "txt", "map", "jpg", "webp"];
+const EXTENSIONS: &[&str] = &[
+    "html",
+    "css",
+    "js",
+    "mjs",
+    "svg",
+    "png",
+    "ico",
+    "json",
+    "webmanifest",
+    "woff2",
+    "woff",
+    "txt",
+    "map",
+    "jpg",
+    "webp",
+];
 const MAX_FILE: u64 = 8 * 1024 * 1024;
 
 fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) {
@@ -43,7 +58,9 @@ fn main() {
         }
     }
     files.sort();
-    let mut code = String::from("/// Embedded dashboard files: (path relative to web/, contents).\npub static ASSETS: &[(&str, &[u8])] = &[\n");
+    let mut code = String::from(
+        "/// Embedded dashboard files: (path relative to web/, contents).\npub static ASSETS: &[(&str, &[u8])] = &[\n",
+    );
     for (rel, abs) in &files {
         code.push_str(&format!("    ({rel:?}, include_bytes!({:?})),\n", abs.display().to_string()));
     }

@@ -48,7 +48,8 @@ pub async fn root() -> Redirect {
 pub async fn index() -> Response {
     match get("index.html") {
         Some(b) => file("index.html", b),
-        None => (StatusCode::NOT_FOUND, "the dashboard was not built into this binary (web/index.html missing)").into_response(),
+        None => (StatusCode::NOT_FOUND, "the dashboard was not built into this binary (web/index.html missing)")
+            .into_response(),
     }
 }
 

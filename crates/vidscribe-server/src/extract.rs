@@ -23,18 +23,15 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let content_type = req
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(|s| s.to_ascii_lowercase());
+        let content_type =
+            req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(|s| s.to_ascii_lowercase());
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
             .map_err(|e| ApiError::new(e.status(), "invalid_body", e.body_text()))?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
-            return serde_json::from_str("{}").map(ApiJson).map_err(|e| {
-                ApiError::bad_request("invalid_json", format!("a request body is required: {e}"))
-            });
+            return serde_json::from_str("{}")
+                .map(ApiJson)
+                .map_err(|e| ApiError::bad_request("invalid_json", format!("a request body is required: {e}")));
         }
         let is_json = content_type.as_deref().is_some_and(|ct| {
             let mime = ct.split(';').next().unwrap_or("").trim();

@@ -44,9 +44,9 @@ pub fn router(state: AppState) -> Router {
         .layer(CompressionLayer::new().compress_when(compress))
         .layer(
             TraceLayer::new_for_http()
-                .make_span_with(|req: &Request<_>| {
-                    tracing::info_span!("http", method = %req.method(), path = %req.uri().path())
-                })
+                .make_span_with(
+                    |req: &Request<_>| tracing::info_span!("http", method = %req.method(), path = %req.uri().path()),
+                )
                 .on_request(())
                 .on_response(tower_http::trace::DefaultOnResponse::new().level(tracing::Level::DEBUG)),
         )
@@ -85,9 +85,8 @@ pub async fn serve(
 /// The caller then shuts its worker engine down (running jobs release their leases).
 pub async fn run(state: AppState) -> anyhow::Result<()> {
     state.config.validate()?;
-    let listener = bind(state.config.addr)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", state.config.addr))?;
+    let listener =
+        bind(state.config.addr).await.map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", state.config.addr))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "listening; dashboard at http://{addr}/batch");
     serve(listener, state, shutdown_signal()).await?;

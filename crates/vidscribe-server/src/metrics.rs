@@ -60,7 +60,8 @@ impl Metrics {
             }
             EventKind::Batch => {
                 let Some(id) = data.get("batch_id").and_then(|v| v.as_str()) else { return };
-                let Some(status) = data.get("status").and_then(|v| v.as_str()).and_then(|s| s.parse::<BatchStatus>().ok())
+                let Some(status) =
+                    data.get("status").and_then(|v| v.as_str()).and_then(|s| s.parse::<BatchStatus>().ok())
                 else {
                     return;
                 };
@@ -141,19 +142,47 @@ pub async fn render(state: &AppState) -> ApiResult<String> {
     let _ = writeln!(out, "vidscribe_queue_depth {queue_depth}");
     {
         let c = m.inner.lock().unwrap_or_else(|p| p.into_inner());
-        family(&mut out, "vidscribe_job_transitions_total", "counter", "Job status changes seen since the server started, by new status.");
+        family(
+            &mut out,
+            "vidscribe_job_transitions_total",
+            "counter",
+            "Job status changes seen since the server started, by new status.",
+        );
         for s in JobStatus::ALL {
-            let _ = writeln!(out, "vidscribe_job_transitions_total{{to=\"{s}\"}} {}", c.job_transitions.get(s.as_str()).copied().unwrap_or(0));
+            let _ = writeln!(
+                out,
+                "vidscribe_job_transitions_total{{to=\"{s}\"}} {}",
+                c.job_transitions.get(s.as_str()).copied().unwrap_or(0)
+            );
         }
-        family(&mut out, "vidscribe_batch_transitions_total", "counter", "Batch status changes seen since the server started, by new status.");
+        family(
+            &mut out,
+            "vidscribe_batch_transitions_total",
+            "counter",
+            "Batch status changes seen since the server started, by new status.",
+        );
         for s in BatchStatus::ALL {
-            let _ = writeln!(out, "vidscribe_batch_transitions_total{{to=\"{s}\"}} {}", c.batch_transitions.get(s.as_str()).copied().unwrap_or(0));
+            let _ = writeln!(
+                out,
+                "vidscribe_batch_transitions_total{{to=\"{s}\"}} {}",
+                c.batch_transitions.get(s.as_str()).copied().unwrap_or(0)
+            );
         }
     }
-    family(&mut out, "vidscribe_processing_seconds_total", "counter", "Wall-clock seconds jobs spent processing (finished jobs).");
-    let _ = writeln!(out, "vidscribe_processing_seconds_total {:.3}", m.processing_millis.load(Ordering::Relaxed) as f64 / 1000.0);
+    family(
+        &mut out,
+        "vidscribe_processing_seconds_total",
+        "counter",
+        "Wall-clock seconds jobs spent processing (finished jobs).",
+    );
+    let _ = writeln!(
+        out,
+        "vidscribe_processing_seconds_total {:.3}",
+        m.processing_millis.load(Ordering::Relaxed) as f64 / 1000.0
+    );
     family(&mut out, "vidscribe_audio_seconds_total", "counter", "Seconds of media transcribed by completed jobs.");
-    let _ = writeln!(out, "vidscribe_audio_seconds_total {:.3}", m.audio_millis.load(Ordering::Relaxed) as f64 / 1000.0);
+    let _ =
+        writeln!(out, "vidscribe_audio_seconds_total {:.3}", m.audio_millis.load(Ordering::Relaxed) as f64 / 1000.0);
     family(&mut out, "vidscribe_workers", "gauge", "Registered worker processes.");
     let _ = writeln!(out, "vidscribe_workers {}", workers.len());
     family(&mut out, "vidscribe_worker_slots", "gauge", "Worker slots of registered workers.");

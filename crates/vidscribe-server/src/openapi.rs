@@ -138,22 +138,28 @@ pub fn document(state: &AppState) -> Value {
         }
         match doc.request {
             Some("multipart") => {
-                op.insert("requestBody".into(), json!({
-                    "required": true,
-                    "content": { "multipart/form-data": { "schema": {
-                        "type": "object", "required": ["file", "batch_id"],
-                        "properties": {
-                            "file": {"type": "string", "format": "binary"},
-                            "batch_id": {"type": "string", "format": "uuid"},
-                            "session_name": {"type": "string"}
-                        }
-                    }}}
-                }));
+                op.insert(
+                    "requestBody".into(),
+                    json!({
+                        "required": true,
+                        "content": { "multipart/form-data": { "schema": {
+                            "type": "object", "required": ["file", "batch_id"],
+                            "properties": {
+                                "file": {"type": "string", "format": "binary"},
+                                "batch_id": {"type": "string", "format": "uuid"},
+                                "session_name": {"type": "string"}
+                            }
+                        }}}
+                    }),
+                );
             }
             Some(r) if r.starts_with("json:") => {
-                op.insert("requestBody".into(), json!({
-                    "content": { "application/json": { "schema": schema_ref(&r[5..]) } }
-                }));
+                op.insert(
+                    "requestBody".into(),
+                    json!({
+                        "content": { "application/json": { "schema": schema_ref(&r[5..]) } }
+                    }),
+                );
             }
             _ => {}
         }

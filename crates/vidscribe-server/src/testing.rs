@@ -174,16 +174,22 @@ impl ApiClient {
     /// Polls the batch until `done(batch)` holds; panics with the last state at the deadline.
     pub async fn wait_for_batch(&self, batch_id: &str, within: Duration, done: impl Fn(&Value) -> bool) -> Value {
         let mut last = Value::Null;
-        let ok = wait_until(within, || {
-            let c = self.clone();
-            let id = batch_id.to_string();
-            async move { c.batch(&id).await }
-        }, |b: &Value| {
-            last = b.clone();
-            done(b)
-        })
+        let ok = wait_until(
+            within,
+            || {
+                let c = self.clone();
+                let id = batch_id.to_string();
+                async move { c.batch(&id).await }
+            },
+            |b: &Value| {
+                last = b.clone();
+                done(b)
+            },
+        )
         .await;
-        ok.unwrap_or_else(|| panic!("batch {batch_id} did not reach the expected state within {within:?}; last: {last}"))
+        ok.unwrap_or_else(|| {
+            panic!("batch {batch_id} did not reach the expected state within {within:?}; last: {last}")
+        })
     }
 
     /// Opens an SSE stream (`/api/events` or `/api/batch/{id}/events`).
@@ -298,7 +304,12 @@ pub struct SseClient {
 
 impl SseClient {
     pub fn new(resp: reqwest::Response) -> Self {
-        Self { stream: resp.bytes_stream().boxed(), parser: SseParser::default(), pending: Default::default(), utf8: Vec::new() }
+        Self {
+            stream: resp.bytes_stream().boxed(),
+            parser: SseParser::default(),
+            pending: Default::default(),
+            utf8: Vec::new(),
+        }
     }
 
     /// The next event, or `None` when the stream ends or `within` passes.
@@ -380,7 +391,8 @@ mod tests {
 
     #[test]
     fn the_parser_reads_events_split_anywhere() {
-        let text = ": hello\n\nid: 7\nevent: job\ndata: {\"a\":1}\n\nid: 8\r\nevent: batch\r\ndata: x\r\ndata: y\r\n\r\n";
+        let text =
+            ": hello\n\nid: 7\nevent: job\ndata: {\"a\":1}\n\nid: 8\r\nevent: batch\r\ndata: x\r\ndata: y\r\n\r\n";
         for split in 0..text.len() {
             let mut p = SseParser::default();
             let mut events = p.push(&text[..split]);

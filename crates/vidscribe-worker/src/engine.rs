@@ -89,7 +89,8 @@ impl Engine {
             tasks.spawn(snapshot::run(store.clone(), data.clone(), stop_rx.clone()));
         }
         tasks.spawn(reaper(store.clone(), config.clone(), stop_rx.clone()));
-        for slot in 1..=config.slots.max(1) {
+        // Zero slots is an API-only node: it still reaps leases and writes snapshots.
+        for slot in 1..=config.slots {
             let ctx = RunContext {
                 store: store.clone(),
                 transcriber: transcriber.clone(),

@@ -99,7 +99,17 @@ async fn run_claim_inner(ctx: &RunContext, claim: Claim) {
         threads: ctx.config.threads_per_job(),
     };
 
-    let heartbeat = tokio::spawn(heartbeat_loop(ctx.store.clone(), claim.clone(), ctx.config.clone(), shared.clone(), ctx.stop.clone()));
+    // Stopped by a signal and awaited, never aborted: aborting mid-write would drop a
+    // store transaction half-way.
+    let (done_tx, done_rx) = watch::channel(false);
+    let heartbeat = tokio::spawn(heartbeat_loop(
+        ctx.store.clone(),
+        claim.clone(),
+        ctx.config.clone(),
+        shared.clone(),
+        ctx.stop.clone(),
+        done_rx,
+    ));
 
     let transcriber = ctx.transcriber.clone();
     let shared_t = shared.clone();
@@ -113,7 +123,7 @@ async fn run_claim_inner(ctx: &RunContext, claim: Claim) {
         transcriber.transcribe(&request, &progress, &shared_t.cancel)
     })
     .await;
-    heartbeat.abort();
+    let _ = done_tx.send(true);
     let _ = heartbeat.await;
 
     let result = match result {
@@ -200,13 +210,21 @@ async fn remove_results(ctx: &RunContext, claim: &Claim) {
 
 /// Renews the lease and writes stage/progress every `heartbeat_interval` (≤ 2 writes/s),
 /// and raises the cancel flag when the job was cancelled, the lease lost, or we shut down.
-async fn heartbeat_loop(store: DynStore, claim: Claim, config: Arc<EngineConfig>, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+async fn heartbeat_loop(
+    store: DynStore,
+    claim: Claim,
+    config: Arc<EngineConfig>,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+    mut done: watch::Receiver<bool>,
+) {
     let mut tick = tokio::time::interval(config.heartbeat_interval.max(std::time::Duration::from_millis(100)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
+            _ = done.changed() => return,
             r = stop.changed() => {
                 if r.is_err() || *stop.borrow() {
                     shared.stop(StopReason::Shutdown);

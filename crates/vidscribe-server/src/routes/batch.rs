@@ -195,7 +195,10 @@ mod tests {
 
     #[test]
     fn formats_accept_a_list_or_a_comma_string() {
-        assert_eq!(parse_formats(Some(json!(["srt", "vtt"]))).unwrap(), Some(vec![OutputFormat::Srt, OutputFormat::Vtt]));
+        assert_eq!(
+            parse_formats(Some(json!(["srt", "vtt"]))).unwrap(),
+            Some(vec![OutputFormat::Srt, OutputFormat::Vtt])
+        );
         assert_eq!(parse_formats(Some(json!("txt,json"))).unwrap(), Some(vec![OutputFormat::Txt, OutputFormat::Json]));
         assert!(parse_formats(Some(json!(["docx"]))).is_err());
         assert!(parse_formats(Some(json!([1]))).is_err());

@@ -70,10 +70,12 @@ pub async fn transcript(
             }
         }
         // No canonical transcript (written by an older version?): serve the file if present.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => match tokio::fs::read_to_string(dir.join(format.file_name())).await {
-            Ok(s) => s,
-            Err(_) => return Err(ApiError::not_found("output_missing", "the outputs of this job are gone")),
-        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            match tokio::fs::read_to_string(dir.join(format.file_name())).await {
+                Ok(s) => s,
+                Err(_) => return Err(ApiError::not_found("output_missing", "the outputs of this job are gone")),
+            }
+        }
         Err(e) => return Err(ApiError::internal("cannot read transcript.json", e)),
     };
     let name = format!("{}.{}", zip_folder(&job), format.as_str());
@@ -104,9 +106,7 @@ pub async fn zip(State(state): State<AppState>, BatchPath(id): BatchPath) -> Api
         return Err(ApiError::not_found("no_results", "this batch has no completed jobs to download"));
     }
     let tmp_dir = state.data.root().join("tmp");
-    tokio::fs::create_dir_all(&tmp_dir)
-        .await
-        .map_err(|e| ApiError::internal("cannot create the tmp directory", e))?;
+    tokio::fs::create_dir_all(&tmp_dir).await.map_err(|e| ApiError::internal("cannot create the tmp directory", e))?;
     let tmp = tmp_dir.join(format!("download-{}.zip", uuid::Uuid::now_v7()));
     let n = entries.len();
     let tmp2 = tmp.clone();
@@ -155,7 +155,10 @@ mod tests {
         for name in ["../../etc/passwd", "<script>alert(1)</script>", "..", ""] {
             let job = test_job(name);
             let folder = zip_folder(&job);
-            assert!(!folder.contains('/') && !folder.contains('\\') && !folder.contains("..") && !folder.starts_with('.'), "{folder}");
+            assert!(
+                !folder.contains('/') && !folder.contains('\\') && !folder.contains("..") && !folder.starts_with('.'),
+                "{folder}"
+            );
             assert!(folder.ends_with(&job.job_id.short()));
         }
     }

@@ -35,12 +35,9 @@ fn last_event_id(headers: &HeaderMap, query: &EventsQuery) -> ApiResult<Option<i
         .or_else(|| query.last_event_id.clone());
     match raw.as_deref().map(str::trim) {
         None | Some("") => Ok(None),
-        Some(s) => s
-            .parse::<i64>()
-            .ok()
-            .filter(|n| *n >= 0)
-            .map(Some)
-            .ok_or_else(|| ApiError::bad_request("invalid_last_event_id", "Last-Event-ID must be an event sequence number")),
+        Some(s) => s.parse::<i64>().ok().filter(|n| *n >= 0).map(Some).ok_or_else(|| {
+            ApiError::bad_request("invalid_last_event_id", "Last-Event-ID must be an event sequence number")
+        }),
     }
 }
 

@@ -123,9 +123,7 @@ async fn check_pending(state: &AppState, raw: &str) -> ApiResult<BatchId> {
 }
 
 async fn stream_to_disk(mut field: Field<'_>, path: &Path, limit: u64) -> ApiResult<(u64, Vec<u8>)> {
-    let file = tokio::fs::File::create(path)
-        .await
-        .map_err(|e| ApiError::internal("cannot create upload file", e))?;
+    let file = tokio::fs::File::create(path).await.map_err(|e| ApiError::internal("cannot create upload file", e))?;
     let mut out = BufWriter::with_capacity(256 * 1024, file);
     let mut size: u64 = 0;
     let mut head = Vec::new();
@@ -244,10 +242,7 @@ pub async fn add_video(
     };
     let ext = session::safe_component(&sniffed.extension).to_ascii_lowercase();
     let file_path = Job::upload_path(job_id, &ext);
-    let final_path = state
-        .data
-        .resolve(&file_path)
-        .ok_or_else(|| ApiError::internal("bad upload path", &file_path))?;
+    let final_path = state.data.resolve(&file_path).ok_or_else(|| ApiError::internal("bad upload path", &file_path))?;
     tokio::fs::rename(&upload.path, &final_path)
         .await
         .map_err(|e| ApiError::internal("cannot move upload into place", e))?;

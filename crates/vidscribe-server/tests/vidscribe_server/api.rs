@@ -11,7 +11,10 @@ async fn a_created_batch_is_pending_with_the_settings_it_was_given() {
     let app = spawn(Options { job_delay: None, ..Options::default() }).await;
     let r = app
         .client
-        .post_json("/api/batch/create", &json!({"name": "Talks", "max_concurrent": 3, "formats": ["srt", "vtt"], "language": "en"}))
+        .post_json(
+            "/api/batch/create",
+            &json!({"name": "Talks", "max_concurrent": 3, "formats": ["srt", "vtt"], "language": "en"}),
+        )
         .await
         .unwrap();
     let body = r.ok();
@@ -108,7 +111,9 @@ async fn cancelling_a_running_batch_skips_queued_jobs_and_stops_running_ones() {
     assert_eq!(r["message"], "Batch cancelled");
     let b = app
         .client
-        .wait_for_batch(&batch, WAIT, |b| b["jobs"].as_array().unwrap().iter().all(|j| j["status"] != "processing" && j["status"] != "queued"))
+        .wait_for_batch(&batch, WAIT, |b| {
+            b["jobs"].as_array().unwrap().iter().all(|j| j["status"] != "processing" && j["status"] != "queued")
+        })
         .await;
     assert_eq!(b["status"], "cancelled");
     let statuses: Vec<&str> = b["jobs"].as_array().unwrap().iter().map(|j| j["status"].as_str().unwrap()).collect();
@@ -231,5 +236,65 @@ async fn unknown_api_paths_answer_in_the_envelope() {
     assert_eq!(r.status, 404);
     assert_eq!(r.body["success"], false);
     let _ = common::job_rank("queued");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_real_video_is_probed_and_stored_under_its_container_extension() {
+    let app = spawn(Options { job_delay: None, ..Options::default() }).await;
+    let out = app.data().join("clip.mp4");
+    let made = std::process::Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=blue:s=64x48:d=2",
+            "-f",
+            "lavfi",
+            "-i",
+        ])
+        .arg("sine=frequency=440:duration=2")
+        .args(["-shortest", "-c:v", "mpeg4", "-c:a", "aac", "-y"])
+        .arg(&out)
+        .status();
+    if !made.is_ok_and(|s| s.success()) {
+        eprintln!("ffmpeg unavailable: skipping the real-video upload check");
+        app.stop().await;
+        return;
+    }
+    let bytes = std::fs::read(&out).unwrap();
+    std::fs::remove_file(&out).unwrap();
+    let batch = app.client.create_batch(json!({})).await;
+    // The client's name says .mov; the content says mp4.
+    let r = app.client.add_video_raw(Some(&batch), "clip.mov", Some(bytes), None).await.unwrap().ok();
+    let job_id = r["job_id"].as_str().unwrap();
+    assert_eq!(r["job"]["file_path"], format!("uploads/{job_id}.mp4"));
+    let d = r["job"]["media_duration"].as_f64().expect("duration");
+    assert!((d - 2.0).abs() < 0.2, "{d}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn json_is_compressed_for_clients_that_ask_but_event_streams_never_are() {
+    let app = spawn(Options { job_delay: None, ..Options::default() }).await;
+    for i in 0..5 {
+        app.client.create_batch(json!({ "name": format!("batch number {i}") })).await;
+    }
+    let list = app
+        .client
+        .request(reqwest::Method::GET, "/api/batch/list")
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(list.headers().get("content-encoding").map(|v| v.to_str().unwrap()), Some("gzip"));
+    let sse =
+        app.client.request(reqwest::Method::GET, "/api/events").header("accept-encoding", "gzip").send().await.unwrap();
+    assert!(sse.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    assert!(sse.headers().get("content-encoding").is_none());
+    drop(sse);
     app.stop().await;
 }

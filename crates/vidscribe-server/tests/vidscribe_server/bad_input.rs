@@ -75,7 +75,11 @@ async fn adding_to_a_started_batch_is_409_and_the_file_is_not_kept() {
     let form = reqwest::multipart::Form::new()
         .text("batch_id", batch.clone())
         .part("file", reqwest::multipart::Part::bytes(media()).file_name("late.wav"));
-    let r = app.client.send(app.client.request(reqwest::Method::POST, "/api/batch/add-video").multipart(form)).await.unwrap();
+    let r = app
+        .client
+        .send(app.client.request(reqwest::Method::POST, "/api/batch/add-video").multipart(form))
+        .await
+        .unwrap();
     assert_eq!(r.status, 409);
     assert_eq!(app.uploads(), before);
     // Starting twice is also a state conflict.
@@ -118,7 +122,9 @@ async fn an_over_size_upload_is_413_and_the_partial_file_is_removed() {
 async fn hostile_session_names_are_stored_safely_and_never_become_paths() {
     let app = spawn(Options::default()).await;
     let batch = app.client.create_batch(json!({})).await;
-    for (given, expected) in [("../../etc/passwd", "etc_passwd"), ("<script>alert(1)</script>", "script_alert_1_script")] {
+    for (given, expected) in
+        [("../../etc/passwd", "etc_passwd"), ("<script>alert(1)</script>", "script_alert_1_script")]
+    {
         let r = app.client.add_video_raw(Some(&batch), "a.wav", Some(media()), Some(given)).await.unwrap().ok();
         let job = &r["job"];
         assert_eq!(job["session_name"], expected);
@@ -126,16 +132,32 @@ async fn hostile_session_names_are_stored_safely_and_never_become_paths() {
         assert!(!job["results_path"].as_str().unwrap().contains(".."));
     }
     // Hostile file names are labels only.
-    let r = app.client.add_video_raw(Some(&batch), "../../<img src=x onerror=alert(1)>.wav", Some(media()), None).await.unwrap().ok();
+    let r = app
+        .client
+        .add_video_raw(Some(&batch), "../../<img src=x onerror=alert(1)>.wav", Some(media()), None)
+        .await
+        .unwrap()
+        .ok();
     let job_id = r["job_id"].as_str().unwrap();
     assert_eq!(r["job"]["file_path"], format!("uploads/{job_id}.wav"));
     assert!(!r["job"]["session_name"].as_str().unwrap().contains('<'));
     app.client.start(&batch).await.ok();
     app.client.wait_for_batch(&batch, crate::common::WAIT, crate::common::is_done).await;
-    let bytes = app.client.request(reqwest::Method::GET, &format!("/api/batch/{batch}/download")).send().await.unwrap().bytes().await.unwrap();
+    let bytes = app
+        .client
+        .request(reqwest::Method::GET, &format!("/api/batch/{batch}/download"))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
     let zip = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
     for name in zip.file_names() {
-        assert!(!name.contains("..") && !name.starts_with('/') && !name.contains('<') && !name.contains('\\'), "{name}");
+        assert!(
+            !name.contains("..") && !name.starts_with('/') && !name.contains('<') && !name.contains('\\'),
+            "{name}"
+        );
     }
     app.stop().await;
 }
@@ -143,13 +165,25 @@ async fn hostile_session_names_are_stored_safely_and_never_become_paths() {
 #[tokio::test]
 async fn invalid_json_is_400_in_our_envelope_and_non_json_is_415() {
     let app = spawn(no_engine()).await;
-    let rb = app.client.request(reqwest::Method::POST, "/api/batch/create").header("content-type", "application/json").body("{\"name\": ");
+    let rb = app
+        .client
+        .request(reqwest::Method::POST, "/api/batch/create")
+        .header("content-type", "application/json")
+        .body("{\"name\": ");
     let r = app.client.send(rb).await.unwrap();
     assert_eq!((r.status, r.code()), (400, "invalid_json"), "{}", r.body);
     assert_eq!(r.body["success"], false);
-    let rb = app.client.request(reqwest::Method::POST, "/api/batch/create").header("content-type", "application/json").body("{\"name\": 5}");
+    let rb = app
+        .client
+        .request(reqwest::Method::POST, "/api/batch/create")
+        .header("content-type", "application/json")
+        .body("{\"name\": 5}");
     assert_eq!(app.client.send(rb).await.unwrap().status, 400);
-    let rb = app.client.request(reqwest::Method::POST, "/api/batch/create").header("content-type", "text/plain").body("name=x");
+    let rb = app
+        .client
+        .request(reqwest::Method::POST, "/api/batch/create")
+        .header("content-type", "text/plain")
+        .body("name=x");
     let r = app.client.send(rb).await.unwrap();
     assert_eq!((r.status, r.code()), (415, "unsupported_media_type"), "{}", r.body);
     app.stop().await;

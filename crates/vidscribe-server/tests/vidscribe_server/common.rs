@@ -80,9 +80,8 @@ pub async fn spawn(opts: Options) -> App {
     let store: DynStore = Arc::new(
         vidscribe_store::sqlite::SqliteStore::open(&dir.path().join("vidscribe.db")).await.expect("open sqlite store"),
     );
-    let mut config = ServerConfig::new(dir.path())
-        .with_auth_token(opts.token.clone())
-        .with_max_upload_bytes(opts.max_upload_bytes);
+    let mut config =
+        ServerConfig::new(dir.path()).with_auth_token(opts.token.clone()).with_max_upload_bytes(opts.max_upload_bytes);
     config.sse_keep_alive = opts.keep_alive;
     config.delete_wait = Duration::from_secs(5);
     let state = AppState::new(store.clone(), config);
@@ -107,7 +106,8 @@ pub fn media() -> Vec<u8> {
 
 /// Creates a batch with `n` uploaded files; returns (batch id, job ids).
 pub async fn batch_with_jobs(app: &App, n: usize, max_concurrent: u32) -> (String, Vec<String>) {
-    let batch = app.client.create_batch(serde_json::json!({ "name": "Test batch", "max_concurrent": max_concurrent })).await;
+    let batch =
+        app.client.create_batch(serde_json::json!({ "name": "Test batch", "max_concurrent": max_concurrent })).await;
     let mut jobs = Vec::new();
     for i in 0..n {
         jobs.push(app.client.add_video(&batch, &format!("talk {i}.wav"), media()).await);

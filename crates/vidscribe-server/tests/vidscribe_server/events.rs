@@ -25,8 +25,12 @@ async fn read_until_done(sse: &mut vidscribe_server::testing::SseClient) -> Vec<
 #[tokio::test]
 async fn a_subscriber_gets_a_snapshot_then_every_transition_in_order() {
     // Heartbeats inside the jobs, so progress events are part of the stream.
-    let app = spawn(Options { job_delay: Some(Duration::from_millis(400)), heartbeat: Duration::from_millis(100), ..Options::default() })
-        .await;
+    let app = spawn(Options {
+        job_delay: Some(Duration::from_millis(400)),
+        heartbeat: Duration::from_millis(100),
+        ..Options::default()
+    })
+    .await;
     let (batch, jobs) = batch_with_jobs(&app, 3, 2).await;
     let mut sse = app.client.sse(&format!("/api/batch/{batch}/events"), None).await.unwrap();
     let snapshot = sse.next(WAIT).await.unwrap();
@@ -46,7 +50,11 @@ async fn a_subscriber_gets_a_snapshot_then_every_transition_in_order() {
     assert!(got.windows(2).all(|w| w[0] < w[1]));
 
     // Batch: pending → processing → completed.
-    let mut batch_statuses: Vec<String> = events.iter().filter(|e| e.event == "batch").map(|e| e.json()["status"].as_str().unwrap().to_string()).collect();
+    let mut batch_statuses: Vec<String> = events
+        .iter()
+        .filter(|e| e.event == "batch")
+        .map(|e| e.json()["status"].as_str().unwrap().to_string())
+        .collect();
     batch_statuses.dedup();
     assert_eq!(batch_statuses, ["processing", "completed"]);
     // Each job: queued → processing → completed, progress rising within [0, 1].
@@ -90,7 +98,8 @@ async fn a_get_right_after_an_event_shows_that_state_or_a_later_one() {
         let now = app.client.batch(&batch).await;
         match e.event.as_str() {
             "job" => {
-                let job = now["jobs"].as_array().unwrap().iter().find(|j| j["job_id"] == data["job_id"]).unwrap().clone();
+                let job =
+                    now["jobs"].as_array().unwrap().iter().find(|j| j["job_id"] == data["job_id"]).unwrap().clone();
                 let (seen, got) = (data["status"].as_str().unwrap(), job["status"].as_str().unwrap());
                 assert!(job_rank(got) >= job_rank(seen), "event said {seen}, GET said {got}");
                 if got == seen {
@@ -141,7 +150,8 @@ async fn reconnecting_with_last_event_id_replays_every_missed_event_once_in_orde
     assert!(again.next(Duration::from_millis(300)).await.is_none());
 
     // Query form, from the snapshot's cursor: the whole run.
-    let mut from_start = app.client.sse(&format!("{path}?last_event_id={}", snapshot.seq().unwrap()), None).await.unwrap();
+    let mut from_start =
+        app.client.sse(&format!("{path}?last_event_id={}", snapshot.seq().unwrap()), None).await.unwrap();
     let all = read_until_done(&mut from_start).await;
     let seqs: Vec<i64> = all.iter().map(|e| e.seq().unwrap()).collect();
     assert_eq!(&seqs[..seen.len()], &seen.iter().map(|e| e.seq().unwrap()).collect::<Vec<_>>()[..]);

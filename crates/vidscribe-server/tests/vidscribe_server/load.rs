@@ -44,7 +44,9 @@ async fn two_hundred_sse_clients_and_twenty_uploads_lose_nothing() {
     let results = join_all(clients.iter_mut().map(|sse| async move {
         let mut seqs = Vec::new();
         loop {
-            let Some(e) = sse.next(Duration::from_secs(60)).await else { return Err(format!("stream ended after {} events", seqs.len())) };
+            let Some(e) = sse.next(Duration::from_secs(60)).await else {
+                return Err(format!("stream ended after {} events", seqs.len()));
+            };
             if e.event != "snapshot" {
                 seqs.push(e.seq().unwrap());
             }
@@ -55,14 +57,8 @@ async fn two_hundred_sse_clients_and_twenty_uploads_lose_nothing() {
     }))
     .await;
     let finished = t2.elapsed();
-    let log: Vec<i64> = app
-        .store
-        .events_after(0, Some(batch.parse().unwrap()), 100_000)
-        .await
-        .unwrap()
-        .iter()
-        .map(|e| e.seq)
-        .collect();
+    let log: Vec<i64> =
+        app.store.events_after(0, Some(batch.parse().unwrap()), 100_000).await.unwrap().iter().map(|e| e.seq).collect();
     let mut delivered = 0;
     for r in results {
         let seqs = r.expect("client followed the batch to the end");

@@ -35,13 +35,14 @@ pub(super) struct WriteTx<'a> {
 
 impl<'a> WriteTx<'a> {
     pub(super) async fn begin(mut guard: MutexGuard<'a, WriterConn>, hub: &'a EventHub) -> Result<WriteTx<'a>> {
-        let dirty = guard.dirty;
+        // Marked before BEGIN: a future dropped while BEGIN is in flight must still leave
+        // the next user a ROLLBACK to do (a ROLLBACK outside a transaction is harmless).
+        let dirty = std::mem::replace(&mut guard.dirty, true);
         let conn = guard.conn.as_mut().ok_or(sqlx::Error::PoolClosed)?;
         if dirty {
             let _ = conn.execute("ROLLBACK").await;
         }
         conn.execute("BEGIN IMMEDIATE").await?;
-        guard.dirty = true;
         Ok(WriteTx { guard, hub, events: Vec::new() })
     }
 

@@ -68,7 +68,7 @@ async fn a_stale_worker_cannot_overwrite_a_newer_state() {
     assert_eq!(vidscribe_core::ErrorCode::code(&err), "lease_lost");
     assert_eq!(env.store.heartbeat(&first, Duration::from_secs(1), None, Some(0.9)).await.unwrap(), vidscribe_store::Heartbeat::Lost);
     env.store.complete(&second, None).await.unwrap();
-    let job = &env.store.get_batch(batch).await.unwrap().job;
+    let job = &env.store.get_batch(batch).await.unwrap().jobs[0];
     assert_eq!(job.status, JobStatus::Completed);
     assert_eq!(job.worker.as_deref(), Some("new"));
     assert_eq!(job.history.len(), 2);

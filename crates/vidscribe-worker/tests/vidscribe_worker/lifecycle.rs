@@ -106,7 +106,7 @@ async fn a_failed_job_closes_the_batch_with_a_count_and_retry_reopens_it() {
     let env = Env::new().await;
     let (batch, jobs) = env.started_batch(3, 3).await;
     // The second file is "corrupt".
-    let victim = env.store.get_batch(batch).await.unwrap().job.file_path.clone();
+    let victim = env.store.get_batch(batch).await.unwrap().jobs[1].file_path.clone();
     let mut cfg = env.config();
     cfg.slots = 3;
     let transcriber = vidscribe_worker::testing::InstantTranscriber {
