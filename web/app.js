@@ -343,10 +343,13 @@ function onEvent(kind, data) {
   }
 }
 
+const deleting = new Set(); // batches this page is deleting: their `deleted` event is expected
+
 function batchGone() {
-  disconnect();
-  showAlert('This batch no longer exists (it was deleted).');
-  location.hash = '#/';
+  const id = state.batchId;
+  state.batches.delete(id);
+  if (!deleting.has(id)) showAlert('This batch no longer exists (it was deleted).');
+  if (state.batchId === id) location.hash = '#/';
 }
 
 // ---------------------------------------------------------------- list view
@@ -650,13 +653,17 @@ $('btn-delete').addEventListener('click', async (ev) => {
   const name = state.batch ? state.batch.name : 'this batch';
   if (!window.confirm(`Delete the batch "${name}" with its uploads and transcripts? This cannot be undone.`)) return;
   const btn = ev.currentTarget;
+  const id = state.batchId;
   btn.disabled = true;
+  deleting.add(id);
   try {
     await api('DELETE', batchUrl());
     announce('Batch deleted.');
-    disconnect();
-    location.hash = '#/';
+    state.batches.delete(id);
+    // The stream's `deleted` event may already have taken us back to the list.
+    if (state.batchId === id) location.hash = '#/';
   } catch (e) {
+    deleting.delete(id);
     showAlert(`Could not delete: ${e.message}`);
   } finally {
     btn.disabled = false;

@@ -55,6 +55,7 @@ async fn run(n: usize) {
 
     let mut config = EngineConfig::new(dir.path());
     config.slots = 8;
+    config.write_snapshots = std::env::var_os("BENCH_NO_SNAPSHOTS").is_none();
     config.poll_interval = Duration::from_millis(50);
     let t1 = Instant::now();
     store.start_batch(id).await.unwrap();

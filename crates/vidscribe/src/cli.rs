@@ -147,6 +147,20 @@ async fn run(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM. The handlers are installed when this is called,
+/// not when the future is first polled, so a signal right after startup is never lost.
+pub fn shutdown_signals() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).map_err(|e| anyhow::anyhow!("cannot listen for SIGTERM: {e}"))?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| anyhow::anyhow!("cannot listen for SIGINT: {e}"))?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+            _ = int.recv() => tracing::info!("interrupt: shutting down"),
+        }
+    })
+}
+
 /// The real speech engine (Whisper on CTranslate2) over a model cache.
 pub fn whisper(model_dir: PathBuf) -> vidscribe_asr::WhisperTranscriber {
     vidscribe_asr::WhisperTranscriber::new(model_dir)

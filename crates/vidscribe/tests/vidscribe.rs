@@ -5,13 +5,19 @@
 #[path = "vidscribe/support.rs"]
 mod support;
 
+#[path = "vidscribe/api_e2e.rs"]
+mod api_e2e;
 #[path = "vidscribe/config.rs"]
 mod config;
 #[path = "vidscribe/help.rs"]
 mod help;
+#[path = "vidscribe/scale_out.rs"]
+mod scale_out;
 #[path = "vidscribe/terminal.rs"]
 mod terminal;
 #[path = "vidscribe/transcribe.rs"]
 mod transcribe;
 #[path = "vidscribe/watch.rs"]
 mod watch;
+#[path = "vidscribe/dashboard.rs"]
+mod dashboard;

@@ -45,9 +45,6 @@ impl JobView {
         })
     }
 
-    pub fn is_terminal(&self) -> bool {
-        matches!(self.status.as_str(), "completed" | "failed" | "skipped" | "cancelled")
-    }
 }
 
 /// What the batch looks like to the display.
@@ -110,7 +107,7 @@ impl Display {
             let multi = MultiProgress::with_draw_target(target);
             let overall = multi.add(ProgressBar::new(1000));
             overall.set_style(
-                ProgressStyle::with_template("{prefix:>12.bold} [{bar:40.green/white}] {percent:>3}% {msg}")
+                ProgressStyle::with_template("{prefix:>24.bold} [{bar:40.green/white}] {percent:>3}% {msg}")
                     .unwrap_or_else(|_| ProgressStyle::default_bar())
                     .progress_chars("=> "),
             );
@@ -225,11 +222,11 @@ impl Display {
                 let bar = bars.entry(j.id.clone()).or_insert_with(|| {
                     let bar = multi.insert_before(overall, ProgressBar::new(1000));
                     bar.set_style(
-                        ProgressStyle::with_template("{prefix:>12!} [{bar:40.cyan/blue}] {percent:>3}% {msg}")
+                        ProgressStyle::with_template("{prefix:>24!} [{bar:40.cyan/blue}] {percent:>3}% {msg}")
                             .unwrap_or_else(|_| ProgressStyle::default_bar())
                             .progress_chars("=> "),
                     );
-                    bar.set_prefix(truncate(&j.name, 12));
+                    bar.set_prefix(truncate(base_name(&j.name), 24));
                     bar.enable_steady_tick(Duration::from_millis(250));
                     bar
                 });
@@ -266,9 +263,15 @@ impl Display {
     }
 }
 
-/// The first 8 characters of an id.
+/// The last 8 characters of an id: UUID v7 ids made in the same minute share their first
+/// digits (a timestamp), their last ones are random.
 pub fn short(id: &str) -> &str {
-    id.get(..8).unwrap_or(id)
+    id.get(id.len().saturating_sub(8)..).unwrap_or(id)
+}
+
+/// The file name of a path-like label (`talks/a.mp4` → `a.mp4`).
+fn base_name(label: &str) -> &str {
+    label.rsplit(['/', '\\']).next().filter(|s| !s.is_empty()).unwrap_or(label)
 }
 
 fn truncate(s: &str, n: usize) -> String {
@@ -300,7 +303,6 @@ mod tests {
         let j = JobView::from_json(&json!({"job_id":"0192ab3c-0000","original_filename":"talk.mp4","status":"processing","stage":"transcribing","progress":0.42,"media_duration":312.4})).unwrap();
         assert_eq!(j.status, "processing");
         assert_eq!(j.stage.as_deref(), Some("transcribing"));
-        assert!(!j.is_terminal());
     }
 
     #[test]
@@ -308,6 +310,13 @@ mod tests {
         let b = BatchView::from_json(&json!({"status":"completed","progress":{"total_jobs":3,"completed_jobs":2,"failed_jobs":1,"progress_percentage":100.0}})).unwrap();
         assert_eq!((b.done_jobs, b.failed_jobs), (3, 1));
         assert!(b.is_terminal());
+    }
+
+    #[test]
+    fn short_ids_and_bar_labels_tell_jobs_apart() {
+        assert_eq!(short("0192ab3c-0000-7000-8000-00000000abcd"), "0000abcd");
+        assert_eq!(base_name("talks/day 1/a.mp4"), "a.mp4");
+        assert_eq!(truncate("a-very-long-file-name-indeed.mp4", 12), "…indeed.mp4");
     }
 
     #[test]

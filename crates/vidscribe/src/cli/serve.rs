@@ -78,6 +78,7 @@ pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<u8> {
         None
     };
 
+    let shutdown = super::shutdown_signals()?;
     let state = AppState::new(store.clone(), server_config);
     {
         let mut out = std::io::stdout().lock();
@@ -85,7 +86,7 @@ pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<u8> {
         out.flush()?;
     }
     tracing::info!(%local, data_dir = %data_dir.display(), workers, "dashboard at http://{local}/batch");
-    let served = vidscribe_server::serve(listener, state, vidscribe_server::shutdown_signal()).await;
+    let served = vidscribe_server::serve(listener, state, shutdown).await;
 
     if let Some(engine) = engine {
         engine.shutdown().await;

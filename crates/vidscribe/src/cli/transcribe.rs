@@ -115,6 +115,10 @@ pub async fn run(args: TranscribeArgs, file: &FileConfig) -> anyhow::Result<u8> 
     let model_dir = config::model_dir(args.model_dir.clone(), file);
     let tty = std::io::stderr().is_terminal() && !args.no_progress && !args.json;
 
+    // Installed now, so a Ctrl-C during preparation is not lost: it cancels once the batch runs.
+    let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .map_err(|e| anyhow::anyhow!("cannot listen for Ctrl-C: {e}"))?;
+
     // ---- inputs ----
     let (inputs, rejected, skipped) = collect_inputs(&args.inputs);
     for s in &skipped {
@@ -214,20 +218,19 @@ pub async fn run(args: TranscribeArgs, file: &FileConfig) -> anyhow::Result<u8> 
     engine_config.poll_interval = Duration::from_millis(500);
     let engine = Engine::start(store.clone(), transcriber, engine_config);
     // The pending batch first, so every transition from the start on is shown.
-    let mut display = Display::new(tty, Stream::Stderr, batch_id.short());
+    let mut display = Display::new(tty, Stream::Stderr, progress::short(&batch_id.to_string()).to_string());
     display.snapshot(&serde_json::to_value(store.get_batch(batch_id).await?)?);
     store.start_batch(batch_id).await.context("cannot start the batch")?;
 
     // ---- follow until the batch ends, or Ctrl-C ----
     let mut interrupted = false;
-    let mut ctrl_c = Box::pin(tokio::signal::ctrl_c());
     'follow: loop {
         if display.batch_view().is_some_and(|b| b.is_terminal()) && display.jobs().all(|j| j.status != "processing") {
             break;
         }
         let received = tokio::select! {
             r = events.recv() => r,
-            _ = &mut ctrl_c => {
+            _ = sigint.recv() => {
                 interrupted = true;
                 break;
             }
@@ -253,7 +256,7 @@ pub async fn run(args: TranscribeArgs, file: &FileConfig) -> anyhow::Result<u8> 
 
     if interrupted {
         display.note("interrupted: cancelling the batch…");
-        cancel_and_wait(&store, batch_id, &mut display).await;
+        cancel_and_wait(&store, batch_id, &mut display, &mut sigint).await;
     }
     display.finish();
     // Running jobs hand back or end; no transcriber keeps running behind our back.
@@ -328,13 +331,12 @@ fn exit_code(report: &Report) -> u8 {
 }
 
 /// Cancels the batch and waits (bounded; a second Ctrl-C stops waiting) until no job runs.
-async fn cancel_and_wait(store: &DynStore, batch_id: BatchId, display: &mut Display) {
+async fn cancel_and_wait(store: &DynStore, batch_id: BatchId, display: &mut Display, sigint: &mut tokio::signal::unix::Signal) {
     if let Err(e) = store.cancel_batch(batch_id).await {
         display.note(&format!("could not cancel the batch: {e}"));
         return;
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    let mut second = Box::pin(tokio::signal::ctrl_c());
     loop {
         match store.get_batch(batch_id).await {
             Ok(b) => {
@@ -348,7 +350,7 @@ async fn cancel_and_wait(store: &DynStore, batch_id: BatchId, display: &mut Disp
         }
         tokio::select! {
             _ = tokio::time::sleep_until(deadline) => return,
-            _ = &mut second => return,
+            _ = sigint.recv() => return,
             _ = tokio::time::sleep(Duration::from_millis(100)) => {}
         }
     }

@@ -42,9 +42,10 @@ pub async fn run(args: WorkerArgs, file: &FileConfig) -> anyhow::Result<u8> {
         engine_config.worker_name = name;
     }
     let name = engine_config.worker_name.clone();
+    let shutdown = super::shutdown_signals()?;
     let engine = Engine::start(store.clone(), Arc::new(super::whisper(model_dir)), engine_config);
     println!("worker {name} running {slots} slot(s) on {}", redact(&database));
-    vidscribe_server::shutdown_signal().await;
+    shutdown.await;
     engine.shutdown().await;
     store.close().await;
     Ok(0)

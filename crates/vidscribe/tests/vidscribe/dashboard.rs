@@ -39,6 +39,39 @@ fn testdata(name: &str) -> PathBuf {
     path
 }
 
+/// A real-speech video of `seconds`: a colour source muxed with the start of long_form.wav.
+fn long_video(out: &Path, seconds: u32) -> PathBuf {
+    let status = Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=navy:s=160x120:r=10",
+            "-i",
+        ])
+        .arg(testdata("long_form.wav"))
+        .args([
+            "-t",
+            &seconds.to_string(),
+            "-shortest",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+        ])
+        .args(["-movflags", "+faststart"])
+        .arg(out)
+        .status()
+        .expect("run ffmpeg");
+    assert!(status.success(), "ffmpeg built {}", out.display());
+    out.to_path_buf()
+}
+
 fn screenshot_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
@@ -372,10 +405,14 @@ fn job_rows_js(selector_status: &str) -> String {
 #[tokio::test]
 async fn three_videos_go_live_from_queued_to_completed_and_the_transcript_seeks_on_click() {
     let _one = ONE_AT_A_TIME.lock().await;
+    // The short clips finish between two progress writes; a one-minute talk (real speech:
+    // the joined prompts of long_form.wav, muxed into an mp4 here) shows its bar rising.
+    let scratch = tempfile::tempdir().expect("scratch dir");
+    let talk = long_video(&scratch.path().join("prompts_60s.mp4"), 60);
     let videos = [
+        talk,
         testdata("video/jfk.mp4"),
         testdata("video/librivox_0870.mp4"),
-        testdata("video/jfk.webm"),
     ];
     let server = Server::start();
     let b = Browser::start(None).await;

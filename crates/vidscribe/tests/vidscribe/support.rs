@@ -189,10 +189,10 @@ impl Server {
         format!("http://{}", self.addr)
     }
 
-    /// A client command aimed at this server: `vidscribe batch <args…> --server URL`.
+    /// A client command aimed at this server: `vidscribe batch --server URL <args…>`.
     pub fn batch(&self, args: &[&str]) -> Command {
         let mut c = vidscribe();
-        c.arg("batch").args(args).args(["--server", &self.url()]);
+        c.args(["batch", "--server", &self.url()]).args(args);
         c
     }
 

@@ -49,7 +49,7 @@ fn batch_watch_prints_every_transition_of_a_three_job_batch_and_exits_0() {
     assert!(text.contains("pending -> processing"), "{text}");
     assert!(text.contains("processing -> completed"), "{text}");
     for job in &job_ids {
-        let short = &job[..8];
+        let short = &job[job.len() - 8..];
         for transition in ["queued -> processing", "processing -> completed"] {
             assert!(
                 text.lines().any(|l| l.contains(&format!("job {short}")) && l.contains(transition)),
