@@ -931,6 +931,7 @@ function filterSegments() {
 }
 
 $('segment-search').addEventListener('input', filterSegments);
+$('segment-search').addEventListener('change', filterSegments);
 
 // ---------------------------------------------------------------- routing
 

@@ -29,9 +29,12 @@ macro_rules! id_type {
                 self.0
             }
 
-            /// The first 8 hex digits: enough to tell ids apart in file names and logs.
+            /// The last 8 hex digits, to tell ids apart in file names and logs. Not the
+            /// first 8: in a UUID v7 those are the timestamp, shared by ids made in the
+            /// same minute (two uploads of `talk.mp4` would collide in a ZIP).
             pub fn short(&self) -> String {
-                self.0.simple().to_string()[..8].to_string()
+                let hex = self.0.simple().to_string();
+                hex[hex.len() - 8..].to_string()
             }
         }
 
@@ -96,6 +99,12 @@ mod tests {
         let a = BatchId::new();
         let b = BatchId::new();
         assert!(a < b);
+    }
+
+    #[test]
+    fn short_forms_of_ids_made_together_differ() {
+        let ids: std::collections::HashSet<String> = (0..1000).map(|_| JobId::new().short()).collect();
+        assert_eq!(ids.len(), 1000);
     }
 
     #[test]

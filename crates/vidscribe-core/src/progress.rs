@@ -161,6 +161,20 @@ pub fn compute_from_jobs(jobs: &[JobProgressInput], elapsed_seconds: Option<f64>
     compute(counts, running, media, elapsed_seconds)
 }
 
+/// One job's overall progress from the engine's (stage, fraction of that stage): decoding
+/// is the first tenth, transcription the rest, so the bar never jumps back when the
+/// engine moves from decoding (0→1) to transcribing (0→1).
+pub fn job_fraction(stage: crate::status::JobStage, fraction: f64) -> f64 {
+    use crate::status::JobStage::*;
+    let f = if fraction.is_finite() { fraction.clamp(0.0, 1.0) } else { 0.0 };
+    match stage {
+        Waiting | LoadingModel => 0.0,
+        Decoding => 0.1 * f,
+        Transcribing => 0.1 + 0.9 * f,
+        Writing | Done => 1.0,
+    }
+}
+
 /// `HH:MM:SS`; hours grow past 99 rather than wrapping.
 pub fn format_hms(seconds: f64) -> String {
     let total = if seconds.is_finite() { seconds.round().max(0.0) as u64 } else { 0 };
@@ -218,6 +232,15 @@ mod tests {
         let p = compute_from_jobs(&[], None);
         assert_eq!(p.progress_percentage, 0.0);
         assert_eq!(p.total_jobs, 0);
+    }
+
+    #[test]
+    fn job_progress_never_goes_back_across_stages() {
+        use crate::status::JobStage::*;
+        let steps = [(LoadingModel, 0.0), (Decoding, 0.0), (Decoding, 0.5), (Decoding, 1.0), (Transcribing, 0.0), (Transcribing, 0.5), (Writing, 0.0)];
+        let values: Vec<f64> = steps.iter().map(|(s, f)| job_fraction(*s, *f)).collect();
+        assert!(values.windows(2).all(|w| w[0] <= w[1]), "{values:?}");
+        assert_eq!(values.last(), Some(&1.0));
     }
 
     #[test]

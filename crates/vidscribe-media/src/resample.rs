@@ -119,7 +119,10 @@ impl MonoResampler {
             return Ok(());
         }
         let pending = std::mem::take(&mut self.pending);
-        let mut first = Some(pending);
+        // An empty leftover must go in as "no input": rubato rejects a zero-length slice,
+        // which happens whenever the stream length is a multiple of FRAMES_IN (8 kHz AAC
+        // frames are exactly 1024 samples).
+        let mut first = Some(pending).filter(|p| !p.is_empty());
         // Zero-padding flushes the delay line; a few rounds always suffice, the bound only
         // guards against a resampler that never reports progress.
         for _ in 0..64 {
@@ -160,6 +163,14 @@ mod tests {
 
     fn rms(x: &[f32]) -> f32 {
         (x.iter().map(|v| v * v).sum::<f32>() / x.len() as f32).sqrt()
+    }
+
+    #[test]
+    fn a_stream_that_is_a_whole_number_of_blocks_resamples_to_the_end() {
+        // 8 kHz AAC decodes in 1024-sample frames: nothing is left over at the end.
+        let input = vec![0.1f32; FRAMES_IN * 8];
+        let out = resample_all(8_000, &input, FRAMES_IN);
+        assert_eq!(out.len(), FRAMES_IN * 8 * 2);
     }
 
     #[test]

@@ -136,7 +136,7 @@ pub fn table(state: &AppState) -> Vec<Route> {
         r(
             "GET",
             "/api/batch/{id}/jobs/{job_id}/{file}",
-            "One output: file is transcript.txt, transcript.srt, transcript.vtt or transcript.json",
+            "One output: file is transcript.txt, transcript.srt, transcript.vtt or transcript.json; `media` is the upload itself (Range requests supported)",
             None,
             "text/plain",
             get(download::transcript),

@@ -118,7 +118,10 @@ async fn run_claim_inner(ctx: &RunContext, claim: Claim) {
         let _enter = span.enter();
         let progress = |stage: JobStage, fraction: f64| {
             shared_t.stage.store(stage_index(stage), Ordering::Relaxed);
-            shared_t.fraction_bits.store(fraction.clamp(0.0, 1.0).to_bits(), Ordering::Relaxed);
+            // Bit patterns of non-negative floats order like the floats: fetch_max keeps
+            // the reported progress monotonic.
+            let overall = vidscribe_core::progress::job_fraction(stage, fraction);
+            shared_t.fraction_bits.fetch_max(overall.to_bits(), Ordering::Relaxed);
         };
         transcriber.transcribe(&request, &progress, &shared_t.cancel)
     })

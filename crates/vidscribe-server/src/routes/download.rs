@@ -39,9 +39,13 @@ pub async fn transcript(
     State(state): State<AppState>,
     ids: JobPath,
     Path(params): Path<Vec<(String, String)>>,
+    request: axum::extract::Request,
 ) -> ApiResult<Response> {
     let JobPath(batch_id, job_id) = ids;
     let file = params.iter().find(|(k, _)| k == "file").map(|(_, v)| v.as_str()).unwrap_or("");
+    if file == "media" {
+        return media(&state, batch_id, job_id, request).await;
+    }
     let format = match file.strip_prefix("transcript.").map(str::parse::<OutputFormat>) {
         Some(Ok(f)) => f,
         _ => {
@@ -174,4 +178,29 @@ mod tests {
         });
         serde_json::from_value(v).unwrap()
     }
+}
+
+/// `GET /api/batch/{id}/jobs/{job_id}/media`: the uploaded file, with HTTP Range support so
+/// the transcript viewer's player can seek. The stored name is `<job_id>.<sniffed ext>`,
+/// so the content type comes from content sniffing at upload, never from the client.
+async fn media(
+    state: &AppState,
+    batch_id: vidscribe_core::BatchId,
+    job_id: vidscribe_core::JobId,
+    request: axum::extract::Request,
+) -> ApiResult<Response> {
+    use tower::ServiceExt as _;
+    let job = state.store.get_job(batch_id, job_id).await?;
+    let path = state
+        .data
+        .resolve(&job.file_path)
+        .ok_or_else(|| ApiError::internal("bad upload path", &job.file_path))?;
+    if !tokio::fs::try_exists(&path).await.unwrap_or(false) {
+        return Err(ApiError::not_found("media_missing", "the uploaded file of this job is gone"));
+    }
+    let response = tower_http::services::ServeFile::new(path)
+        .oneshot(request)
+        .await
+        .map_err(|e| ApiError::internal("cannot serve the upload", e))?;
+    Ok(response.map(Body::new).into_response())
 }

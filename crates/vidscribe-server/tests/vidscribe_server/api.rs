@@ -269,11 +269,24 @@ async fn a_real_video_is_probed_and_stored_under_its_container_extension() {
     std::fs::remove_file(&out).unwrap();
     let batch = app.client.create_batch(json!({})).await;
     // The client's name says .mov; the content says mp4.
-    let r = app.client.add_video_raw(Some(&batch), "clip.mov", Some(bytes), None).await.unwrap().ok();
+    let r = app.client.add_video_raw(Some(&batch), "clip.mov", Some(bytes.clone()), None).await.unwrap().ok();
     let job_id = r["job_id"].as_str().unwrap();
     assert_eq!(r["job"]["file_path"], format!("uploads/{job_id}.mp4"));
     let d = r["job"]["media_duration"].as_f64().expect("duration");
     assert!((d - 2.0).abs() < 0.2, "{d}");
+
+    // The player in the transcript viewer streams the upload back with Range requests.
+    let media = app
+        .client
+        .request(reqwest::Method::GET, &format!("/api/batch/{batch}/jobs/{job_id}/media"))
+        .header("range", "bytes=0-99")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(media.status(), 206);
+    assert_eq!(media.headers()["content-type"], "video/mp4");
+    assert_eq!(media.headers()["accept-ranges"], "bytes");
+    assert_eq!(media.bytes().await.unwrap().as_ref(), &bytes[..100]);
     app.stop().await;
 }
 

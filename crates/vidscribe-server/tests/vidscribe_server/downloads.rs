@@ -63,7 +63,7 @@ async fn the_zip_lists_every_output_of_every_completed_job() {
         let folder = format!(
             "{}_{}",
             vidscribe_core::session::safe_component(job["session_name"].as_str().unwrap()),
-            &id.replace('-', "")[..8]
+            &id[id.len() - 8..]
         );
         for file in ["transcript.txt", "subtitles.srt", "subtitles.vtt", "transcript.json"] {
             let entry = format!("{folder}/{file}");

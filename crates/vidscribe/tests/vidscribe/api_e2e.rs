@@ -163,7 +163,7 @@ async fn api_e2e_three_real_videos_over_sse_with_reconnect() {
     let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).expect("a ZIP");
     let names: BTreeSet<String> = (0..zip.len()).map(|i| zip.by_index(i).unwrap().name().to_string()).collect();
     for job_id in jobs.keys() {
-        let job8 = &job_id[..8];
+        let job8 = &job_id[job_id.len() - 8..];
         for f in ["transcript.txt", "subtitles.srt", "subtitles.vtt", "transcript.json"] {
             assert!(
                 names.iter().any(|n| n.ends_with(&format!("_{job8}/{f}"))),

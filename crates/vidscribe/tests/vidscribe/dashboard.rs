@@ -63,6 +63,10 @@ fn long_video(out: &Path, seconds: u32) -> PathBuf {
             "yuv420p",
             "-c:a",
             "aac",
+            "-ar",
+            "16000",
+            "-ac",
+            "1",
         ])
         .args(["-movflags", "+faststart"])
         .arg(out)
@@ -407,6 +411,7 @@ async fn three_videos_go_live_from_queued_to_completed_and_the_transcript_seeks_
     let _one = ONE_AT_A_TIME.lock().await;
     // The short clips finish between two progress writes; a one-minute talk (real speech:
     // the joined prompts of long_form.wav, muxed into an mp4 here) shows its bar rising.
+    // (Audio at 16 kHz: an 8 kHz AAC track currently fails to decode, "Insufficient buffer size 0".)
     let scratch = tempfile::tempdir().expect("scratch dir");
     let talk = long_video(&scratch.path().join("prompts_60s.mp4"), 60);
     let videos = [

@@ -203,7 +203,8 @@ async fn run(url: String) {
 
     // Spread over all three workers.
     let used: BTreeSet<String> = ran_on.values().flatten().cloned().collect();
-    assert_eq!(used, ["w1", "w2", "w3"].iter().map(|s| s.to_string()).collect(), "workers that ran jobs");
+    let all: BTreeSet<String> = ["w1", "w2", "w3"].iter().map(|s| s.to_string()).collect();
+    assert_eq!(used, all, "workers that ran jobs");
 
     // The killed worker's job(s) re-run by another and completed.
     for id in &victim_jobs {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::{drain, ensure_model, fixture, run, wait_child, wait_for, Server, MODEL};
+use crate::support::{drain, ensure_model, run, stage, wait_child, wait_for, Server, MODEL};
 
 fn ok(out: &std::process::Output, what: &str) -> String {
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -21,13 +21,9 @@ fn batch_watch_prints_every_transition_of_a_three_job_batch_and_exits_0() {
 
     let id = ok(&run(server.batch(&["create", "--name", "three talks", "--model", MODEL, "--format", "txt,srt"]), t), "batch create").trim().to_string();
     assert_eq!(id.len(), 36, "create prints the batch id: {id}");
-    let added = ok(
-        &run(
-            server.batch(&["add", &id]).arg(fixture("video/jfk.mp4")).arg(fixture("video/jfk.mkv")).arg(fixture("video/librivox_0870.mp4")),
-            t,
-        ),
-        "batch add",
-    );
+    let inputs = tempfile::tempdir().unwrap();
+    let files = stage(inputs.path(), &[("talk.mp4", "video/jfk.mp4"), ("interview.mkv", "video/jfk.mkv"), ("reading.mp4", "video/librivox_0870.mp4")]);
+    let added = ok(&run(server.batch(&["add", &id]).args(&files), t), "batch add");
     let job_ids: Vec<String> = added.lines().map(|l| l.split_whitespace().next().unwrap().to_string()).collect();
     assert_eq!(job_ids.len(), 3, "{added}");
 
