@@ -6,6 +6,7 @@
 //! not already durable. Per-transition cost is independent of batch size: batch rows
 //! keep per-status counters instead of being recomputed from all their jobs.
 
+mod batch_row;
 pub mod error;
 pub mod hub;
 pub mod postgres;

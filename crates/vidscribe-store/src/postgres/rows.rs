@@ -3,16 +3,16 @@
 //! `BatchRow` mirrors the SQLite module's (the progress/summary rules live in core and
 //! `rules.rs`; only the decoding differs).
 
-use chrono::{DateTime, Utc};
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
-use vidscribe_core::progress::{self, MediaTotals, StatusCounts};
+use vidscribe_core::progress::StatusCounts;
 use vidscribe_core::{
-    Attempt, BatchId, BatchSettings, BatchStatus, BatchSummary, Event, EventKind, Job, JobId, JobStage, JobStatus,
+    Attempt, BatchId, BatchSettings, BatchSummary, Event, EventKind, Job, JobId, JobStage, JobStatus,
     OutputFormat, SessionId,
 };
 
+pub(super) use crate::batch_row::BatchRow;
 use crate::error::{Result, StoreError};
 use crate::types::WorkerInfo;
 
@@ -52,23 +52,6 @@ pub(super) fn job_from_row(row: &PgRow) -> Result<Job> {
         file_path: row.try_get("file_path")?,
         history: Vec::new(),
     })
-}
-
-/// The batch row's own fields, before jobs and progress are attached.
-pub(super) struct BatchRow {
-    pub id: BatchId,
-    pub name: String,
-    pub max_concurrent: u32,
-    pub status: BatchStatus,
-    pub settings: BatchSettings,
-    pub created_at: DateTime<Utc>,
-    pub started_at: Option<DateTime<Utc>>,
-    pub completed_at: Option<DateTime<Utc>>,
-    pub error_message: Option<String>,
-    pub counts: StatusCounts,
-    pub media_queued: f64,
-    pub media_done: f64,
-    pub eta_since: Option<DateTime<Utc>>,
 }
 
 fn count(row: &PgRow, col: &str) -> Result<u64> {
@@ -112,47 +95,6 @@ pub(super) fn batch_from_row(row: &PgRow) -> Result<BatchRow> {
         media_done: row.try_get("media_done")?,
         eta_since: row.try_get("eta_since")?,
     })
-}
-
-impl BatchRow {
-    /// Progress from the counters plus the running jobs (at most `max_concurrent` rows).
-    pub fn progress(&self, running: &[(f64, Option<f64>)]) -> vidscribe_core::BatchProgress {
-        let mut media = MediaTotals { remaining_seconds: self.media_queued, done_seconds: self.media_done };
-        for (p, d) in running {
-            let d = d.unwrap_or(0.0);
-            let p = p.clamp(0.0, 1.0);
-            media.remaining_seconds += d * (1.0 - p);
-            media.done_seconds += d * p;
-        }
-        let elapsed = if self.status == BatchStatus::Processing {
-            self.eta_since.map(|s| (Utc::now() - s).num_milliseconds() as f64 / 1000.0)
-        } else {
-            None
-        };
-        progress::compute(self.counts, running.iter().map(|(p, _)| *p), media, elapsed)
-    }
-
-    pub fn total_duration(&self) -> f64 {
-        match (self.started_at, self.completed_at) {
-            (Some(s), Some(c)) if self.status.is_terminal() => ((c - s).num_milliseconds().max(0) as f64) / 1000.0,
-            _ => 0.0,
-        }
-    }
-
-    pub fn summary(&self, running: &[(f64, Option<f64>)]) -> BatchSummary {
-        BatchSummary {
-            batch_id: self.id,
-            name: self.name.clone(),
-            status: self.status,
-            created_at: self.created_at,
-            started_at: self.started_at,
-            completed_at: self.completed_at,
-            max_concurrent: self.max_concurrent,
-            error_message: self.error_message.clone(),
-            total_jobs: self.counts.total(),
-            progress: self.progress(running),
-        }
-    }
 }
 
 pub(super) async fn batch_row(conn: &mut PgConnection, id: BatchId) -> Result<BatchRow> {
