@@ -70,11 +70,19 @@ impl Metadata {
 /// Writes `dir/metadata.json` atomically and returns its path.
 pub fn write_metadata(dir: &Path, metadata: &Metadata) -> io::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
-    let mut json = serde_json::to_string_pretty(metadata).map_err(io::Error::other)?;
-    json.push('\n');
     let path = dir.join(METADATA_FILE_NAME);
-    write_atomic(&path, json.as_bytes())?;
+    write_atomic(&path, &metadata.to_json())?;
     Ok(path)
+}
+
+impl Metadata {
+    /// The contents of `metadata.json`: pretty JSON and a final newline.
+    pub fn to_json(&self) -> Vec<u8> {
+        // Plain data with string keys and finite numbers: serialisation cannot fail.
+        let mut json = serde_json::to_vec_pretty(self).unwrap_or_default();
+        json.push(b'\n');
+        json
+    }
 }
 
 #[cfg(test)]

@@ -73,8 +73,18 @@ fn render_srt(cues: &[Cue]) -> String {
             i + 1,
             format_ms(cue.start_ms, TimestampStyle::Srt),
             format_ms(cue.end_ms, TimestampStyle::Srt),
-            cue.lines.join("\n").replace("-->", "->")
+            defuse_arrows(&cue.lines.join("\n"))
         );
+    }
+    out
+}
+
+/// `-->` in cue text becomes `->`, repeatedly: a single pass would turn `--->` into a new
+/// `-->`.
+fn defuse_arrows(text: &str) -> String {
+    let mut out = text.to_string();
+    while out.contains("-->") {
+        out = out.replace("-->", "->");
     }
     out
 }

@@ -41,24 +41,29 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
     result
 }
 
-/// Writes `transcript.json` (always) plus every requested format into `dir`, creating it if
-/// needed. Returns the paths written, `transcript.json` first, without duplicates.
-pub fn write_outputs(
-    dir: &Path,
-    t: &Transcript,
-    formats: &[OutputFormat],
-) -> io::Result<Vec<PathBuf>> {
-    fs::create_dir_all(dir)?;
+/// The files of a transcript as `(file name, contents)`: `transcript.json` (always) first,
+/// then every requested format, without duplicates.
+pub fn rendered_outputs(t: &Transcript, formats: &[OutputFormat]) -> Vec<(&'static str, String)> {
     let mut order = vec![OutputFormat::Json];
     for f in formats {
         if !order.contains(f) {
             order.push(*f);
         }
     }
-    let mut written = Vec::with_capacity(order.len());
-    for format in order {
-        let path = dir.join(format.file_name());
-        write_atomic(&path, render(format, t).as_bytes())?;
+    order.into_iter().map(|format| (format.file_name(), render(format, t))).collect()
+}
+
+/// Writes [`rendered_outputs`] into `dir`, creating it if needed. Returns the paths written.
+pub fn write_outputs(
+    dir: &Path,
+    t: &Transcript,
+    formats: &[OutputFormat],
+) -> io::Result<Vec<PathBuf>> {
+    fs::create_dir_all(dir)?;
+    let mut written = Vec::new();
+    for (name, body) in rendered_outputs(t, formats) {
+        let path = dir.join(name);
+        write_atomic(&path, body.as_bytes())?;
         written.push(path);
     }
     Ok(written)

@@ -2,6 +2,7 @@
 
 mod vidscribe_formats {
     pub mod cues;
+    pub mod documents;
     pub mod files;
     pub mod properties;
     pub mod support;

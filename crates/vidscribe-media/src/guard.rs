@@ -90,12 +90,13 @@ fn check_iso(r: &mut BufReader<&File>, len: u64, facts: &mut Facts) -> Result<()
                 "box '{name}' declares {size} bytes"
             )));
         }
-        if pos + size > len {
+        // A 64-bit size near 2^64 must not wrap the offset around (back to the start).
+        let Some(end) = pos.checked_add(size).filter(|end| *end <= len) else {
             return Err(Problem::Truncated(format!(
                 "box '{name}' needs {} bytes but the file ends after {len}",
-                pos + size
+                u128::from(pos) + u128::from(size)
             )));
-        }
+        };
         if &kind == b"moov" {
             saw_moov = true;
             if size > MAX_MOOV {
@@ -105,7 +106,7 @@ fn check_iso(r: &mut BufReader<&File>, len: u64, facts: &mut Facts) -> Result<()
             r.read_exact(&mut moov)?;
             check_iso_children(&moov, 0, facts, None)?;
         }
-        pos += size;
+        pos = end;
     }
     if !saw_moov {
         // With the index at the end (no "faststart"), a cut-off upload loses it entirely.
@@ -338,9 +339,25 @@ fn check_riff(r: &mut BufReader<&File>, len: u64) -> Result<(), Problem> {
         r.read_exact(&mut h)?;
         let size = u64::from(u32::from_le_bytes([h[4], h[5], h[6], h[7]]));
         let id = &h[..4];
-        // Streaming writers leave the data size unknown (0 or 0xFFFFFFFF); the decoder stops
-        // at the real end, so only the other chunks are held to the file length.
-        if id == b"data" || id == b"LIST" && len >= pos + 12 && is_movi(r)? {
+        if id == b"data" {
+            // Streaming writers leave the data size unknown (0 or 0xFFFFFFFF): the decoder
+            // stops at the real end. A stated size is held to the file, with slack for
+            // writers that get it slightly wrong: a WAV cut off in its audio is refused here
+            // (at upload) rather than after it waited in the queue for a worker.
+            let available = len - (pos + 8);
+            let missing = size.saturating_sub(available);
+            if size != 0
+                && size != u64::from(u32::MAX)
+                && (available == 0 || missing > (size / 50).max(4096))
+            {
+                return Err(Problem::Truncated(format!(
+                    "the audio data needs {} bytes but the file ends after {len}",
+                    pos + 8 + size
+                )));
+            }
+            return Ok(());
+        }
+        if id == b"LIST" && len >= pos + 12 && is_movi(r)? {
             return Ok(());
         }
         if pos + 8 + size > len {

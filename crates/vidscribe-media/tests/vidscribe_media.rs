@@ -6,5 +6,6 @@ mod vidscribe_media {
     pub mod fallback;
     pub mod hostile;
     pub mod probing;
+    pub mod properties;
     pub mod support;
 }

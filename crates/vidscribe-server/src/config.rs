@@ -24,11 +24,23 @@ pub struct ServerConfig {
     pub sse_replay_page: i64,
     /// How long DELETE waits for running jobs of a cancelled batch to stop before removing files.
     pub delete_wait: Duration,
+    /// Slow-body guard of uploads (slow-loris): an upload's body may take this long, plus one
+    /// second for every [`upload_min_rate`](Self::upload_min_rate) bytes received (the scheme
+    /// of Apache's `mod_reqtimeout body=…,MinRate=…`). A client that sends slower is answered
+    /// 408 `upload_timeout`, its partial file removed and its connection closed; an upload
+    /// that keeps at least the minimum average rate is never cut. Default 60 s.
+    pub upload_grace: Duration,
+    /// Minimum average upload rate in bytes per second that extends the deadline above;
+    /// 0 makes `upload_grace` a fixed limit for the whole body. Default 1 KiB/s: low enough
+    /// for the dashboard's three parallel uploads over a poor mobile link.
+    pub upload_min_rate: u64,
 }
 
 impl ServerConfig {
     pub const DEFAULT_ADDR: &'static str = "127.0.0.1:5001";
     pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+    pub const DEFAULT_UPLOAD_GRACE: Duration = Duration::from_secs(60);
+    pub const DEFAULT_UPLOAD_MIN_RATE: u64 = 1024;
 
     /// Defaults for a data directory: `127.0.0.1:5001`, no auth, 2 GiB uploads.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
@@ -41,6 +53,8 @@ impl ServerConfig {
             sse_keep_alive: Duration::from_secs(10),
             sse_replay_page: 500,
             delete_wait: Duration::from_secs(10),
+            upload_grace: Self::DEFAULT_UPLOAD_GRACE,
+            upload_min_rate: Self::DEFAULT_UPLOAD_MIN_RATE,
         }
     }
 
@@ -59,6 +73,13 @@ impl ServerConfig {
         self
     }
 
+    /// The slow-upload guard: `grace` plus one second per `min_rate` bytes received.
+    pub fn with_upload_timeout(mut self, grace: Duration, min_rate: u64) -> Self {
+        self.upload_grace = grace;
+        self.upload_min_rate = min_rate;
+        self
+    }
+
     /// Refuses what must not run: a public bind without a token (unless `insecure_no_auth`),
     /// a keep-alive above 15 s, an empty token.
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -73,6 +94,9 @@ impl ServerConfig {
         }
         if self.max_upload_bytes == 0 {
             return Err(ConfigError::UploadLimit);
+        }
+        if self.upload_grace.is_zero() {
+            return Err(ConfigError::UploadTimeout);
         }
         Ok(())
     }
@@ -91,6 +115,8 @@ pub enum ConfigError {
     KeepAlive,
     #[error("the upload size limit must be positive")]
     UploadLimit,
+    #[error("the upload timeout (grace period) must be positive")]
+    UploadTimeout,
 }
 
 #[cfg(test)]
@@ -105,6 +131,16 @@ mod tests {
         assert_eq!(c.validate(), Ok(()));
         let mut c = ServerConfig::new("d").with_addr("0.0.0.0:5001".parse().unwrap());
         c.insecure_no_auth = true;
+        assert_eq!(c.validate(), Ok(()));
+    }
+
+    #[test]
+    fn uploads_get_a_slow_body_guard_by_default_and_it_cannot_be_zero() {
+        let c = ServerConfig::new("d");
+        assert_eq!((c.upload_grace, c.upload_min_rate), (Duration::from_secs(60), 1024));
+        let c = c.with_upload_timeout(Duration::ZERO, 1);
+        assert_eq!(c.validate(), Err(ConfigError::UploadTimeout));
+        let c = c.with_upload_timeout(Duration::from_secs(1), 0);
         assert_eq!(c.validate(), Ok(()));
     }
 

@@ -32,7 +32,7 @@ use tower_http::trace::TraceLayer;
 
 pub use config::{ConfigError, ServerConfig};
 pub use error::{ApiError, ApiResult};
-pub use state::{AppState, DataPaths};
+pub use state::AppState;
 
 /// The whole application: API routes (behind the token when one is configured), `/health`,
 /// `/metrics`, the dashboard; with tracing and compression (never on SSE or ZIP).

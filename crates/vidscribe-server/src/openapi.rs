@@ -178,6 +178,7 @@ pub fn document(state: &AppState) -> Value {
             responses.insert("500".into(), error_response("Internal error (generic message)"));
         }
         if doc.request == Some("multipart") {
+            responses.insert("408".into(), error_response("Upload body arrived too slowly (upload_timeout)"));
             responses.insert("413".into(), error_response("Upload too large"));
             responses.insert("415".into(), error_response("Not a media file"));
         }

@@ -13,5 +13,9 @@ mod bad_input;
 mod downloads;
 #[path = "vidscribe_server/events.rs"]
 mod events;
+#[path = "vidscribe_server/hostile.rs"]
+mod hostile;
 #[path = "vidscribe_server/load.rs"]
 mod load;
+#[path = "vidscribe_server/names.rs"]
+mod names;

@@ -10,13 +10,17 @@ use tracing::{info, warn, Instrument};
 use vidscribe_core::Transcriber;
 use vidscribe_store::DynStore;
 
-use crate::datadir::DataDir;
+use vidscribe_storage::{DynStorage, LocalDir};
 use crate::run::{run_claim, RunContext};
 use crate::snapshot;
 
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
     pub data_dir: std::path::PathBuf,
+    /// Where uploads are read and results and snapshots written. `None`: the local
+    /// directory `data_dir` (created at start). Another backend must be initialised by the
+    /// caller (`Storage::init`) before the engine starts.
+    pub storage: Option<DynStorage>,
     /// Names this process in leases and the worker list; slots are `<name>/<n>`.
     pub worker_name: String,
     /// Jobs this process runs at once.
@@ -43,6 +47,7 @@ impl EngineConfig {
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         Self {
             data_dir: data_dir.into(),
+            storage: None,
             worker_name: default_worker_name(),
             slots: 1,
             lease: Duration::from_secs(15),
@@ -79,14 +84,20 @@ impl Engine {
     pub fn start(store: DynStore, transcriber: Arc<dyn Transcriber>, config: EngineConfig) -> EngineHandle {
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
-        let data = DataDir::new(&config.data_dir);
-        if let Err(e) = data.create() {
-            warn!(error = %e, dir = %config.data_dir.display(), "cannot create data directories");
-        }
+        let storage: DynStorage = match &config.storage {
+            Some(s) => s.clone(),
+            None => {
+                let local = LocalDir::new(&config.data_dir);
+                if let Err(e) = local.create() {
+                    warn!(error = %e, dir = %config.data_dir.display(), "cannot create data directories");
+                }
+                Arc::new(local)
+            }
+        };
         let config = Arc::new(config);
 
         if config.write_snapshots {
-            tasks.spawn(snapshot::run(store.clone(), data.clone(), stop_rx.clone()));
+            tasks.spawn(snapshot::run(store.clone(), storage.clone(), stop_rx.clone()));
         }
         tasks.spawn(reaper(store.clone(), config.clone(), stop_rx.clone()));
         // Zero slots is an API-only node: it still reaps leases and writes snapshots.
@@ -94,7 +105,7 @@ impl Engine {
             let ctx = RunContext {
                 store: store.clone(),
                 transcriber: transcriber.clone(),
-                data: data.clone(),
+                storage: storage.clone(),
                 config: config.clone(),
                 worker: format!("{}/{slot}", config.worker_name),
                 stop: stop_rx.clone(),

@@ -2,11 +2,12 @@
 //! write outputs, heartbeat, honour cancel, and hand work back on shutdown; a reaper that
 //! re-queues jobs of dead workers; and the `results/batches/<id>.json` snapshot writer.
 
-pub mod datadir;
 pub mod engine;
 pub mod run;
 pub mod snapshot;
 pub mod testing;
 
-pub use datadir::DataDir;
+/// The local data directory (uploads, results, snapshots, the SQLite file).
+pub use vidscribe_storage::LocalDir as DataDir;
+pub use vidscribe_storage::{DynStorage, Storage};
 pub use engine::{Engine, EngineConfig, EngineHandle};

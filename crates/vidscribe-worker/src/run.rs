@@ -8,16 +8,16 @@ use std::time::Instant;
 use tokio::sync::watch;
 use tracing::{info, info_span, warn, Instrument};
 use vidscribe_core::{CancelFlag, ErrorCode, JobStage, TranscribeError, TranscribeRequest, Transcriber, Transcript};
-use vidscribe_formats::{write_metadata, write_outputs, Metadata};
+use vidscribe_formats::{rendered_outputs, Metadata, METADATA_FILE_NAME};
 use vidscribe_store::{Claim, DynStore, Failure, Heartbeat};
+use vidscribe_storage::{DynStorage, StorageError};
 
-use crate::datadir::DataDir;
 use crate::engine::EngineConfig;
 
 pub(crate) struct RunContext {
     pub store: DynStore,
     pub transcriber: Arc<dyn Transcriber>,
-    pub data: DataDir,
+    pub storage: DynStorage,
     pub config: Arc<EngineConfig>,
     pub worker: String,
     pub stop: watch::Receiver<bool>,
@@ -83,15 +83,18 @@ async fn run_claim_inner(ctx: &RunContext, claim: Claim) {
         cancel: CancelFlag::new(),
     });
 
-    let media_path = match ctx.data.abs(&claim.job.file_path) {
-        Ok(p) => p,
+    // Held until the transcriber is done: a remote storage's temporary copy lives as long.
+    let input = match ctx.storage.local_file(&claim.job.file_path).await {
+        Ok(f) => f,
         Err(e) => {
-            end_failed(ctx, &claim, "invalid_path", &e.to_string(), false).await;
+            // A missing or invalid upload will not come back by retrying; an I/O error might.
+            let retryable = matches!(e, StorageError::Io { .. });
+            end_failed(ctx, &claim, e.code(), &format!("the uploaded file cannot be read: {e}"), retryable).await;
             return;
         }
     };
     let request = TranscribeRequest {
-        media_path,
+        media_path: input.path().to_path_buf(),
         model: claim.settings.model.clone(),
         language: claim.settings.language.clone(),
         beam_size: ctx.config.beam_size,
@@ -128,6 +131,7 @@ async fn run_claim_inner(ctx: &RunContext, claim: Claim) {
     .await;
     let _ = done_tx.send(true);
     let _ = heartbeat.await;
+    drop(input);
 
     let result = match result {
         Ok(r) => r,
@@ -187,27 +191,24 @@ async fn end_failed(ctx: &RunContext, claim: &Claim, code: &str, message: &str, 
     }
 }
 
-async fn write_results(ctx: &RunContext, claim: &Claim, t: &Transcript, elapsed: f64) -> std::io::Result<()> {
-    let dir = ctx.data.abs(&claim.job.results_path)?;
-    let t = t.clone();
-    let formats = claim.settings.formats.clone();
-    let mut meta = Metadata::for_transcript(&t, &claim.job.session_name, claim.job.session_id, &claim.job.original_filename, elapsed, chrono::Utc::now());
+async fn write_results(ctx: &RunContext, claim: &Claim, t: &Transcript, elapsed: f64) -> Result<(), StorageError> {
+    let dir = &claim.job.results_path;
+    let mut meta = Metadata::for_transcript(t, &claim.job.session_name, claim.job.session_id, &claim.job.original_filename, elapsed, chrono::Utc::now());
     meta.job_id = Some(claim.job_id);
     meta.batch_id = Some(claim.batch_id);
-    tokio::task::spawn_blocking(move || {
-        std::fs::create_dir_all(&dir)?;
-        write_outputs(&dir, &t, &formats)?;
-        write_metadata(&dir, &meta)?;
-        Ok(())
-    })
-    .await
-    .map_err(std::io::Error::other)?
+    let mut files: Vec<(String, Vec<u8>)> = rendered_outputs(t, &claim.settings.formats)
+        .into_iter()
+        .map(|(name, body)| (format!("{dir}/{name}"), body.into_bytes()))
+        .collect();
+    // metadata.json last: its presence means the outputs before it are complete.
+    files.push((format!("{dir}/{METADATA_FILE_NAME}"), meta.to_json()));
+    ctx.storage.put_all(files).await
 }
 
 /// Partial outputs of a job that did not complete are removed, never left looking finished.
 async fn remove_results(ctx: &RunContext, claim: &Claim) {
-    if let Ok(dir) = ctx.data.abs(&claim.job.results_path) {
-        let _ = tokio::fs::remove_dir_all(dir).await;
+    if let Err(e) = ctx.storage.delete_prefix(&claim.job.results_path).await {
+        warn!(error = %e, "could not remove partial results");
     }
 }
 

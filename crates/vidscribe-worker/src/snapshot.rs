@@ -15,11 +15,11 @@ use tracing::warn;
 use vidscribe_core::{BatchId, EventKind};
 use vidscribe_store::{DynStore, StoreError};
 
-use crate::datadir::DataDir;
+use vidscribe_storage::{snapshot_key, DynStorage};
 
 const MIN_GAP: Duration = Duration::from_millis(100);
 
-pub(crate) async fn run(store: DynStore, data: DataDir, mut stop: watch::Receiver<bool>) {
+pub(crate) async fn run(store: DynStore, storage: DynStorage, mut stop: watch::Receiver<bool>) {
     let mut events = store.subscribe();
     let mut dirty: HashSet<BatchId> = HashSet::new();
     // When each batch was last written and how long that took.
@@ -45,7 +45,7 @@ pub(crate) async fn run(store: DynStore, data: DataDir, mut stop: watch::Receive
             }
             dirty.remove(&id);
             let started = Instant::now();
-            write_one(&store, &data, id).await;
+            write_one(&store, &storage, id).await;
             last_write.insert(id, (started, started.elapsed()));
         }
         if *stop.borrow() && dirty.is_empty() {
@@ -57,7 +57,7 @@ pub(crate) async fn run(store: DynStore, data: DataDir, mut stop: watch::Receive
                     if e.kind == EventKind::Deleted {
                         dirty.remove(&e.batch_id);
                         last_write.remove(&e.batch_id);
-                        let _ = tokio::fs::remove_file(data.snapshot(e.batch_id)).await;
+                        remove(&storage, e.batch_id).await;
                     } else {
                         dirty.insert(e.batch_id);
                     }
@@ -85,21 +85,24 @@ pub(crate) async fn run(store: DynStore, data: DataDir, mut stop: watch::Receive
     }
 }
 
-async fn write_one(store: &DynStore, data: &DataDir, id: BatchId) {
+async fn write_one(store: &DynStore, storage: &DynStorage, id: BatchId) {
     match store.get_batch(id).await {
         Ok(batch) => {
-            let path = data.snapshot(id);
-            let result = serde_json::to_vec_pretty(&batch).map_err(std::io::Error::other).and_then(|bytes| {
-                std::fs::create_dir_all(data.batches_dir())?;
-                vidscribe_formats::write_atomic(&path, &bytes)
-            });
-            if let Err(e) = result {
+            let written = match serde_json::to_vec_pretty(&batch) {
+                Ok(bytes) => storage.put(&snapshot_key(id), bytes).await.map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            if let Err(e) = written {
                 warn!(batch_id = %id, error = %e, "cannot write batch snapshot");
             }
         }
-        Err(StoreError::BatchNotFound(_)) => {
-            let _ = tokio::fs::remove_file(data.snapshot(id)).await;
-        }
+        Err(StoreError::BatchNotFound(_)) => remove(storage, id).await,
         Err(e) => warn!(batch_id = %id, error = %e, "cannot read batch for snapshot"),
+    }
+}
+
+async fn remove(storage: &DynStorage, id: BatchId) {
+    if let Err(e) = storage.delete(&snapshot_key(id)).await {
+        warn!(batch_id = %id, error = %e, "cannot remove batch snapshot");
     }
 }

@@ -129,9 +129,13 @@ pub async fn remove(State(state): State<AppState>, BatchPath(id): BatchPath) -> 
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     let deleted = state.store.delete_batch(id).await?;
-    state.data.remove_all(&deleted.file_paths, &deleted.results_paths).await;
-    let snapshot = state.data.root().join("results").join("batches").join(format!("{id}.json"));
-    let _ = tokio::fs::remove_file(snapshot).await;
+    // The rows are gone; files that cannot be removed now are logged, not resurrected.
+    if let Err(e) = vidscribe_storage::remove_all(state.storage.as_ref(), &deleted.file_paths, &deleted.results_paths).await {
+        tracing::warn!(error = %e, "could not remove every file of the deleted batch");
+    }
+    if let Err(e) = state.storage.delete(&vidscribe_storage::snapshot_key(id)).await {
+        tracing::warn!(error = %e, "could not remove the batch snapshot");
+    }
     tracing::info!(files = deleted.file_paths.len(), results = deleted.results_paths.len(), "batch deleted");
     Ok(Json(json!({ "success": true, "message": "Batch deleted" })))
 }
@@ -141,12 +145,10 @@ pub async fn results(State(state): State<AppState>, BatchPath(id): BatchPath) ->
     let batch = state.store.get_batch(id).await?;
     let mut results = Vec::new();
     for job in batch.jobs.iter().filter(|j| j.status == JobStatus::Completed) {
-        let metadata = match state.data.resolve(&job.results_path) {
-            Some(dir) => match tokio::fs::read(dir.join("metadata.json")).await {
-                Ok(bytes) => serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null),
-                Err(_) => Value::Null,
-            },
-            None => Value::Null,
+        let key = format!("{}/{}", job.results_path, vidscribe_formats::METADATA_FILE_NAME);
+        let metadata = match state.storage.get(&key).await {
+            Ok(bytes) => serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null),
+            Err(_) => Value::Null,
         };
         results.push(json!({
             "job_id": job.job_id,

@@ -1,7 +1,6 @@
 //! Downloads: one rendered output of a job, or a ZIP of every completed job's outputs.
 
 use std::io::{Seek, SeekFrom, Write};
-use std::path::PathBuf;
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -59,11 +58,8 @@ pub async fn transcript(
     if job.status != JobStatus::Completed {
         return Err(ApiError::conflict("job_not_completed", format!("job {job_id} is {}, not completed", job.status)));
     }
-    let dir = state
-        .data
-        .resolve(&job.results_path)
-        .ok_or_else(|| ApiError::internal("bad results path", &job.results_path))?;
-    let body = match tokio::fs::read(dir.join(OutputFormat::Json.file_name())).await {
+    let key = |name: &str| format!("{}/{name}", job.results_path);
+    let body = match state.storage.get(&key(OutputFormat::Json.file_name())).await {
         Ok(bytes) => {
             let t: Transcript = serde_json::from_slice(&bytes)
                 .map_err(|e| ApiError::internal("transcript.json is not a transcript", e))?;
@@ -74,12 +70,10 @@ pub async fn transcript(
             }
         }
         // No canonical transcript (written by an older version?): serve the file if present.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            match tokio::fs::read_to_string(dir.join(format.file_name())).await {
-                Ok(s) => s,
-                Err(_) => return Err(ApiError::not_found("output_missing", "the outputs of this job are gone")),
-            }
-        }
+        Err(e) if e.is_not_found() => match state.storage.get(&key(format.file_name())).await {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(_) => return Err(ApiError::not_found("output_missing", "the outputs of this job are gone")),
+        },
         Err(e) => return Err(ApiError::internal("cannot read transcript.json", e)),
     };
     let name = format!("{}.{}", zip_folder(&job), format.as_str());
@@ -91,35 +85,50 @@ pub async fn transcript(
 }
 
 /// `GET /api/batch/{id}/download`: the ZIP is written to an unlinked temporary file in the data
-/// directory by a blocking task (never built in memory), then streamed.
+/// directory (never built in memory), one result file at a time, then streamed.
 #[tracing::instrument(skip_all, fields(batch_id = %id))]
 pub async fn zip(State(state): State<AppState>, BatchPath(id): BatchPath) -> ApiResult<Response> {
     let batch = state.store.get_batch(id).await?;
-    let mut entries: Vec<(String, PathBuf)> = Vec::new();
+    let mut entries: Vec<(String, String)> = Vec::new();
     for job in batch.jobs.iter().filter(|j| j.status == JobStatus::Completed) {
-        let Some(dir) = state.data.resolve(&job.results_path) else { continue };
         let folder = zip_folder(job);
         for f in RESULT_FILES {
-            let p = dir.join(f);
-            if tokio::fs::metadata(&p).await.map(|m| m.is_file()).unwrap_or(false) {
-                entries.push((format!("{folder}/{f}"), p));
-            }
+            entries.push((format!("{folder}/{f}"), format!("{}/{f}", job.results_path)));
         }
     }
-    if entries.is_empty() {
-        return Err(ApiError::not_found("no_results", "this batch has no completed jobs to download"));
-    }
-    let tmp_dir = state.data.root().join("tmp");
+    let tmp_dir = state.data.tmp();
     tokio::fs::create_dir_all(&tmp_dir).await.map_err(|e| ApiError::internal("cannot create the tmp directory", e))?;
     let tmp = tmp_dir.join(format!("download-{}.zip", uuid::Uuid::now_v7()));
-    let n = entries.len();
-    let tmp2 = tmp.clone();
-    let file = tokio::task::spawn_blocking(move || write_zip(&tmp2, &entries))
-        .await
-        .map_err(|e| ApiError::internal("zip task failed", e))?;
-    // Unlinked now: the open handle keeps the data until the response is streamed.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .map_err(|e| ApiError::internal("cannot create the zip", e));
+    // Unlinked at once: the open handle keeps the data until the response is streamed.
     let _ = std::fs::remove_file(&tmp);
-    let (file, len) = file.map_err(|e| ApiError::internal("cannot write the zip", e))?;
+    let mut zip = zip::ZipWriter::new(file?);
+    let mut n = 0;
+    for (name, key) in entries {
+        let bytes = match state.storage.get(&key).await {
+            Ok(b) => b,
+            // Formats not requested for this batch are simply not there.
+            Err(e) if e.is_not_found() => continue,
+            Err(e) => return Err(ApiError::internal("cannot read a result file", e)),
+        };
+        zip = tokio::task::spawn_blocking(move || add_entry(zip, &name, &bytes))
+            .await
+            .map_err(|e| ApiError::internal("zip task failed", e))?
+            .map_err(|e| ApiError::internal("cannot write the zip", e))?;
+        n += 1;
+    }
+    if n == 0 {
+        return Err(ApiError::not_found("no_results", "this batch has no completed jobs to download"));
+    }
+    let (file, len) = tokio::task::spawn_blocking(move || finish_zip(zip))
+        .await
+        .map_err(|e| ApiError::internal("zip task failed", e))?
+        .map_err(|e| ApiError::internal("cannot write the zip", e))?;
     tracing::info!(entries = n, bytes = len, "zip download");
     let stream = ReaderStream::with_capacity(tokio::fs::File::from_std(file), 64 * 1024);
     let safe_batch = session::safe_component(&batch.name);
@@ -132,17 +141,18 @@ pub async fn zip(State(state): State<AppState>, BatchPath(id): BatchPath) -> Api
     Ok(resp)
 }
 
-fn write_zip(path: &std::path::Path, entries: &[(String, PathBuf)]) -> std::io::Result<(std::fs::File, u64)> {
-    let file = std::fs::OpenOptions::new().read(true).write(true).create_new(true).open(path)?;
-    let mut zip = zip::ZipWriter::new(file);
+type Zip = zip::ZipWriter<std::fs::File>;
+
+fn add_entry(mut zip: Zip, name: &str, bytes: &[u8]) -> std::io::Result<Zip> {
     let options = zip::write::SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Deflated)
         .unix_permissions(0o644);
-    for (name, src) in entries {
-        zip.start_file(name.as_str(), options).map_err(std::io::Error::other)?;
-        let mut input = std::fs::File::open(src)?;
-        std::io::copy(&mut input, &mut zip)?;
-    }
+    zip.start_file(name, options).map_err(std::io::Error::other)?;
+    zip.write_all(bytes)?;
+    Ok(zip)
+}
+
+fn finish_zip(zip: Zip) -> std::io::Result<(std::fs::File, u64)> {
     let mut file = zip.finish().map_err(std::io::Error::other)?;
     file.flush()?;
     let len = file.seek(SeekFrom::End(0))?;
@@ -191,16 +201,18 @@ async fn media(
 ) -> ApiResult<Response> {
     use tower::ServiceExt as _;
     let job = state.store.get_job(batch_id, job_id).await?;
-    let path = state
-        .data
-        .resolve(&job.file_path)
-        .ok_or_else(|| ApiError::internal("bad upload path", &job.file_path))?;
-    if !tokio::fs::try_exists(&path).await.unwrap_or(false) {
-        return Err(ApiError::not_found("media_missing", "the uploaded file of this job is gone"));
-    }
-    let response = tower_http::services::ServeFile::new(path)
+    let local = match state.storage.local_file(&job.file_path).await {
+        Ok(f) => f,
+        Err(e) if e.is_not_found() => {
+            return Err(ApiError::not_found("media_missing", "the uploaded file of this job is gone"))
+        }
+        Err(e) => return Err(ApiError::internal("cannot read the upload", e)),
+    };
+    // ServeFile opens the file here; a temporary copy may be unlinked once it is open.
+    let response = tower_http::services::ServeFile::new(local.path())
         .oneshot(request)
         .await
         .map_err(|e| ApiError::internal("cannot serve the upload", e))?;
+    drop(local);
     Ok(response.map(Body::new).into_response())
 }

@@ -1,7 +1,9 @@
 //! `POST /api/batch/add-video`: a multipart upload streamed to disk, size-limited, sniffed by
 //! content, probed, and only then accepted as a job. Every rejection removes what was written.
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
 use axum::extract::{Multipart, State};
@@ -14,6 +16,7 @@ use tokio::io::{AsyncWriteExt, BufWriter};
 use vidscribe_core::{session, BatchId, BatchStatus, Job, JobId, SessionId};
 use vidscribe_store::NewJob;
 
+use crate::config::ServerConfig;
 use crate::error::{ApiError, ApiResult};
 use crate::media;
 use crate::state::AppState;
@@ -77,6 +80,53 @@ fn human_bytes(n: u64) -> String {
     }
 }
 
+/// The slow-body guard ([`ServerConfig::upload_grace`]): every read of the body must finish
+/// before `start + grace + received / min_rate`, so a client trickling bytes (slow-loris)
+/// is cut off, while one that keeps the minimum average rate never is.
+struct BodyClock {
+    start: tokio::time::Instant,
+    grace: Duration,
+    min_rate: u64,
+    received: u64,
+}
+
+impl BodyClock {
+    fn new(config: &ServerConfig) -> Self {
+        Self {
+            start: tokio::time::Instant::now(),
+            grace: config.upload_grace,
+            min_rate: config.upload_min_rate,
+            received: 0,
+        }
+    }
+
+    fn count(&mut self, bytes: usize) {
+        self.received = self.received.saturating_add(bytes as u64);
+    }
+
+    fn deadline(&self) -> tokio::time::Instant {
+        let earned = self.received.checked_div(self.min_rate).map_or(Duration::ZERO, Duration::from_secs);
+        let far = self.start + Duration::from_secs(365 * 24 * 3600);
+        self.start.checked_add(self.grace.saturating_add(earned)).map_or(far, |d| d.min(far))
+    }
+
+    /// Runs one read of the body, or answers 408 when the deadline passes first.
+    async fn read<T>(&self, next: impl Future<Output = T>) -> ApiResult<T> {
+        tokio::time::timeout_at(self.deadline(), next).await.map_err(|_| {
+            tracing::warn!(received = self.received, "upload too slow: cut off");
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "upload_timeout",
+                format!(
+                    "the upload was too slow: the body must arrive within {} s plus one second per {}",
+                    self.grace.as_secs(),
+                    human_bytes(self.min_rate.max(1))
+                ),
+            )
+        })
+    }
+}
+
 fn multipart_error(e: MultipartError, limit: u64) -> ApiError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         too_large(limit)
@@ -85,11 +135,19 @@ fn multipart_error(e: MultipartError, limit: u64) -> ApiError {
     }
 }
 
-/// The client's file name as a display label only: no directories, no control characters.
+/// Characters that are not control characters to Rust but rewrite how the rest of a line is
+/// shown: bidirectional overrides, embeddings, isolates and marks (`evil\u{202E}4pm.exe`
+/// reads as `evilexe.mp4`), and the Unicode line and paragraph separators.
+fn is_layout_control(c: char) -> bool {
+    matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}')
+}
+
+/// The client's file name as a display label only: no directories, no control characters
+/// (nor bidi overrides or line separators), at most 255 characters, never empty, `.` or `..`.
 pub fn display_filename(raw: Option<&str>) -> String {
     let raw = raw.unwrap_or("");
     let base = raw.rsplit(['/', '\\']).next().unwrap_or("");
-    let clean: String = base.chars().filter(|c| !c.is_control()).take(255).collect();
+    let clean: String = base.chars().filter(|c| !c.is_control() && !is_layout_control(*c)).take(255).collect();
     let clean = clean.trim().to_string();
     if clean.is_empty() || clean == "." || clean == ".." {
         "upload".to_string()
@@ -98,9 +156,10 @@ pub fn display_filename(raw: Option<&str>) -> String {
     }
 }
 
-async fn read_text(mut field: Field<'_>, name: &str, limit: u64) -> ApiResult<String> {
+async fn read_text(mut field: Field<'_>, name: &str, limit: u64, clock: &mut BodyClock) -> ApiResult<String> {
     let mut buf = Vec::new();
-    while let Some(chunk) = field.chunk().await.map_err(|e| multipart_error(e, limit))? {
+    while let Some(chunk) = clock.read(field.chunk()).await?.map_err(|e| multipart_error(e, limit))? {
+        clock.count(chunk.len());
         buf.extend_from_slice(&chunk);
         if buf.len() > MAX_TEXT_FIELD {
             return Err(ApiError::bad_request("invalid_input", format!("field '{name}' is too long")));
@@ -122,22 +181,29 @@ async fn check_pending(state: &AppState, raw: &str) -> ApiResult<BatchId> {
     Ok(id)
 }
 
-async fn stream_to_disk(mut field: Field<'_>, path: &Path, limit: u64) -> ApiResult<(u64, Vec<u8>)> {
+async fn stream_to_disk(
+    mut field: Field<'_>,
+    path: &Path,
+    limit: u64,
+    clock: &mut BodyClock,
+) -> ApiResult<(u64, Vec<u8>)> {
     let file = tokio::fs::File::create(path).await.map_err(|e| ApiError::internal("cannot create upload file", e))?;
     let mut out = BufWriter::with_capacity(256 * 1024, file);
     let mut size: u64 = 0;
     let mut head = Vec::new();
     loop {
-        let chunk = match field.chunk().await {
+        let chunk = match clock.read(field.chunk()).await? {
             Ok(Some(c)) => c,
             Ok(None) => break,
             Err(e) => return Err(multipart_error(e, limit)),
         };
+        clock.count(chunk.len());
         size += chunk.len() as u64;
         if size > limit {
             // Read (and drop) the rest within the allowance so the client sees the answer.
             let mut drained: u64 = 0;
-            while let Ok(Some(c)) = field.chunk().await {
+            while let Ok(Ok(Some(c))) = clock.read(field.chunk()).await {
+                clock.count(c.len());
                 drained += c.len() as u64;
                 if drained > DRAIN_ALLOWANCE {
                     break;
@@ -187,8 +253,9 @@ pub async fn add_video(
     let mut batch_checked: Option<BatchId> = None;
     let mut session_raw: Option<String> = None;
     let mut upload: Option<Upload> = None;
+    let mut clock = BodyClock::new(&state.config);
 
-    while let Some(field) = multipart.next_field().await.map_err(|e| multipart_error(e, limit))? {
+    while let Some(field) = clock.read(multipart.next_field()).await?.map_err(|e| multipart_error(e, limit))? {
         match field.name().unwrap_or("") {
             "file" => {
                 if upload.is_some() {
@@ -201,15 +268,17 @@ pub async fn add_video(
                 let original_filename = display_filename(field.file_name());
                 let path = uploads.join(format!("{job_id}.part"));
                 let guard = RemoveOnDrop(Some(path.clone()));
-                let (size, head) = stream_to_disk(field, &path, limit).await?;
+                let (size, head) = stream_to_disk(field, &path, limit, &mut clock).await?;
                 upload = Some(Upload { path, guard, size, head, original_filename });
             }
-            "batch_id" => batch_raw = Some(read_text(field, "batch_id", limit).await?.trim().to_string()),
-            "session_name" => session_raw = Some(read_text(field, "session_name", limit).await?),
+            "batch_id" => batch_raw = Some(read_text(field, "batch_id", limit, &mut clock).await?.trim().to_string()),
+            "session_name" => session_raw = Some(read_text(field, "session_name", limit, &mut clock).await?),
             _ => {
                 // Unknown fields are read and ignored (bounded by the body limit).
                 let mut field = field;
-                while field.chunk().await.map_err(|e| multipart_error(e, limit))?.is_some() {}
+                while let Some(c) = clock.read(field.chunk()).await?.map_err(|e| multipart_error(e, limit))? {
+                    clock.count(c.len());
+                }
             }
         }
     }
@@ -242,13 +311,8 @@ pub async fn add_video(
     };
     let ext = session::safe_component(&sniffed.extension).to_ascii_lowercase();
     let file_path = Job::upload_path(job_id, &ext);
-    let final_path = state.data.resolve(&file_path).ok_or_else(|| ApiError::internal("bad upload path", &file_path))?;
-    tokio::fs::rename(&upload.path, &final_path)
-        .await
-        .map_err(|e| ApiError::internal("cannot move upload into place", e))?;
-    upload.guard = RemoveOnDrop(Some(final_path.clone()));
-
-    let media_duration = match media::probe(final_path.clone()).await {
+    // Probed where it was streamed (scratch space of this node), stored only once it is media.
+    let media_duration = match media::probe(upload.path.clone()).await {
         Ok(d) => d,
         Err(why) => {
             return Err(ApiError::new(
@@ -258,6 +322,12 @@ pub async fn add_video(
             ))
         }
     };
+    state
+        .storage
+        .put_file(&file_path, &upload.path)
+        .await
+        .map_err(|e| ApiError::internal("cannot store the upload", e))?;
+    upload.guard.disarm();
 
     let now = Utc::now();
     let session_name = session_raw
@@ -269,11 +339,19 @@ pub async fn add_video(
         session_id: SessionId::new(),
         original_filename: upload.original_filename.clone(),
         session_name,
-        file_path,
+        file_path: file_path.clone(),
         media_duration,
     };
-    let jobs = state.store.add_jobs(batch_id, vec![new_job]).await?;
-    upload.guard.disarm();
+    let jobs = match state.store.add_jobs(batch_id, vec![new_job]).await {
+        Ok(jobs) => jobs,
+        Err(e) => {
+            // No job points at the stored file: remove it, or it would never be cleaned up.
+            if let Err(e) = state.storage.delete(&file_path).await {
+                tracing::warn!(error = %e, "could not remove the upload of a refused job");
+            }
+            return Err(e.into());
+        }
+    };
     let job = jobs.into_iter().next();
     tracing::info!(bytes = upload.size, ?media_duration, format = %ext, "video added");
     Ok(Json(json!({
@@ -295,6 +373,25 @@ mod tests {
         assert_eq!(display_filename(Some("..")), "upload");
         assert_eq!(display_filename(None), "upload");
         assert_eq!(display_filename(Some("a\u{0}b\nc.mp4")), "abc.mp4");
+        assert_eq!(display_filename(Some("evil\u{202E}4pm.exe.mp4")), "evil4pm.exe.mp4");
+        assert_eq!(display_filename(Some("\u{2066}a\u{2069}\u{2028}b.wav")), "ab.wav");
+        assert_eq!(display_filename(Some("講演 🎬 e\u{301}.wav")), "講演 🎬 e\u{301}.wav");
+    }
+
+    #[tokio::test]
+    async fn the_upload_deadline_moves_with_the_bytes_received() {
+        let config = ServerConfig::new("d").with_upload_timeout(Duration::from_secs(10), 1000);
+        let mut clock = BodyClock::new(&config);
+        assert_eq!(clock.deadline() - clock.start, Duration::from_secs(10));
+        clock.count(5_000);
+        assert_eq!(clock.deadline() - clock.start, Duration::from_secs(15));
+        clock.count(usize::MAX);
+        clock.count(usize::MAX);
+        assert!(clock.deadline() - clock.start <= Duration::from_secs(365 * 24 * 3600));
+        let fixed = BodyClock::new(&config.with_upload_timeout(Duration::from_millis(20), 0));
+        let e = fixed.read(std::future::pending::<()>()).await.unwrap_err();
+        assert_eq!((e.status, e.code), (StatusCode::REQUEST_TIMEOUT, "upload_timeout"));
+        assert_eq!(fixed.read(async { 7 }).await.unwrap(), 7);
     }
 
     #[test]

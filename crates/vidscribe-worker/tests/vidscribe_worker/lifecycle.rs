@@ -182,7 +182,7 @@ async fn delete_removes_rows_uploads_and_results() {
     .await;
     let b = env.store.get_batch(batch).await.unwrap();
     let deleted = env.store.delete_batch(batch).await.unwrap();
-    env.data().remove_batch_files(&deleted).await.unwrap();
+    vidscribe_storage::remove_all(&env.data(), &deleted.file_paths, &deleted.results_paths).await.unwrap();
     for j in &b.jobs {
         assert!(!env.data().abs(&j.file_path).unwrap().exists());
         assert!(!env.data().abs(&j.results_path).unwrap().exists());

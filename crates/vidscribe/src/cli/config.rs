@@ -35,6 +35,8 @@ pub struct ServeSection {
     pub auth_token: Option<String>,
     pub insecure_no_auth: Option<bool>,
     pub max_upload_bytes: Option<u64>,
+    pub upload_grace_secs: Option<u64>,
+    pub upload_min_rate: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

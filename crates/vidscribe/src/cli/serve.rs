@@ -38,6 +38,12 @@ pub struct ServeArgs {
     /// Largest accepted upload in bytes [default: 2 GiB].
     #[arg(long, env = "VIDSCRIBE_MAX_UPLOAD_BYTES", value_name = "BYTES")]
     pub max_upload_bytes: Option<u64>,
+    /// Seconds an upload body may take before its rate counts (slow clients get 408) [default: 60].
+    #[arg(long, env = "VIDSCRIBE_UPLOAD_GRACE_SECS", value_name = "SECS")]
+    pub upload_grace_secs: Option<u64>,
+    /// Minimum average upload rate in bytes/s that extends that time; 0 = fixed limit [default: 1024].
+    #[arg(long, env = "VIDSCRIBE_UPLOAD_MIN_RATE", value_name = "BYTES_PER_SEC")]
+    pub upload_min_rate: Option<u64>,
 }
 
 pub const DEFAULT_DATA_DIR: &str = "./vidscribe-data";
@@ -57,8 +63,11 @@ pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<u8> {
     let insecure_no_auth = args.insecure_no_auth || file.serve.insecure_no_auth.unwrap_or(false);
     let max_upload = pick(args.max_upload_bytes, file.serve.max_upload_bytes, || ServerConfig::DEFAULT_MAX_UPLOAD_BYTES);
     let model_dir = config::model_dir(args.model_dir, file);
+    let upload_grace = pick(args.upload_grace_secs, file.serve.upload_grace_secs, || ServerConfig::DEFAULT_UPLOAD_GRACE.as_secs());
+    let upload_min_rate = pick(args.upload_min_rate, file.serve.upload_min_rate, || ServerConfig::DEFAULT_UPLOAD_MIN_RATE);
 
-    let mut server_config = ServerConfig::new(&data_dir).with_addr(addr).with_auth_token(auth_token).with_max_upload_bytes(max_upload);
+    let mut server_config = ServerConfig::new(&data_dir).with_addr(addr).with_auth_token(auth_token).with_max_upload_bytes(max_upload)
+        .with_upload_timeout(std::time::Duration::from_secs(upload_grace), upload_min_rate);
     server_config.insecure_no_auth = insecure_no_auth;
     // Refuse a bad setup before touching the database.
     server_config.validate()?;
