@@ -68,6 +68,9 @@ fn main() -> anyhow::Result<()> {
             "wall_secs": started.elapsed().as_secs_f64(),
             "language": transcript.language,
             "text": transcript.text(),
+            "segments": transcript.segments.len(),
+            // Segments decoded only after a temperature fallback (each cost several decodes).
+            "fallback_segments": transcript.segments.iter().filter(|s| s.temperature > 0.0).count(),
         });
         println!("{line}");
     }

@@ -4,7 +4,8 @@
 //! its transaction commits; an in-process subscriber timestamps it there, an SSE client over
 //! real HTTP timestamps it on arrival, and the difference per event gives p50/p99/max.
 //! Also checks, for every job event, that a GET issued right after it shows that state (or a
-//! later one).
+//! later one). With `BENCH_JSONL=PATH`, the result (p95 included) is also appended to PATH as a
+//! JSON line (read by bench/report).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -96,6 +97,15 @@ async fn main() -> anyhow::Result<()> {
         pct(&delays, 0.99),
         delays.last().copied().unwrap_or(f64::NAN),
     );
+    if let Some(path) = std::env::var_os("BENCH_JSONL") {
+        use std::io::Write;
+        let line = serde_json::json!({
+            "bench": "sse_latency", "jobs": jobs, "events": delays.len(), "elapsed_s": elapsed.as_secs_f64(),
+            "p50_ms": pct(&delays, 0.50), "p95_ms": pct(&delays, 0.95), "p99_ms": pct(&delays, 0.99),
+            "max_ms": delays.last().copied(), "get_checks": get_checks,
+        });
+        writeln!(std::fs::OpenOptions::new().create(true).append(true).open(path)?, "{line}")?;
+    }
     recorder.abort();
     engine.shutdown().await;
     server.stop().await;

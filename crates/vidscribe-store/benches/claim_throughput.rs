@@ -6,7 +6,8 @@
 //!
 //! `cargo bench -p vidscribe-store --bench claim_throughput [-- JOBS]`
 //! PostgreSQL from `VIDSCRIBE_TEST_POSTGRES_URL` (default postgres://postgres@127.0.0.1:5432/test),
-//! in a throw-away schema.
+//! in a throw-away schema. With `BENCH_JSONL=PATH`, each row is also appended to PATH as a
+//! JSON line (read by bench/report).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -99,6 +100,15 @@ async fn run(db: &Db, loops: usize, jobs: usize) -> f64 {
     jobs as f64 / secs
 }
 
+/// Appends `line` to `$BENCH_JSONL` when set (machine-readable copy of a printed row).
+fn emit(line: serde_json::Value) {
+    if let Some(path) = std::env::var_os("BENCH_JSONL") {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).expect("BENCH_JSONL");
+        writeln!(f, "{line}").expect("BENCH_JSONL");
+    }
+}
+
 fn main() {
     let jobs: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(500);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
@@ -110,22 +120,32 @@ fn main() {
         println!("claim throughput: {jobs} jobs per run, claim + complete each, instant transcriber");
         println!("{:>14} {:>14} {:>22} {:>14}", "worker loops", "postgres j/s", "pg sync_commit=off j/s", "sqlite j/s");
         for loops in [1usize, 2, 4] {
-            // A fresh schema / file per run, so earlier runs do not weigh on later ones.
-            let s = format!("{schema}_{loops}");
-            sqlx::query(&format!("CREATE SCHEMA {s}")).execute(&admin).await.unwrap();
-            let sep = if base.contains('?') { '&' } else { '?' };
-            let pg = Db::Postgres(format!("{base}{sep}options=-c%20search_path%3D{s}"));
-            let pg_rate = run(&pg, loops, jobs).await;
-            sqlx::query(&format!("DROP SCHEMA {s} CASCADE")).execute(&admin).await.unwrap();
-            // The same without waiting for a WAL flush per commit (closer to SQLite's
-            // synchronous=NORMAL): shows how much of the cost is the disk's fsync.
-            sqlx::query(&format!("CREATE SCHEMA {s}")).execute(&admin).await.unwrap();
-            let pg_async = Db::Postgres(format!("{base}{sep}options=-c%20search_path%3D{s}%20-c%20synchronous_commit%3Doff"));
-            let pg_async_rate = run(&pg_async, loops, jobs).await;
-            sqlx::query(&format!("DROP SCHEMA {s} CASCADE")).execute(&admin).await.unwrap();
+            // `BENCH_SQLITE_ONLY=1` skips PostgreSQL (quick iterations on the SQLite backend).
+            let (pg_rate, pg_async_rate) = if std::env::var_os("BENCH_SQLITE_ONLY").is_some() {
+                (f64::NAN, f64::NAN)
+            } else {
+                // A fresh schema / file per run, so earlier runs do not weigh on later ones.
+                let s = format!("{schema}_{loops}");
+                sqlx::query(&format!("CREATE SCHEMA {s}")).execute(&admin).await.unwrap();
+                let sep = if base.contains('?') { '&' } else { '?' };
+                let pg = Db::Postgres(format!("{base}{sep}options=-c%20search_path%3D{s}"));
+                let pg_rate = run(&pg, loops, jobs).await;
+                sqlx::query(&format!("DROP SCHEMA {s} CASCADE")).execute(&admin).await.unwrap();
+                // The same without waiting for a WAL flush per commit (closer to SQLite's
+                // synchronous=NORMAL): shows how much of the cost is the disk's fsync.
+                sqlx::query(&format!("CREATE SCHEMA {s}")).execute(&admin).await.unwrap();
+                let pg_async = Db::Postgres(format!("{base}{sep}options=-c%20search_path%3D{s}%20-c%20synchronous_commit%3Doff"));
+                let pg_async_rate = run(&pg_async, loops, jobs).await;
+                sqlx::query(&format!("DROP SCHEMA {s} CASCADE")).execute(&admin).await.unwrap();
+                (pg_rate, pg_async_rate)
+            };
             let lite = Db::Sqlite(dir.path().join(format!("bench-{loops}.db")));
             let lite_rate = run(&lite, loops, jobs).await;
             println!("{loops:>14} {pg_rate:>14.0} {pg_async_rate:>22.0} {lite_rate:>14.0}");
+            emit(serde_json::json!({
+                "bench": "claim_throughput", "jobs": jobs, "loops": loops,
+                "postgres_jobs_per_s": pg_rate, "postgres_async_commit_jobs_per_s": pg_async_rate, "sqlite_jobs_per_s": lite_rate,
+            }));
         }
         admin.close().await;
     });

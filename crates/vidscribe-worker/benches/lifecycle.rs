@@ -8,9 +8,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use vidscribe_core::{BatchId, BatchSettings, BatchStatus, JobId, OutputFormat, SessionId};
+use tokio::sync::broadcast::error::RecvError;
+use vidscribe_core::{BatchId, BatchSettings, BatchStatus, EventKind, JobId, OutputFormat, SessionId};
 use vidscribe_store::sqlite::SqliteStore;
-use vidscribe_store::{DynStore, NewJob, Store};
+use vidscribe_store::{DynStore, NewJob};
 use vidscribe_worker::testing::InstantTranscriber;
 use vidscribe_worker::{DataDir, Engine, EngineConfig};
 
@@ -19,12 +20,17 @@ async fn main() {
     let sizes: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let sizes = if sizes.is_empty() { vec![100, 1_000, 10_000] } else { sizes };
     println!("{:>8} {:>10} {:>10} {:>10} {:>14} {:>12}", "jobs", "add_s", "run_s", "jobs/s", "µs/transition", "events");
+    // Each size's directory is removed only at the end: deleting tens of thousands of files
+    // right before the next size would make ext4 scan past the recently freed inodes on every
+    // file the next run creates, charging one size's cleanup to the next one's timing.
+    let mut dirs = Vec::new();
     for n in sizes {
-        run(n).await;
+        dirs.push(run(n).await);
     }
+    drop(dirs);
 }
 
-async fn run(n: usize) {
+async fn run(n: usize) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let data = DataDir::new(dir.path());
     data.create().unwrap();
@@ -39,6 +45,8 @@ async fn run(n: usize) {
             .iter()
             .map(|i| {
                 let job_id = JobId::new();
+                // The engine opens the upload before transcribing: it must exist.
+                std::fs::write(data.abs(&format!("uploads/{job_id}.wav")).unwrap(), b"RIFF").unwrap();
                 NewJob {
                     job_id,
                     session_id: SessionId::new(),
@@ -61,13 +69,25 @@ async fn run(n: usize) {
     store.start_batch(id).await.unwrap();
     let engine = Engine::start(store.clone(), Arc::new(InstantTranscriber::new()), config);
     let mut events = store.subscribe();
+    // Watch the batch events (each carries the batch summary) rather than re-reading the
+    // batch after every event, so the observer adds no load of its own; read it only when
+    // the feed lagged or went quiet.
     loop {
-        if store.batch_summary(id).await.unwrap().status == BatchStatus::Completed {
+        let status = match tokio::time::timeout(Duration::from_millis(500), events.recv()).await {
+            Ok(Ok(e)) if e.kind == EventKind::Batch && e.batch_id == id => {
+                e.data.get("status").and_then(|s| s.as_str()).and_then(|s| s.parse::<BatchStatus>().ok())
+            }
+            Ok(Ok(_)) => None,
+            Ok(Err(RecvError::Lagged(_))) | Err(_) => Some(store.batch_summary(id).await.unwrap().status),
+            Ok(Err(RecvError::Closed)) => panic!("event feed closed"),
+        };
+        if status.is_some_and(|s| s.is_terminal()) {
             break;
         }
-        let _ = tokio::time::timeout(Duration::from_millis(200), events.recv()).await;
     }
     let run_s = t1.elapsed().as_secs_f64();
+    let summary = store.batch_summary(id).await.unwrap();
+    assert_eq!(summary.status, BatchStatus::Completed, "batch ended {:?}: {:?}", summary.status, summary.error_message);
     engine.shutdown().await;
     let events = store.last_event_seq().await.unwrap();
     // claim (queued→processing) and complete (processing→completed) per job
@@ -81,5 +101,11 @@ async fn run(n: usize) {
         run_s * 1e6 / transitions as f64,
         events
     );
+    if let Some(path) = std::env::var_os("BENCH_JSONL") {
+        // The same row, machine-readable, for bench/report.
+        let line = serde_json::json!({ "bench": "lifecycle", "jobs": n, "add_s": add_s, "run_s": run_s, "transitions": transitions, "events": events });
+        std::io::Write::write_all(&mut std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap(), format!("{line}\n").as_bytes()).unwrap();
+    }
     store.close().await;
+    dir
 }

@@ -7,8 +7,8 @@ use sqlx::Row;
 use vidscribe_core::{BatchId, BatchStatus, EventKind, Job, JobId, JobStage, JobStatus};
 
 use super::batches::in_tx;
-use super::rows::{self, ts, JOB_COLUMNS};
-use super::writer::WriteTx;
+use super::rows::{self, ts, BATCH_COLUMNS, JOB_COLUMNS};
+use super::writer::{Script, WriteTx};
 use super::SqliteStore;
 use crate::error::{Result, StoreError};
 use crate::rules;
@@ -71,18 +71,6 @@ async fn close_if_done(tx: &mut WriteTx<'_>, batch_id: BatchId) -> Result<()> {
     Ok(())
 }
 
-async fn end_attempt(tx: &mut WriteTx<'_>, claim: &Claim, outcome: &str, error: Option<&str>) -> Result<()> {
-    sqlx::query("UPDATE job_attempts SET ended_at = ?3, outcome = ?4, error_message = ?5 WHERE job_id = ?1 AND attempt = ?2")
-        .bind(claim.job_id.to_string())
-        .bind(claim.attempt as i64)
-        .bind(ts(Utc::now()))
-        .bind(outcome)
-        .bind(error)
-        .execute(tx.conn())
-        .await?;
-    Ok(())
-}
-
 fn lease_lost(claim: &Claim) -> StoreError {
     StoreError::WrongState {
         code: "lease_lost",
@@ -100,61 +88,102 @@ pub(super) async fn get(store: &SqliteStore, batch_id: BatchId, job_id: JobId) -
 pub(super) async fn claim(store: &SqliteStore, worker: &str, lease: Duration) -> Result<Option<Claim>> {
     let now = Utc::now();
     let now_ms = now.timestamp_millis();
+    let now_ts = ts(now);
     let expires = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(60));
-    in_tx!(store, |tx| {
-        // Oldest started batch with spare concurrency first; inside it, the oldest runnable job.
-        // The correlated subquery walks the (batch_id, status, seqno) index, so a claim costs
-        // the same with 10 or 10 000 queued jobs.
-        let seqno: Option<i64> = sqlx::query_scalar(
-            "SELECT s FROM (
-                SELECT (SELECT j.seqno FROM jobs j
-                        WHERE j.batch_id = b.id AND j.status = 'queued'
-                          AND (j.not_before_ms IS NULL OR j.not_before_ms <= ?1)
-                        ORDER BY j.seqno LIMIT 1) AS s
-                FROM batches b
-                WHERE b.status = 'processing' AND b.n_queued > 0 AND b.n_processing < b.max_concurrent
-                ORDER BY b.started_at, b.id
-             ) WHERE s IS NOT NULL LIMIT 1",
-        )
-        .bind(now_ms)
-        .fetch_optional(tx.conn())
-        .await?
-        .flatten();
-        let Some(seqno) = seqno else { return Ok(None) };
-        let row = sqlx::query(&format!(
-            "UPDATE jobs SET status = 'processing', worker = ?2, attempts = attempts + 1, auto_attempts = auto_attempts + 1,
-                    lease_expires_ms = ?3, heartbeat_at = ?4, started_at = ?4, completed_at = NULL,
+    // Two round trips: BEGIN + the claiming UPDATE; then the attempt row, the batch
+    // counters, the event and COMMIT.
+    let mut tx = store.write_lazy().await?;
+    let result: Result<Option<Job>> = async {
+        // Oldest started batch with spare concurrency first; inside it, the oldest runnable
+        // job. The correlated subquery walks the (batch_id, status, seqno) index, so a claim
+        // costs the same with 10 or 10 000 queued jobs.
+        let mut s = Script::new();
+        s.push(&format!(
+            "UPDATE jobs SET status = 'processing', worker = ?, attempts = attempts + 1, auto_attempts = auto_attempts + 1,
+                    lease_expires_ms = ?, heartbeat_at = ?, started_at = ?, completed_at = NULL,
                     stage = 'loading_model', progress = 0, error_message = NULL, error_code = NULL,
                     cancel_requested = 0, not_before_ms = NULL
-             WHERE seqno = ?1 AND status = 'queued' RETURNING {JOB_COLUMNS}"
+             WHERE seqno = (
+                SELECT s FROM (
+                    SELECT (SELECT j.seqno FROM jobs j
+                            WHERE j.batch_id = b.id AND j.status = 'queued'
+                              AND (j.not_before_ms IS NULL OR j.not_before_ms <= ?)
+                            ORDER BY j.seqno LIMIT 1) AS s
+                    FROM batches b
+                    WHERE b.status = 'processing' AND b.n_queued > 0 AND b.n_processing < b.max_concurrent
+                    ORDER BY b.started_at, b.id
+                ) WHERE s IS NOT NULL LIMIT 1)
+               AND status = 'queued'
+             RETURNING {JOB_COLUMNS}"
         ))
-        .bind(seqno)
-        .bind(worker)
+        .bind(worker.to_string())
         .bind(expires.timestamp_millis())
-        .bind(ts(now))
-        .fetch_one(tx.conn())
-        .await?;
-        let job = rows::job_from_row(&row)?;
-        sqlx::query("INSERT OR REPLACE INTO job_attempts (job_id, attempt, worker, started_at) VALUES (?1, ?2, ?3, ?4)")
-            .bind(job.job_id.to_string())
-            .bind(job.attempts as i64)
-            .bind(worker)
-            .bind(ts(now))
-            .execute(tx.conn())
-            .await?;
-        account(&mut tx, &job, JobStatus::Queued, JobStatus::Processing).await?;
+        .bind(now_ts.clone())
+        .bind(now_ts.clone())
+        .bind(now_ms);
+        let rows = tx.script(s).await?;
+        let Some(row) = rows[0].first() else { return Ok(None) };
+        let job = rows::job_from_row(row)?;
         emit_job(&mut tx, &job).await?;
-        let batch = rows::batch_row(tx.conn(), job.batch_id).await?;
-        Ok(Some(Claim {
-            batch_id: job.batch_id,
-            job_id: job.job_id,
-            worker: worker.to_string(),
-            attempt: job.attempts,
-            settings: batch.settings,
-            lease_expires_at: expires,
-            job,
-        }))
-    })
+        Ok(Some(job))
+    }
+    .await;
+    let job = match result {
+        Ok(Some(job)) => job,
+        Ok(None) => {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        Err(e) => {
+            let _ = tx.rollback().await;
+            return Err(e);
+        }
+    };
+    let mut s = Script::new();
+    s.push("INSERT OR REPLACE INTO job_attempts (job_id, attempt, worker, started_at) VALUES (?, ?, ?, ?)")
+        .bind(job.job_id.to_string())
+        .bind(job.attempts as i64)
+        .bind(worker.to_string())
+        .bind(now_ts);
+    counters(&mut s, &job, JobStatus::Queued, JobStatus::Processing, Some(BATCH_COLUMNS));
+    let rows = tx.commit_script(s).await?;
+    let batch = rows::batch_from_row(
+        rows[1].first().ok_or_else(|| StoreError::BatchNotFound(job.batch_id.to_string()))?,
+    )?;
+    Ok(Some(Claim {
+        batch_id: job.batch_id,
+        job_id: job.job_id,
+        worker: worker.to_string(),
+        attempt: job.attempts,
+        settings: batch.settings,
+        lease_expires_at: expires,
+        job,
+    }))
+}
+
+/// Appends the batch-counter UPDATE for one job going `from → to` (as `account` does),
+/// returning `returning` columns of the batch row when given.
+fn counters(s: &mut Script, job: &Job, from: JobStatus, to: JobStatus, returning: Option<&str>) {
+    let d = job.media_duration.unwrap_or(0.0);
+    let queued_delta = match (from, to) {
+        (JobStatus::Queued, _) => -d,
+        (_, JobStatus::Queued) => d,
+        _ => 0.0,
+    };
+    let done_delta = if matches!(to, JobStatus::Completed | JobStatus::Failed) { d } else { 0.0 };
+    // Column names come from the status enum, never from input.
+    let mut sql = format!(
+        "UPDATE batches SET n_{from} = n_{from} - 1, n_{to} = n_{to} + 1,
+                media_queued = MAX(0, media_queued + ?), media_done = media_done + ?
+         WHERE id = ?",
+        from = from.as_str(),
+        to = to.as_str()
+    );
+    if let Some(cols) = returning {
+        sql.push_str(" RETURNING ");
+        sql.push_str(cols);
+    }
+    s.push(&sql).bind(queued_delta).bind(done_delta).bind(job.batch_id.to_string());
 }
 
 pub(super) async fn heartbeat(
@@ -199,6 +228,11 @@ pub(super) async fn heartbeat(
 }
 
 /// Ends the claimed attempt: `processing → to`, fenced by worker and attempt number.
+///
+/// Two round trips: BEGIN, the fenced job UPDATE, the attempt row, the batch counters (read
+/// back with RETURNING) and the batch's running jobs in one command; the batch close (when
+/// this was its last unfinished job), the events and COMMIT in the next. When the fence
+/// does not match (the lease is lost), the whole transaction is rolled back.
 async fn finish(
     store: &SqliteStore,
     claim: &Claim,
@@ -216,45 +250,115 @@ async fn finish(
         JobStatus::Queued => (None, "0.0", None),
         _ => (None, "progress", Some(now.clone())),
     };
-    in_tx!(store, |tx| {
-        let row = sqlx::query(&format!(
-            "UPDATE jobs SET status = ?4, stage = ?5, progress = {progress_sql}, completed_at = ?6,
-                    error_code = ?7, error_message = ?8, lease_expires_ms = NULL,
-                    media_duration = COALESCE(?9, media_duration), not_before_ms = ?10,
-                    auto_attempts = MAX(0, auto_attempts + ?11), cancel_requested = 0
-             WHERE id = ?1 AND status = 'processing' AND worker = ?2 AND attempts = ?3 RETURNING {JOB_COLUMNS}"
+    // The batch event (and a possible close) only when a job enters or leaves a final state.
+    let batch_event = to.is_terminal();
+    let mut tx = store.write_lazy().await?;
+    let result: Result<(Job, Script)> = async {
+        let mut s = Script::new();
+        s.push(&format!(
+            "UPDATE jobs SET status = ?, stage = ?, progress = {progress_sql}, completed_at = ?,
+                    error_code = ?, error_message = ?, lease_expires_ms = NULL,
+                    media_duration = COALESCE(?, media_duration), not_before_ms = ?,
+                    auto_attempts = MAX(0, auto_attempts + ?), cancel_requested = 0
+             WHERE id = ? AND status = 'processing' AND worker = ? AND attempts = ? RETURNING {JOB_COLUMNS}"
         ))
-        .bind(claim.job_id.to_string())
-        .bind(&claim.worker)
-        .bind(claim.attempt as i64)
         .bind(to.as_str())
         .bind(stage)
-        .bind(&completed_at)
-        .bind(error.map(|e| e.0))
-        .bind(error.map(|e| e.1))
+        .bind(completed_at.clone())
+        .bind(error.map(|e| e.0.to_string()))
+        .bind(error.map(|e| e.1.to_string()))
         .bind(media_duration)
         .bind(not_before)
         .bind(auto_attempts_delta)
-        .fetch_optional(tx.conn())
-        .await?
-        .ok_or_else(|| lease_lost(claim))?;
-        let job = rows::job_from_row(&row)?;
-        end_attempt(&mut tx, claim, outcome, error.map(|e| e.1)).await?;
+        .bind(claim.job_id.to_string())
+        .bind(claim.worker.clone())
+        .bind(claim.attempt as i64);
+        s.push("UPDATE job_attempts SET ended_at = ?, outcome = ?, error_message = ? WHERE job_id = ? AND attempt = ?")
+            .bind(now.clone())
+            .bind(outcome.to_string())
+            .bind(error.map(|e| e.1.to_string()))
+            .bind(claim.job_id.to_string())
+            .bind(claim.attempt as i64);
         // A duration learned while decoding replaces the probed one in the sums.
+        let mut extra = 0;
         if let (Some(new), old) = (media_duration, claim.job.media_duration) {
             let delta = new - old.unwrap_or(0.0);
             if delta.abs() > f64::EPSILON && to == JobStatus::Queued {
-                sqlx::query("UPDATE batches SET media_queued = media_queued + ?2 WHERE id = ?1")
-                    .bind(job.batch_id.to_string())
+                s.push("UPDATE batches SET media_queued = media_queued + ? WHERE id = ?")
                     .bind(delta)
-                    .execute(tx.conn())
-                    .await?;
+                    .bind(claim.batch_id.to_string());
+                extra = 1;
             }
         }
+        // As `account` does, with the job's media duration read from the row just updated.
+        let d = "(SELECT COALESCE(media_duration, 0.0) FROM jobs WHERE id = ?)";
+        let queued_delta = if to == JobStatus::Queued { d } else { "0.0" };
+        let done_delta = if matches!(to, JobStatus::Completed | JobStatus::Failed) { d } else { "0.0" };
+        let mut sql = format!(
+            "UPDATE batches SET n_processing = n_processing - 1, n_{to} = n_{to} + 1,
+                    media_queued = MAX(0, media_queued + {queued_delta}), media_done = media_done + {done_delta}
+             WHERE id = ?",
+            to = to.as_str()
+        );
+        if batch_event {
+            sql.push_str(" RETURNING ");
+            sql.push_str(BATCH_COLUMNS);
+        }
+        s.push(&sql);
+        if queued_delta == d {
+            s.bind(claim.job_id.to_string());
+        }
+        if done_delta == d {
+            s.bind(claim.job_id.to_string());
+        }
+        s.bind(claim.batch_id.to_string());
+        if batch_event {
+            s.push("SELECT progress, media_duration FROM jobs WHERE batch_id = ? AND status = 'processing'")
+                .bind(claim.batch_id.to_string());
+        }
+        let rows = tx.script(s).await?;
+        let job = rows::job_from_row(rows[0].first().ok_or_else(|| lease_lost(claim))?)?;
         emit_job(&mut tx, &job).await?;
-        account(&mut tx, &job, JobStatus::Processing, to).await?;
-        Ok(job)
-    })
+        let mut next = Script::new();
+        if batch_event {
+            let mut batch = rows::batch_from_row(
+                rows[2 + extra].first().ok_or_else(|| StoreError::BatchNotFound(claim.batch_id.to_string()))?,
+            )?;
+            let running = rows[3 + extra]
+                .iter()
+                .map(|r| Ok((r.try_get::<f64, _>(0)?, r.try_get::<Option<f64>, _>(1)?)))
+                .collect::<Result<Vec<_>>>()?;
+            if batch.status == BatchStatus::Processing {
+                if let Some((status, message)) = rules::batch_outcome(&batch.counts) {
+                    next.push(
+                        "UPDATE batches SET status = ?, error_message = ?, completed_at = ? WHERE id = ? AND status = 'processing'",
+                    )
+                    .bind(status.as_str())
+                    .bind(message.clone())
+                    .bind(now.clone())
+                    .bind(claim.batch_id.to_string());
+                    batch.status = status;
+                    batch.error_message = message;
+                    batch.completed_at = Some(rows::parse_ts(&now)?);
+                }
+            }
+            let summary = batch.summary(&running);
+            let data = serde_json::to_value(&summary).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            tx.event(EventKind::Batch, claim.batch_id, None, data).await?;
+        }
+        Ok((job, next))
+    }
+    .await;
+    match result {
+        Ok((job, next)) => {
+            tx.commit_script(next).await?;
+            Ok(job)
+        }
+        Err(e) => {
+            let _ = tx.rollback().await;
+            Err(e)
+        }
+    }
 }
 
 pub(super) async fn complete(store: &SqliteStore, claim: &Claim, media_duration: Option<f64>) -> Result<Job> {

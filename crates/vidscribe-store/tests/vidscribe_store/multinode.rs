@@ -41,6 +41,12 @@ async fn three_worker_nodes_share_a_batch_within_its_limit_and_survive_a_crashed
     let api = backend.open().await;
     let mut watcher = api.subscribe();
     let (id, jobs) = pending_batch(&api, JOBS, LIMIT).await;
+    // The engines open each upload before transcribing it: the files must exist.
+    for j in &api.get_batch(id).await.unwrap().jobs {
+        let path = data.path().join(&j.file_path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, b"not really a video").unwrap();
+    }
 
     let transcriber = Arc::new(InstantTranscriber::with_delay(Duration::from_millis(250)));
     let mut nodes: HashMap<&str, EngineHandle> = HashMap::new();
