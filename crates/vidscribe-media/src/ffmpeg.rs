@@ -27,10 +27,17 @@ const READ_BYTES: usize = 64 * 1024;
 const QUEUE: usize = 4;
 
 fn missing(path: &Path, tool: &Path, format: &str) -> MediaError {
+    // Say which program could not be started and where it was looked for: a bare name was
+    // searched on PATH, a path (VIDSCRIBE_FFMPEG / VIDSCRIBE_FFPROBE) was tried as given.
+    let tool = if tool.components().count() > 1 {
+        format!("{} cannot be run", tool.display())
+    } else {
+        format!("no `{}` on PATH", tool.display())
+    };
     MediaError::FfmpegMissing {
         file: display_name(path),
         format: format.to_string(),
-        tool: tool.display().to_string(),
+        tool,
     }
 }
 

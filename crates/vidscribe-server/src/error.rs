@@ -53,6 +53,14 @@ impl From<StoreError> for ApiError {
             ErrorKind::Conflict => Self::new(StatusCode::CONFLICT, code, e.to_string()),
             ErrorKind::Invalid => Self::new(StatusCode::BAD_REQUEST, code, e.to_string()),
             ErrorKind::Internal => Self::internal("store error", &e),
+            ErrorKind::Unavailable => {
+                tracing::error!(error = %e, "database unavailable");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    code,
+                    "the database cannot be written right now; nothing was changed, try again later",
+                )
+            }
         }
     }
 }

@@ -13,6 +13,9 @@ pub enum ErrorKind {
     Invalid,
     /// 500: our fault; details are logged, not shown.
     Internal,
+    /// 503: the database cannot be reached or written (down, read-only, disk full); the
+    /// request may succeed later and nothing was changed.
+    Unavailable,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -45,7 +48,28 @@ impl StoreError {
             StoreError::BatchNotFound(_) | StoreError::JobNotFound(_) => ErrorKind::NotFound,
             StoreError::WrongState { .. } => ErrorKind::Conflict,
             StoreError::Invalid { .. } | StoreError::UnsupportedUrl(_) => ErrorKind::Invalid,
+            StoreError::Database(_) if self.is_unavailable() => ErrorKind::Unavailable,
             StoreError::Database(_) | StoreError::Migrate(_) | StoreError::Corrupt(_) => ErrorKind::Internal,
+        }
+    }
+
+    /// The database itself is failing, not the request: connection lost or refused, or it
+    /// cannot write (SQLite: read-only, I/O error, disk full, cannot open; Postgres: class 08
+    /// connection errors, 53 insufficient resources, 57P0x shutdown, 25006 read-only).
+    pub fn is_unavailable(&self) -> bool {
+        let StoreError::Database(e) = self else { return false };
+        match e {
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
+            sqlx::Error::Database(db) => {
+                let code = db.code().unwrap_or_default();
+                // SQLite reports its (extended) result code as a number: the primary code is
+                // the low byte. 8 READONLY, 10 IOERR, 13 FULL, 14 CANTOPEN.
+                if let Ok(n) = code.parse::<i64>() {
+                    return matches!(n & 0xff, 8 | 10 | 13 | 14);
+                }
+                code.starts_with("08") || code.starts_with("53") || code.starts_with("57P0") || code == "25006"
+            }
+            _ => false,
         }
     }
 
@@ -72,6 +96,7 @@ impl ErrorCode for StoreError {
             StoreError::JobNotFound(_) => "job_not_found",
             StoreError::WrongState { code, .. } | StoreError::Invalid { code, .. } => code,
             StoreError::UnsupportedUrl(_) => "unsupported_database_url",
+            StoreError::Database(_) if self.is_unavailable() => "store_unavailable",
             StoreError::Database(_) | StoreError::Migrate(_) | StoreError::Corrupt(_) => "internal",
         }
     }

@@ -168,7 +168,11 @@ async fn run_claim_inner(ctx: &RunContext, claim: Claim) {
             match write_results(ctx, &claim, &transcript, elapsed).await {
                 Ok(()) => match ctx.store.complete(&claim, Some(transcript.duration)).await {
                     Ok(_) => info!(seconds = elapsed, words = transcript.word_count(), "job completed"),
-                    Err(e) => warn!(error = %e, "could not record completion"),
+                    Err(e) => {
+                        // Not completed, so no outputs: the job re-runs once its lease expires.
+                        warn!(error = %e, "could not record completion");
+                        remove_results(ctx, &claim).await;
+                    }
                 },
                 Err(e) => {
                     remove_results(ctx, &claim).await;
@@ -178,8 +182,19 @@ async fn run_claim_inner(ctx: &RunContext, claim: Claim) {
             }
         }
         (Err(e), StopReason::None) => {
-            end_failed(ctx, &claim, e.code(), &e.to_string(), e.is_retryable()).await;
+            let message = name_the_users_file(&e.to_string(), &claim);
+            end_failed(ctx, &claim, e.code(), &message, e.is_retryable()).await;
         }
+    }
+}
+
+/// Media errors name the file they read, which is the stored `uploads/<job_id>.<ext>`; the
+/// user knows it by the name they uploaded.
+fn name_the_users_file(message: &str, claim: &Claim) -> String {
+    let stored = std::path::Path::new(&claim.job.file_path).file_name().and_then(|n| n.to_str());
+    match stored {
+        Some(stored) if !stored.is_empty() => message.replace(stored, &claim.job.original_filename),
+        _ => message.to_string(),
     }
 }
 

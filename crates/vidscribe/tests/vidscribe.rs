@@ -21,3 +21,5 @@ mod transcribe;
 mod watch;
 #[path = "vidscribe/dashboard.rs"]
 mod dashboard;
+#[path = "vidscribe/fault.rs"]
+mod fault;
