@@ -169,7 +169,7 @@ mod tests {
         }
 
         proptest! {
-            #![proptest_config(ProptestConfig::with_cases(400))]
+            #![proptest_config(ProptestConfig::with_cases(std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(400)))]
 
             #[test]
             fn sanitized_names_are_single_safe_directory_components(raw in hostile_name()) {

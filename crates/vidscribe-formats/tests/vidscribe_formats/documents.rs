@@ -162,7 +162,8 @@ fn check(t: &Transcript) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    // `PROPTEST_CASES` asks for more (bench/fuzz).
+    #![proptest_config(ProptestConfig::with_cases(std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256)))]
 
     #[test]
     fn srt_and_vtt_documents_read_back_strictly(t in transcript()) {

@@ -109,7 +109,7 @@ fn limit_ms(t: &Transcript) -> Option<u64> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(300))]
+    #![proptest_config(ProptestConfig::with_cases(std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(300)))]
 
     #[test]
     fn subtitles_are_well_formed_and_monotonic(t in transcript()) {

@@ -31,7 +31,7 @@ fn is_layout_control(c: char) -> bool {
 proptest! {
     // No regression file: proptest cannot locate this test crate's root (it is not lib.rs or
     // main.rs) to read one back; cases it finds become explicit tests below instead.
-    #![proptest_config(ProptestConfig { cases: 1000, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(1000), failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn display_names_are_harmless_single_labels(raw in hostile_name()) {
