@@ -7,10 +7,11 @@
 
 use std::io::{self, Read};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread;
+use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
@@ -268,6 +269,47 @@ struct ProbeFormat {
     duration: Option<String>,
 }
 
+/// Runs `command` to completion like `Command::output`, but kills it after `timeout`
+/// (`Ok(None)`): a probe of a hostile or half-written file must not hang a worker or an upload.
+fn output_within(mut command: Command, timeout: Duration) -> io::Result<Option<Output>> {
+    use std::os::unix::process::CommandExt;
+    // Its own process group, so a timeout also stops what it started (a wrapper script's
+    // ffprobe would otherwise keep the pipes open after the script is killed).
+    let mut child = command
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let drain = |mut r: Box<dyn Read + Send>| {
+        thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = r.read_to_end(&mut buf);
+            buf
+        })
+    };
+    let stdout = child.stdout.take().map(|o| drain(Box::new(o)));
+    let stderr = child.stderr.take().map(|e| drain(Box::new(e)));
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            let group = format!("-{}", child.id());
+            let _ = Command::new("kill").args(["-KILL", "--", &group]).stderr(Stdio::null()).status();
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        thread::sleep(Duration::from_millis(10));
+    };
+    // The pipes close when the child is gone, so the readers end.
+    let join = |h: Option<thread::JoinHandle<Vec<u8>>>| h.and_then(|h| h.join().ok()).unwrap_or_default();
+    let (stdout, stderr) = (join(stdout), join(stderr));
+    Ok(status.map(|status| Output { status, stdout, stderr }))
+}
+
 /// What ffprobe says about the first audio stream.
 #[derive(Debug, Clone)]
 pub(crate) struct Probed {
@@ -283,7 +325,8 @@ pub(crate) fn ffprobe(
     options: &MediaOptions,
     format: &str,
 ) -> Result<Probed, MediaError> {
-    let out = Command::new(&options.ffprobe)
+    let mut command = Command::new(&options.ffprobe);
+    command
         .args([
             "-v",
             "error",
@@ -292,9 +335,8 @@ pub(crate) fn ffprobe(
             "-show_format",
             "-show_streams",
         ])
-        .arg(path)
-        .stdin(Stdio::null())
-        .output()
+        .arg(path);
+    let out = output_within(command, options.ffmpeg_stall_timeout)
         .map_err(|e| match e.kind() {
             io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied => {
                 missing(path, &options.ffprobe, format)
@@ -304,6 +346,15 @@ pub(crate) fn ffprobe(
                 source: e,
             },
         })?;
+    let Some(out) = out else {
+        return Err(MediaError::FfmpegFailed {
+            file: display_name(path),
+            reason: format!(
+                "ffprobe did not answer within {} s and was stopped",
+                options.ffmpeg_stall_timeout.as_secs()
+            ),
+        });
+    };
     if !out.status.success() {
         return Err(classify(path, &String::from_utf8_lossy(&out.stderr)));
     }
@@ -341,4 +392,26 @@ pub(crate) fn ffprobe(
             .or_else(|| format_info.and_then(|f| seconds(&f.duration))),
         has_video,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_hung_ffprobe_is_stopped_at_the_timeout_with_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = dir.path().join("ffprobe");
+        std::fs::write(&fake, "#!/bin/sh\nsleep 30\n").unwrap();
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let media = dir.path().join("talk.webm");
+        std::fs::write(&media, b"\x1a\x45\xdf\xa3 not really webm").unwrap();
+        let options = MediaOptions { ffprobe: fake, ffmpeg_stall_timeout: Duration::from_secs(1), ..MediaOptions::default() };
+        let started = Instant::now();
+        let err = ffprobe(&media, &options, "webm").unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+        let msg = err.to_string();
+        assert!(msg.contains("did not answer within 1 s") && msg.contains("talk.webm"), "{msg}");
+    }
 }
