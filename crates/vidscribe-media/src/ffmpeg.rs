@@ -97,25 +97,15 @@ impl FfmpegStream {
         options: &MediaOptions,
         format: &str,
     ) -> Result<Self, MediaError> {
-        let mut child = Command::new(&options.ffmpeg)
+        let mut command = Command::new(&options.ffmpeg);
+        command
             .args(["-nostdin", "-hide_banner", "-loglevel", "error", "-i"])
             .arg(path)
             .args(["-map", "0:a:0", "-vn", "-sn", "-dn", "-ac", "1", "-ar"])
             .arg(SAMPLE_RATE.to_string())
-            .args(["-f", "f32le", "pipe:1"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| match e.kind() {
-                io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied => {
-                    missing(path, &options.ffmpeg, format)
-                }
-                _ => MediaError::Io {
-                    file: display_name(path),
-                    source: e,
-                },
-            })?;
+            .args(["-f", "f32le", "pipe:1"]);
+        let mut child =
+            spawn_grouped(&mut command).map_err(|e| spawn_failed(path, &options.ffmpeg, format, e))?;
         let mut stdout = child.stdout.take().expect("stdout was piped");
         let mut err_pipe = child.stderr.take().expect("stderr was piped");
         let stderr = Arc::new(Mutex::new(String::new()));
@@ -233,8 +223,7 @@ impl FfmpegStream {
 
     fn kill(&mut self) {
         self.done = true;
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        kill_group(&mut self.child);
     }
 }
 
@@ -243,6 +232,30 @@ impl Drop for FfmpegStream {
         if !self.done {
             self.kill();
         }
+    }
+}
+
+/// Starts `command` (stdin closed, stdout and stderr piped) in its own process group, so
+/// [`kill_group`] also stops whatever it started: a wrapper script's ffmpeg would otherwise
+/// outlive the script and keep the pipes open.
+fn spawn_grouped(command: &mut Command) -> io::Result<Child> {
+    use std::os::unix::process::CommandExt;
+    command.process_group(0).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()
+}
+
+/// Kills the whole process group of a [`spawn_grouped`] child and reaps the child.
+fn kill_group(child: &mut Child) {
+    let group = format!("-{}", child.id());
+    let _ = Command::new("kill").args(["-KILL", "--", &group]).stderr(Stdio::null()).status();
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// A tool that cannot be started is "missing" (with the install hint); other errors are I/O.
+fn spawn_failed(path: &Path, tool: &Path, format: &str, e: io::Error) -> MediaError {
+    match e.kind() {
+        io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied => missing(path, tool, format),
+        _ => MediaError::Io { file: display_name(path), source: e },
     }
 }
 
@@ -272,15 +285,7 @@ struct ProbeFormat {
 /// Runs `command` to completion like `Command::output`, but kills it after `timeout`
 /// (`Ok(None)`): a probe of a hostile or half-written file must not hang a worker or an upload.
 fn output_within(mut command: Command, timeout: Duration) -> io::Result<Option<Output>> {
-    use std::os::unix::process::CommandExt;
-    // Its own process group, so a timeout also stops what it started (a wrapper script's
-    // ffprobe would otherwise keep the pipes open after the script is killed).
-    let mut child = command
-        .process_group(0)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
+    let mut child = spawn_grouped(&mut command)?;
     let drain = |mut r: Box<dyn Read + Send>| {
         thread::spawn(move || {
             let mut buf = Vec::new();
@@ -296,10 +301,7 @@ fn output_within(mut command: Command, timeout: Duration) -> io::Result<Option<O
             break Some(status);
         }
         if Instant::now() >= deadline {
-            let group = format!("-{}", child.id());
-            let _ = Command::new("kill").args(["-KILL", "--", &group]).stderr(Stdio::null()).status();
-            let _ = child.kill();
-            let _ = child.wait();
+            kill_group(&mut child);
             break None;
         }
         thread::sleep(Duration::from_millis(10));
@@ -337,15 +339,7 @@ pub(crate) fn ffprobe(
         ])
         .arg(path);
     let out = output_within(command, options.ffmpeg_stall_timeout)
-        .map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied => {
-                missing(path, &options.ffprobe, format)
-            }
-            _ => MediaError::Io {
-                file: display_name(path),
-                source: e,
-            },
-        })?;
+        .map_err(|e| spawn_failed(path, &options.ffprobe, format, e))?;
     let Some(out) = out else {
         return Err(MediaError::FfmpegFailed {
             file: display_name(path),
