@@ -123,13 +123,7 @@ impl Storage for LocalDir {
     }
 
     async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<()> {
-        let path = self.path(key)?;
-        let key = key.to_string();
-        Self::blocking(move || {
-            create_parent(&path, &key)?;
-            vidscribe_formats::write_atomic(&path, &bytes).map_err(|e| StorageError::io("write", &key, e))
-        })
-        .await
+        self.put_all(vec![(key.to_string(), bytes)]).await
     }
 
     /// One blocking task for all of a job's outputs instead of one per file.

@@ -191,6 +191,20 @@ async fn upload(api: &ApiClient, batch_id: &str, clips: &[Clip]) -> BTreeMap<Str
     jobs
 }
 
+/// A batch of `clips` that runs one job at a time with the test model, not yet started.
+async fn sequential_batch(api: &ApiClient, name: &str, clips: &[Clip]) -> (String, BTreeMap<String, usize>) {
+    let batch_id = api.create_batch(json!({"name": name, "max_concurrent": 1, "model": MODEL})).await;
+    let jobs = upload(api, &batch_id, clips).await;
+    (batch_id, jobs)
+}
+
+/// Waits until a job of the batch completed; returns the batch then and that job.
+async fn first_completed(api: &ApiClient, batch_id: &str) -> (Value, Value) {
+    let before = api.wait_for_batch(batch_id, Duration::from_secs(300), |b| count(b, "completed") >= 1).await;
+    let first_done = jobs_of(&before).into_iter().find(|j| j["status"] == "completed").unwrap();
+    (before, first_done)
+}
+
 fn jobs_of(batch: &Value) -> Vec<Value> {
     batch["jobs"].as_array().cloned().unwrap_or_default()
 }
@@ -547,12 +561,10 @@ async fn a_read_only_database_mid_batch_stalls_without_damage_and_the_batch_reco
     let mut srv = Serve::start(Serve::command(d, "127.0.0.1:0", &["--workers", "1"])).unwrap();
     let api = srv.api();
     let clips = vec![clip("jfk.wav", "jfk.wav"), clip("jfk.mp4", "video/jfk.mp4"), clip("librivox_0870.mp4", "video/librivox_0870.mp4")];
-    let batch_id = api.create_batch(json!({"name": "ro-db", "max_concurrent": 1, "model": MODEL})).await;
-    let jobs = upload(&api, &batch_id, &clips).await;
+    let (batch_id, jobs) = sequential_batch(&api, "ro-db", &clips).await;
     assert!(api.start(&batch_id).await.is_success());
-    let before = api.wait_for_batch(&batch_id, Duration::from_secs(300), |b| count(b, "completed") >= 1).await;
+    let (before, first_done) = first_completed(&api, &batch_id).await;
     let completed_before = count(&before, "completed");
-    let first_done = jobs_of(&before).into_iter().find(|j| j["status"] == "completed").unwrap();
 
     let db = d.join("vidscribe.db");
     let wal = d.join("vidscribe.db-wal");
@@ -623,11 +635,9 @@ async fn an_unwritable_results_dir_fails_jobs_clearly_and_a_retry_recovers_them(
     let mut srv = Serve::start(Serve::command(d, "127.0.0.1:0", &["--workers", "1"])).unwrap();
     let api = srv.api();
     let clips = vec![clip("jfk.wav", "jfk.wav"), clip("jfk.mp4", "video/jfk.mp4"), clip("jfk.mkv", "video/jfk.mkv")];
-    let batch_id = api.create_batch(json!({"name": "ro-results", "max_concurrent": 1, "model": MODEL})).await;
-    let jobs = upload(&api, &batch_id, &clips).await;
+    let (batch_id, jobs) = sequential_batch(&api, "ro-results", &clips).await;
     assert!(api.start(&batch_id).await.is_success());
-    let before = api.wait_for_batch(&batch_id, Duration::from_secs(300), |b| count(b, "completed") >= 1).await;
-    let first_done = jobs_of(&before).into_iter().find(|j| j["status"] == "completed").unwrap();
+    let (_, first_done) = first_completed(&api, &batch_id).await;
 
     // As root, permission bits do not stop writes: the immutable attribute does (no new
     // entries in results/, while results/batches/ itself stays writable). Otherwise 0555.
@@ -804,8 +814,7 @@ async fn a_truncated_cached_model_is_detected_and_fetched_again_never_a_crash() 
     let mut srv = Serve::start(cmd).unwrap();
     let api = srv.api();
     let clips = vec![clip("jfk.wav", "jfk.wav")];
-    let batch_id = api.create_batch(json!({"name": "bad-model", "max_concurrent": 1, "model": MODEL})).await;
-    let jobs = upload(&api, &batch_id, &clips).await;
+    let (batch_id, jobs) = sequential_batch(&api, "bad-model", &clips).await;
     let job_id = jobs.keys().next().unwrap().clone();
     assert!(api.start(&batch_id).await.is_success());
 
@@ -943,14 +952,12 @@ async fn a_full_disk_fails_jobs_with_no_space_leaves_nothing_half_written_and_a_
     let mut srv = Serve::start(Serve::command(d, "127.0.0.1:0", &["--workers", "1"])).unwrap();
     let api = srv.api();
     let clips = vec![clip("jfk.wav", "jfk.wav"), clip("jfk.mp4", "video/jfk.mp4"), clip("jfk.mkv", "video/jfk.mkv")];
-    let batch_id = api.create_batch(json!({"name": "disk-full", "max_concurrent": 1, "model": MODEL})).await;
-    let jobs = upload(&api, &batch_id, &clips).await;
+    let (batch_id, jobs) = sequential_batch(&api, "disk-full", &clips).await;
     let queued = get_batch(&api, &batch_id).await;
     // With /dev/full only the later jobs' directories are prepared (the first must succeed).
     let later: Vec<PathBuf> = jobs_of(&queued).iter().skip(1).map(|j| d.join(j["results_path"].as_str().unwrap())).collect();
     assert!(api.start(&batch_id).await.is_success());
-    let before = api.wait_for_batch(&batch_id, Duration::from_secs(300), |b| count(b, "completed") >= 1).await;
-    let first_done = jobs_of(&before).into_iter().find(|j| j["status"] == "completed").unwrap();
+    let (_, first_done) = first_completed(&api, &batch_id).await;
     let snapshot = results.join("batches").join(format!("{batch_id}.json"));
     disk.fill(&later, srv.pid());
 
