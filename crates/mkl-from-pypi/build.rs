@@ -92,7 +92,8 @@ fn run() -> Result<()> {
         ));
     }
 
-    let prefix = match env::var_os("VIDSCRIBE_MKL_DIR").filter(|d| !d.is_empty()) {
+    let given = env::var_os("VIDSCRIBE_MKL_DIR").filter(|d| !d.is_empty());
+    let prefix = match &given {
         Some(dir) => PathBuf::from(dir),
         None => {
             let prefix = cache_root().join(format!("mkl-{MKL_VERSION}"));
@@ -112,11 +113,13 @@ fn run() -> Result<()> {
     required.push(include.join("mkl.h"));
     for path in &required {
         if !path.is_file() {
-            return Err(format!(
-                "{} is missing (remove {} to fetch it again, or fix VIDSCRIBE_MKL_DIR)",
-                path.display(),
-                prefix.display()
-            ));
+            let fix = if given.is_some() {
+                "VIDSCRIBE_MKL_DIR must hold lib/ and include/ as fetched from the pinned wheels"
+                    .to_string()
+            } else {
+                format!("remove {} to fetch it again", prefix.display())
+            };
+            return Err(format!("{} is missing: {fix}", path.display()));
         }
         // A prefix removed after a build makes cargo run this script again.
         println!("cargo:rerun-if-changed={}", path.display());
