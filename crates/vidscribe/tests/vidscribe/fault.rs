@@ -161,13 +161,13 @@ fn tail(text: &str) -> String {
 
 /// A speech clip for a batch: upload name, fixture, reference text and the WER it must reach.
 struct Clip {
-    name: &'static str,
+    name: String,
     fixture: &'static str,
     reference: String,
     max_wer: f64,
 }
 
-fn clip(name: &'static str, fixture_path: &'static str) -> Clip {
+fn clip(name: &str, fixture_path: &'static str) -> Clip {
     let (reference, max_wer) = if name.starts_with("jfk") {
         (JFK.to_string(), 0.05)
     } else if fixture_path.contains("librivox") {
@@ -178,7 +178,7 @@ fn clip(name: &'static str, fixture_path: &'static str) -> Clip {
         // Two spoken words (alsa channel names): only "not empty" is asked of them.
         (String::new(), f64::INFINITY)
     };
-    Clip { name, fixture: fixture_path, reference, max_wer }
+    Clip { name: name.to_string(), fixture: fixture_path, reference, max_wer }
 }
 
 /// Uploads the clips into `batch_id`; returns `job_id → clip index`.
@@ -186,7 +186,7 @@ async fn upload(api: &ApiClient, batch_id: &str, clips: &[Clip]) -> BTreeMap<Str
     let mut jobs = BTreeMap::new();
     for (i, c) in clips.iter().enumerate() {
         let bytes = std::fs::read(fixture(c.fixture)).unwrap();
-        jobs.insert(api.add_video(batch_id, c.name, bytes).await, i);
+        jobs.insert(api.add_video(batch_id, &c.name, bytes).await, i);
     }
     jobs
 }
@@ -393,28 +393,28 @@ async fn kill_9_at_ten_random_moments_and_every_job_still_completes_exactly_once
     let mut api = srv.api();
     let port = srv.addr.port();
 
-    let clips = vec![
-        clip("jfk.wav", "jfk.wav"),
-        clip("jfk.mp4", "video/jfk.mp4"),
-        clip("jfk.mkv", "video/jfk.mkv"),
-        clip("librivox_0870.mp4", "video/librivox_0870.mp4"),
-        clip("librivox_0880.wav", "librivox/sense_and_sensibility_01_austen_64kb-0880.wav"),
-        clip("librivox_0890.wav", "librivox/sense_and_sensibility_01_austen_64kb-0890.wav"),
-        clip("librivox_0920.wav", "librivox/sense_and_sensibility_01_austen_64kb-0920.wav"),
-        clip("librivox_0930.wav", "librivox/sense_and_sensibility_01_austen_64kb-0930.wav"),
-        clip("Front_Center.wav", "alsa/Front_Center.wav"),
-        clip("Rear_Left.wav", "alsa/Rear_Left.wav"),
-        clip("jfk (2).wav", "jfk.wav"),
-        clip("jfk (2).mp4", "video/jfk.mp4"),
-        clip("jfk (2).mkv", "video/jfk.mkv"),
-        clip("librivox_0870 (2).mp4", "video/librivox_0870.mp4"),
-        clip("librivox_0880 (2).wav", "librivox/sense_and_sensibility_01_austen_64kb-0880.wav"),
-        clip("librivox_0890 (2).wav", "librivox/sense_and_sensibility_01_austen_64kb-0890.wav"),
-        clip("librivox_0920 (2).wav", "librivox/sense_and_sensibility_01_austen_64kb-0920.wav"),
-        clip("librivox_0930 (2).wav", "librivox/sense_and_sensibility_01_austen_64kb-0930.wav"),
-        clip("Front_Center (2).wav", "alsa/Front_Center.wav"),
-        clip("Rear_Left (2).wav", "alsa/Rear_Left.wav"),
+    let sources = [
+        ("jfk.wav", "jfk.wav"),
+        ("jfk.mp4", "video/jfk.mp4"),
+        ("jfk.mkv", "video/jfk.mkv"),
+        ("librivox_0870.mp4", "video/librivox_0870.mp4"),
+        ("librivox_0880.wav", "librivox/sense_and_sensibility_01_austen_64kb-0880.wav"),
+        ("librivox_0890.wav", "librivox/sense_and_sensibility_01_austen_64kb-0890.wav"),
+        ("librivox_0920.wav", "librivox/sense_and_sensibility_01_austen_64kb-0920.wav"),
+        ("librivox_0930.wav", "librivox/sense_and_sensibility_01_austen_64kb-0930.wav"),
+        ("Front_Center.wav", "alsa/Front_Center.wav"),
+        ("Rear_Left.wav", "alsa/Rear_Left.wav"),
     ];
+    // The second copy is named like a re-upload: "jfk (2).wav".
+    let clips: Vec<Clip> = ["", " (2)"]
+        .iter()
+        .flat_map(|copy| {
+            sources.iter().map(move |(name, path)| {
+                let (stem, ext) = name.rsplit_once('.').unwrap();
+                clip(&format!("{stem}{copy}.{ext}"), path)
+            })
+        })
+        .collect();
     let batch_id = api.create_batch(json!({"name": "kill-9", "max_concurrent": 4, "model": MODEL})).await;
     let jobs = upload(&api, &batch_id, &clips).await;
     assert_eq!(jobs.len(), clips.len());
@@ -738,7 +738,7 @@ async fn without_ffmpeg_symphonia_formats_transcribe_and_the_others_say_ffmpeg_i
     let api = srv.api();
     for (i, c) in clips.iter().enumerate().skip(2) {
         let bytes = std::fs::read(fixture(c.fixture)).unwrap();
-        let r = api.add_video_raw(Some(&batch_id), c.name, Some(bytes), None).await.unwrap();
+        let r = api.add_video_raw(Some(&batch_id), &c.name, Some(bytes), None).await.unwrap();
         assert_eq!(r.status, 200, "{} is read without ffmpeg: {}", c.name, r.body);
         jobs.insert(r.body["job_id"].as_str().unwrap().to_string(), i);
     }
@@ -753,7 +753,7 @@ async fn without_ffmpeg_symphonia_formats_transcribe_and_the_others_say_ffmpeg_i
     for (job_id, &i) in &jobs {
         let c = &clips[i];
         let j = jobs_of(&ended).into_iter().find(|j| j["job_id"] == job_id.as_str()).unwrap();
-        if needs_ffmpeg(c.name) {
+        if needs_ffmpeg(&c.name) {
             let msg = j["error_message"].as_str().unwrap_or("");
             assert_eq!(j["status"], "failed", "{}: {j}", c.name);
             assert_eq!(j["error_code"], "ffmpeg_missing", "{}: {j}", c.name);
@@ -774,7 +774,7 @@ async fn without_ffmpeg_symphonia_formats_transcribe_and_the_others_say_ffmpeg_i
     let srv = Serve::start(Serve::command(d, "127.0.0.1:0", &["--workers", "1"])).unwrap();
     let api = srv.api();
     for (job_id, &i) in &jobs {
-        if needs_ffmpeg(clips[i].name) {
+        if needs_ffmpeg(&clips[i].name) {
             retry(&api, &batch_id, job_id).await;
         }
     }
