@@ -13,7 +13,7 @@
 //! modules' tests may still run beside them.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -24,7 +24,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::{json, Value};
 use vidscribe_server::testing::ApiClient;
 
-use crate::support::{drain, ensure_model, fixture, signal, vidscribe, wait_child, Captured, MODEL};
+use crate::support::{announced_addr, drain, ensure_model, fixture, signal, vidscribe, wait_child, Captured, MODEL};
 
 const JFK: &str = "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country.";
 
@@ -80,16 +80,7 @@ impl Serve {
     fn start(mut cmd: Command) -> Result<Serve, String> {
         let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn vidscribe serve");
         let stderr = drain(child.stderr.take().unwrap());
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(addr) = line.strip_prefix("listening on http://") {
-                    let _ = tx.send(addr.trim().to_string());
-                }
-            }
-        });
+        let rx = announced_addr(child.stdout.take().unwrap());
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             match rx.recv_timeout(Duration::from_millis(50)) {

@@ -8,7 +8,7 @@
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -139,6 +139,21 @@ pub fn drain(mut r: impl Read + Send + 'static) -> Captured {
     c
 }
 
+/// Reads a `vidscribe serve` child's stdout on a thread and sends the address of each
+/// `listening on http://ADDR` line it prints.
+pub fn announced_addr(stdout: ChildStdout) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(addr) = line.strip_prefix("listening on http://") {
+                let _ = tx.send(addr.trim().to_string());
+            }
+        }
+    });
+    rx
+}
+
 /// `vidscribe serve` on `127.0.0.1:0` with a temporary data directory.
 pub struct Server {
     pub child: Child,
@@ -165,16 +180,7 @@ impl Server {
             .spawn()
             .expect("spawn vidscribe serve");
         let stderr = drain(child.stderr.take().unwrap());
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(addr) = line.strip_prefix("listening on http://") {
-                    let _ = tx.send(addr.trim().to_string());
-                }
-            }
-        });
+        let rx = announced_addr(child.stdout.take().unwrap());
         let addr = match rx.recv_timeout(Duration::from_secs(60)) {
             Ok(a) => a.parse().expect("a socket address after 'listening on http://'"),
             Err(_) => {
