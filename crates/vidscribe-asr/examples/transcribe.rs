@@ -12,7 +12,6 @@ use vidscribe_asr::{default_cache_dir, DecodeOptions, WhisperTranscriber};
 use vidscribe_core::CancelFlag;
 
 fn main() -> anyhow::Result<()> {
-    vidscribe_asr::prefer_mkl_on_every_cpu();
     let mut model = "tiny.en".to_string();
     let mut threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut options = DecodeOptions::default();

@@ -2,7 +2,6 @@
 //! verified fetch, log-mel features, the long-form decoding loop, and [`WhisperTranscriber`],
 //! the real [`vidscribe_core::Transcriber`].
 
-pub mod backend;
 pub mod engine;
 pub mod error;
 pub mod mel;
@@ -11,7 +10,6 @@ pub mod transcriber;
 mod vocab;
 mod words;
 
-pub use backend::prefer_mkl_on_every_cpu;
 pub use engine::{DecodeOptions, Engine};
 pub use error::AsrError;
 pub use models::{
