@@ -504,8 +504,9 @@ function jobRow(job) {
   }
   const stalled = el('p', { class: 'job-stalled warn-text', hidden: true });
   const error = el('p', { class: 'job-error error-text', hidden: true });
+  const warning = el('p', { class: 'job-warning warn-text', hidden: true });
   const actions = el('div', { class: 'actions job-actions' });
-  li.append(head, bar, facts, stalled, error, actions);
+  li.append(head, bar, facts, stalled, error, warning, actions);
   return li;
 }
 
@@ -545,6 +546,9 @@ function updateJobRow(li, job, now) {
   const err = li.querySelector('.job-error');
   err.hidden = !job.error_message;
   setText(err, job.error_message ? `Error: ${job.error_message}` : '');
+  const warning = li.querySelector('.job-warning');
+  warning.hidden = !job.warning;
+  setText(warning, job.warning ? `⚠ ${job.warning}` : '');
 
   // Actions depend only on status: rebuild them when it changes.
   const actions = li.querySelector('.job-actions');

@@ -15,7 +15,8 @@ use tracing::{debug, debug_span};
 use vidscribe_core::{Segment, Transcript, Word};
 
 use crate::error::AsrError;
-use crate::mel::{Mel, MelExtractor, HOP, SAMPLE_RATE, WINDOW_FRAMES};
+use crate::mel::{Mel, MelExtractor, HOP, N_FFT, SAMPLE_RATE, WINDOW_FRAMES};
+use crate::stream::{AudioSource, Lookahead};
 use crate::models::ModelDir;
 use crate::vocab::Vocabulary;
 use crate::words;
@@ -98,6 +99,29 @@ impl From<AsrError> for Stop {
     }
 }
 
+/// What one window of the loop did, for progress and for tests.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WindowReport {
+    /// Where the window starts, in media seconds.
+    pub start: f64,
+    /// Its length in feature frames (100 a second; 3000 for a whole window).
+    pub frames: usize,
+    /// Whether the model ran on it (false for a window of silence).
+    pub decoded: bool,
+    /// Media seconds done after it.
+    pub done_seconds: f64,
+    /// The media's length: as stated while decoding, as found once the end is reached.
+    pub expected_seconds: f64,
+}
+
+/// One segment of a window: times in seconds from the window start (`end` is `None` when the
+/// window had no closing timestamp: it lasts to the window's end).
+struct Piece<'t> {
+    start: f64,
+    end: Option<f64>,
+    tokens: &'t [usize],
+}
+
 struct WindowResult {
     tokens: Vec<usize>,
     avg_logprob: f32,
@@ -140,21 +164,166 @@ impl Engine {
         self.multilingual
     }
 
-    /// Transcribes 16 kHz mono `samples`. `on_window` gets the audio seconds done after each
-    /// window; `cancelled` is asked before each window.
+    /// Transcribes the 16 kHz mono audio of `source`, reading it once, front to back, and
+    /// holding no more of it than one window's look-ahead (see [`crate::stream`]).
+    /// `expected_seconds` is the duration the media states (0 when unknown): progress is
+    /// measured against it until the real end is known. `on_window` gets each decoded
+    /// window's report; `cancelled` is asked before each window.
     pub fn transcribe(
         &self,
-        samples: &[f32],
+        source: &mut dyn AudioSource,
+        expected_seconds: f64,
         options: &DecodeOptions,
-        on_window: &mut dyn FnMut(f64),
+        on_window: &mut dyn FnMut(&WindowReport),
         cancelled: &dyn Fn() -> bool,
     ) -> Result<Transcript, Stop> {
-        let duration = samples.len() as f64 / SAMPLE_RATE as f64;
-        let features = self.mel.compute(samples);
-        let content_frames = features.n_frames;
-
-        let mut language = options.language.clone();
+        let mut language = self.language_for(options.language.as_deref())?;
         let mut language_probability = None;
+
+        let mut audio = Lookahead::new(source);
+        let mut segments: Vec<Segment> = Vec::new();
+        // The tokens of the segments kept so far: the next window's prompt is their tail.
+        let mut all_tokens: Vec<usize> = Vec::new();
+        let mut prompt_reset_since = 0;
+        let mut seek = 0usize;
+        // The loudest log-mel energy so far: the normalisation's reference (see mel.rs).
+        let mut loudest = f32::NEG_INFINITY;
+        loop {
+            if cancelled() {
+                return Err(Stop::Cancelled);
+            }
+            // The window's samples plus the STFT's context on the right; the left context
+            // was kept by the previous discard.
+            audio.fill_to((seek + WINDOW_FRAMES) * HOP + N_FFT / 2)?;
+            // Until the end is known the stream reaches past this window, so it is whole.
+            let content_frames = audio.total().map_or(usize::MAX, |t| t / HOP);
+            if seek >= content_frames {
+                break;
+            }
+            let time_offset = seek as f64 * FRAME_SECONDS;
+            let segment_size = (content_frames - seek).min(WINDOW_FRAMES);
+            let segment_duration = segment_size as f64 * FRAME_SECONDS;
+            let _span = debug_span!("window", start = time_offset).entered();
+            let window_start = seek;
+
+            let window_samples = audio.slice(seek * HOP, (seek + segment_size) * HOP);
+            let mut decoded = false;
+            if is_silent(window_samples) {
+                // Whisper answers near-digital silence with a confident "You" (its no-speech
+                // probability is high, but the log-probability stays above the threshold, so the
+                // reference rule keeps it). Nothing audible cannot hold speech: skip undecoded.
+                debug!("window skipped: below the silence level");
+                seek += segment_size;
+            } else {
+                decoded = true;
+                let context_start = (seek * HOP).saturating_sub(N_FFT / 2);
+                let features = self.mel.compute_frames(
+                    audio.slice(context_start, (seek + segment_size) * HOP + N_FFT / 2),
+                    context_start.max(audio.start()),
+                    seek,
+                    segment_size,
+                    loudest,
+                );
+                loudest = features.loudest;
+                let encoder_output = self.encode(&features)?;
+                if language.is_none() {
+                    let (code, probability) = self.detect_language(&encoder_output)?;
+                    debug!(language = %code, probability, "language detected");
+                    language = Some(code);
+                    language_probability = Some(probability);
+                }
+                let sot_sequence = self.sot_sequence(language.as_deref());
+                let previous = &all_tokens[prompt_reset_since..];
+                let prompt = self.prompt(previous, &sot_sequence);
+                let result = self.generate_with_fallback(&encoder_output, &prompt, options)?;
+
+                let silent = result.no_speech_prob > options.no_speech_threshold
+                    && result.avg_logprob <= options.log_prob_threshold;
+                if silent {
+                    debug!(no_speech_prob = result.no_speech_prob, "window skipped as silence");
+                    seek += segment_size;
+                } else {
+                    let (pieces, advance) = self.split_window(&result.tokens, segment_size);
+                    seek += advance;
+                    let duration_cap = audio
+                        .total()
+                        .map_or(f64::INFINITY, |t| t as f64 / SAMPLE_RATE as f64);
+                    let first_new = segments.len();
+                    let mut kept_tokens: Vec<Vec<usize>> = Vec::new();
+                    for piece in pieces {
+                        let end = piece.end.unwrap_or(segment_duration);
+                        let text = self.vocab.decode(piece.tokens);
+                        // As the reference does: an empty or zero-length segment is not output,
+                        // and its tokens do not condition the next window.
+                        if text.trim().is_empty() || piece.start == end {
+                            continue;
+                        }
+                        let prev_end = segments.last().map_or(0.0, |s| s.end);
+                        let start = (time_offset + piece.start).max(prev_end).min(duration_cap);
+                        let end = (time_offset + end).min(duration_cap).max(start);
+                        segments.push(Segment {
+                            id: segments.len(),
+                            start,
+                            end,
+                            text,
+                            words: None,
+                            avg_logprob: result.avg_logprob,
+                            no_speech_prob: result.no_speech_prob,
+                            compression_ratio: result.compression_ratio,
+                            temperature: result.temperature,
+                        });
+                        all_tokens.extend_from_slice(piece.tokens);
+                        kept_tokens.push(piece.tokens.to_vec());
+                    }
+                    if options.word_timestamps {
+                        let piece_tokens: Vec<Vec<usize>> = kept_tokens
+                            .iter()
+                            .map(|t| t.iter().copied().filter(|&id| id < self.vocab.eot).collect())
+                            .collect();
+                        self.add_word_timestamps(
+                            &mut segments[first_new..],
+                            &piece_tokens,
+                            &encoder_output,
+                            &sot_sequence,
+                            segment_size,
+                            time_offset,
+                        )?;
+                    }
+                    if !options.condition_on_previous_text || result.temperature > 0.5 {
+                        prompt_reset_since = all_tokens.len();
+                    }
+                }
+            }
+            // The next window starts at `seek`; the STFT looks N_FFT / 2 samples further back.
+            audio.discard_before((seek * HOP).saturating_sub(N_FFT / 2));
+            let done = match audio.total() {
+                Some(total) if seek >= total / HOP => total as f64 / SAMPLE_RATE as f64,
+                _ => seek as f64 * FRAME_SECONDS,
+            };
+            on_window(&WindowReport {
+                start: window_start as f64 * FRAME_SECONDS,
+                frames: segment_size,
+                decoded,
+                done_seconds: done,
+                expected_seconds: expected_seconds.max(done),
+            });
+        }
+
+        let duration = audio.total().unwrap_or(0) as f64 / SAMPLE_RATE as f64;
+        Ok(Transcript {
+            language: language.unwrap_or_else(|| "en".to_string()),
+            language_probability,
+            duration,
+            model: self.model.name.clone(),
+            segments,
+            warnings: Vec::new(),
+        })
+    }
+
+    /// The language to decode in: `Some` when known before listening (given, or the only one an
+    /// English-only model knows), `None` to detect it on the first window with sound.
+    fn language_for(&self, requested: Option<&str>) -> Result<Option<String>, Stop> {
+        let mut language = requested.map(str::to_string);
         if !self.multilingual {
             if let Some(code) = language.as_deref().filter(|&c| c != "en") {
                 return Err(Stop::Failed(AsrError::Language {
@@ -173,156 +342,56 @@ impl Engine {
                 }));
             }
         }
+        Ok(language)
+    }
 
-        let mut segments: Vec<Segment> = Vec::new();
-        let mut all_tokens: Vec<usize> = Vec::new();
-        let mut prompt_reset_since = 0;
-        let mut seek = 0usize;
-        while seek < content_frames {
-            if cancelled() {
-                return Err(Stop::Cancelled);
-            }
-            let time_offset = seek as f64 * FRAME_SECONDS;
-            let segment_size = (content_frames - seek).min(WINDOW_FRAMES);
-            let segment_duration = segment_size as f64 * FRAME_SECONDS;
-            let _span = debug_span!("window", start = time_offset).entered();
-
-            let window_samples = &samples
-                [(seek * HOP).min(samples.len())..((seek + segment_size) * HOP).min(samples.len())];
-            if is_silent(window_samples) {
-                // Whisper answers near-digital silence with a confident "You" (its no-speech
-                // probability is high, but the log-probability stays above the threshold, so the
-                // reference rule keeps it). Nothing audible cannot hold speech: skip undecoded.
-                debug!("window skipped: below the silence level");
-                seek += segment_size;
-                on_window(done_seconds(seek, content_frames, duration));
-                continue;
-            }
-
-            let encoder_output = self.encode(&features, seek, segment_size)?;
-            if language.is_none() {
-                let (code, probability) = self.detect_language(&encoder_output)?;
-                debug!(language = %code, probability, "language detected");
-                language = Some(code);
-                language_probability = Some(probability);
-            }
-            let sot_sequence = self.sot_sequence(language.as_deref());
-            let previous = &all_tokens[prompt_reset_since..];
-            let prompt = self.prompt(previous, &sot_sequence);
-            let result = self.generate_with_fallback(&encoder_output, &prompt, options)?;
-
-            let silent = result.no_speech_prob > options.no_speech_threshold
-                && result.avg_logprob <= options.log_prob_threshold;
-            if silent {
-                debug!(
-                    no_speech_prob = result.no_speech_prob,
-                    "window skipped as silence"
-                );
-                seek += segment_size;
-                on_window(done_seconds(seek, content_frames, duration));
-                continue;
-            }
-
-            let tokens = &result.tokens;
-            let ts = |i: usize| self.vocab.is_timestamp(tokens[i]);
-            let single_timestamp_ending =
-                tokens.len() >= 2 && !ts(tokens.len() - 2) && ts(tokens.len() - 1);
-            let consecutive: Vec<usize> =
-                (1..tokens.len()).filter(|&i| ts(i) && ts(i - 1)).collect();
-
-            // Each piece: (start, end, tokens) in seconds from the window start.
-            let mut pieces: Vec<(f64, f64, &[usize])> = Vec::new();
-            if !consecutive.is_empty() {
-                let mut slices = consecutive.clone();
-                if single_timestamp_ending {
-                    slices.push(tokens.len());
-                }
-                let mut last_slice = 0;
-                for &current in &slices {
-                    let sliced = &tokens[last_slice..current];
-                    let start = self.timestamp_or_zero(sliced[0]);
-                    let end = self.timestamp_or_zero(sliced[sliced.len() - 1]);
-                    pieces.push((start, end, sliced));
-                    last_slice = current;
-                }
-                if single_timestamp_ending {
-                    seek += segment_size;
-                } else {
-                    let last_timestamp = tokens[last_slice - 1] - self.vocab.timestamp_begin;
-                    // A window ending on <|0.00|><|0.00|> would never move on: skip it whole.
-                    seek += if last_timestamp > 0 {
-                        last_timestamp * FRAMES_PER_TIMESTAMP
-                    } else {
-                        segment_size
-                    };
-                }
-            } else {
-                let mut end = segment_duration;
-                if let Some(&last) = tokens.iter().rev().find(|&&t| self.vocab.is_timestamp(t)) {
-                    if last != self.vocab.timestamp_begin {
-                        end = self.vocab.timestamp_seconds(last);
-                    }
-                }
-                pieces.push((0.0, end, tokens));
-                seek += segment_size;
-            }
-
-            let first_new = segments.len();
-            for (start, end, piece_tokens) in &pieces {
-                let text = self.vocab.decode(piece_tokens);
-                if text.trim().is_empty() {
-                    continue;
-                }
-                let prev_end = segments.last().map_or(0.0, |s| s.end);
-                let start = (time_offset + start).max(prev_end).min(duration);
-                let end = (time_offset + end).min(duration).max(start);
-                segments.push(Segment {
-                    id: segments.len(),
-                    start,
-                    end,
-                    text,
-                    words: None,
-                    avg_logprob: result.avg_logprob,
-                    no_speech_prob: result.no_speech_prob,
-                    compression_ratio: result.compression_ratio,
-                    temperature: result.temperature,
-                });
-            }
-            if options.word_timestamps {
-                let piece_tokens: Vec<Vec<usize>> = pieces
-                    .iter()
-                    .filter(|(_, _, t)| !self.vocab.decode(t).trim().is_empty())
-                    .map(|(_, _, t)| {
-                        t.iter()
-                            .copied()
-                            .filter(|&id| id < self.vocab.eot)
-                            .collect()
-                    })
-                    .collect();
-                self.add_word_timestamps(
-                    &mut segments[first_new..],
-                    &piece_tokens,
-                    &encoder_output,
-                    &sot_sequence,
-                    segment_size,
-                    time_offset,
-                )?;
-            }
-
-            all_tokens.extend_from_slice(tokens);
-            if !options.condition_on_previous_text || result.temperature > 0.5 {
-                prompt_reset_since = all_tokens.len();
-            }
-            on_window(done_seconds(seek, content_frames, duration));
+    /// Cuts a window's tokens into segments at consecutive timestamp pairs, and says how far
+    /// the next window starts (in frames), as the reference does: past the whole window when
+    /// its last segment is complete (it ends on a single timestamp, or holds no pair at all),
+    /// else at the last complete segment's end, so the unfinished sentence is decoded again
+    /// whole in the next window.
+    fn split_window<'t>(&self, tokens: &'t [usize], segment_size: usize) -> (Vec<Piece<'t>>, usize) {
+        let ts = |i: usize| self.vocab.is_timestamp(tokens[i]);
+        let single_timestamp_ending =
+            tokens.len() >= 2 && !ts(tokens.len() - 2) && ts(tokens.len() - 1);
+        let consecutive: Vec<usize> = (1..tokens.len()).filter(|&i| ts(i) && ts(i - 1)).collect();
+        if consecutive.is_empty() {
+            // One segment for the whole window; it ends at the last timestamp, if any.
+            let end = tokens
+                .iter()
+                .rev()
+                .find(|&&t| self.vocab.is_timestamp(t))
+                .filter(|&&t| t != self.vocab.timestamp_begin)
+                .map(|&t| self.vocab.timestamp_seconds(t));
+            return (vec![Piece { start: 0.0, end, tokens }], segment_size);
         }
-
-        Ok(Transcript {
-            language: language.unwrap_or_else(|| "en".to_string()),
-            language_probability,
-            duration,
-            model: self.model.name.clone(),
-            segments,
-        })
+        let mut slices = consecutive;
+        if single_timestamp_ending {
+            slices.push(tokens.len());
+        }
+        let mut pieces = Vec::with_capacity(slices.len());
+        let mut last_slice = 0;
+        for &current in &slices {
+            let sliced = &tokens[last_slice..current];
+            pieces.push(Piece {
+                start: self.timestamp_or_zero(sliced[0]),
+                end: Some(self.timestamp_or_zero(sliced[sliced.len() - 1])),
+                tokens: sliced,
+            });
+            last_slice = current;
+        }
+        let advance = if single_timestamp_ending {
+            segment_size
+        } else {
+            let last_timestamp = tokens[last_slice - 1] - self.vocab.timestamp_begin;
+            // A window ending on <|0.00|><|0.00|> would never move on: skip it whole.
+            if last_timestamp > 0 {
+                (last_timestamp * FRAMES_PER_TIMESTAMP).min(segment_size)
+            } else {
+                segment_size
+            }
+        };
+        (pieces, advance)
     }
 
     fn timestamp_or_zero(&self, id: usize) -> f64 {
@@ -333,13 +402,10 @@ impl Engine {
         }
     }
 
-    fn encode(
-        &self,
-        features: &Mel,
-        seek: usize,
-        len: usize,
-    ) -> Result<StorageView<'static>, AsrError> {
-        let mut window = features.window(seek, len);
+    /// Runs the encoder on one window's features, zero-padded to 30 s like the reference's
+    /// `pad_or_trim`.
+    fn encode(&self, features: &Mel) -> Result<StorageView<'static>, AsrError> {
+        let mut window = features.window(0, features.n_frames);
         let input = StorageView::new(
             &[1, features.n_mels, WINDOW_FRAMES],
             &mut window,
@@ -483,7 +549,11 @@ impl Engine {
         let index = pick(&|r| r.compression_ratio <= threshold)
             .or_else(|| pick(&|_| true))
             .ok_or_else(|| AsrError::inference("no decoding attempt"))?;
-        Ok(tried.swap_remove(index))
+        let mut best = tried.swap_remove(index);
+        // As the reference does: a window no temperature could fix counts as decoded at the
+        // last one, so it does not condition the next window (the prompt is reset).
+        best.temperature = temperatures.last().copied().unwrap_or(best.temperature);
+        Ok(best)
     }
 
     fn add_word_timestamps(
@@ -569,16 +639,6 @@ fn is_silent(samples: &[f32]) -> bool {
     }
     let energy: f64 = samples.iter().map(|&s| f64::from(s) * f64::from(s)).sum();
     ((energy / samples.len() as f64).sqrt() as f32) < SILENCE_RMS
-}
-
-/// Audio seconds done once `seek` frames are: the whole duration after the last window (the
-/// final partial frame included), so progress ends at exactly 1.
-fn done_seconds(seek: usize, content_frames: usize, duration: f64) -> f64 {
-    if seek >= content_frames {
-        duration
-    } else {
-        seek as f64 * FRAME_SECONDS
-    }
 }
 
 /// Length of the UTF-8 text over its zlib-compressed length: repetitive hallucinations compress well.

@@ -28,6 +28,9 @@ pub enum AsrError {
     /// The inference engine failed while running.
     #[error("inference failed: {message}")]
     Inference { message: String },
+    /// The media could not be decoded (kept whole: its code and retry rule are the media's).
+    #[error(transparent)]
+    Media(vidscribe_media::MediaError),
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -61,6 +64,7 @@ impl ErrorCode for AsrError {
             AsrError::Load { .. } => "model_load_failed",
             AsrError::Language { .. } => "language_unsupported",
             AsrError::Inference { .. } => "inference_failed",
+            AsrError::Media(e) => e.code(),
             AsrError::Io { .. } => "io_error",
         }
     }
@@ -71,6 +75,7 @@ impl From<AsrError> for TranscribeError {
         let code = err.code();
         let message = err.to_string();
         match err {
+            AsrError::Media(e) => e.into(),
             // A download can fail for reasons that pass (network, full disk): worth another attempt.
             AsrError::Fetch { .. } | AsrError::Inference { .. } | AsrError::Io { .. } => {
                 TranscribeError::Engine { code, message }

@@ -6,13 +6,15 @@ pub mod engine;
 pub mod error;
 pub mod mel;
 pub mod models;
+pub mod stream;
 pub mod transcriber;
 mod vocab;
 mod words;
 
-pub use engine::{DecodeOptions, Engine};
+pub use engine::{DecodeOptions, Engine, WindowReport};
 pub use error::AsrError;
 pub use models::{
     default_cache_dir, ensure_model, known_models, list, pull, KnownModel, ModelDir, ModelStatus,
 };
+pub use stream::{AudioSource, InMemory};
 pub use transcriber::WhisperTranscriber;

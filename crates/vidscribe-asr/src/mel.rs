@@ -20,6 +20,8 @@ pub const WINDOW_FRAMES: usize = 3000;
 pub struct Mel {
     pub n_mels: usize,
     pub n_frames: usize,
+    /// The largest log10 energy the normalisation clamped against (see `compute_frames`).
+    pub loudest: f32,
     data: Vec<f32>,
 }
 
@@ -86,32 +88,47 @@ impl MelExtractor {
         }
     }
 
-    /// Features of `samples` (16 kHz mono). As in the reference, the audio counts as followed
-    /// by 30 s of silence (which shapes the last frames), and one frame per 160 samples of
-    /// real audio is kept.
+    /// Features of `samples` (16 kHz mono), one frame per 160 samples of real audio, the audio
+    /// counting as followed by silence (which shapes the last frames), as in the reference.
     pub fn compute(&self, samples: &[f32]) -> Mel {
-        let n_frames = samples.len() / HOP;
-        let padded_len = samples.len() + SAMPLE_RATE * 30;
+        self.compute_frames(samples, 0, 0, samples.len() / HOP, f32::NEG_INFINITY)
+    }
+
+    /// Features of frames `first..first + n` of a longer signal, of which `samples` holds the
+    /// part from sample `offset` on: what the streaming decoder keeps of a long file. It must
+    /// hold the frames' samples plus `N_FFT / 2` on either side (where the signal has them);
+    /// past its end the signal is silence, before sample 0 it is reflected, as in the
+    /// reference's centered STFT.
+    ///
+    /// The reference clamps the log-mel to 8 below the maximum of the whole file, which a
+    /// stream cannot know in advance; here it is the maximum of these frames and of
+    /// `loudest_before` (the maximum of every earlier window, which the returned
+    /// [`Mel::loudest`] carries on). It converges on the whole file's maximum as the stream
+    /// goes, and only values more than 80 dB below the loudest are affected.
+    pub fn compute_frames(
+        &self,
+        samples: &[f32],
+        offset: usize,
+        first: usize,
+        n: usize,
+        loudest_before: f32,
+    ) -> Mel {
         let at = |i: isize| -> f32 {
-            // Reflect padding of the (audio + silence) signal, centered frames.
-            let n = padded_len as isize;
-            let j = if i < 0 {
-                -i
-            } else if i >= n {
-                2 * (n - 1) - i
-            } else {
-                i
-            };
-            samples.get(j as usize).copied().unwrap_or(0.0)
+            let global = i.unsigned_abs();
+            global
+                .checked_sub(offset)
+                .and_then(|local| samples.get(local))
+                .copied()
+                .unwrap_or(0.0)
         };
-        let mut data = vec![0.0f32; self.n_mels * n_frames];
+        let mut data = vec![0.0f32; self.n_mels * n];
         let mut input = self.fft.make_input_vec();
         let mut spectrum: Vec<Complex<f32>> = self.fft.make_output_vec();
         let mut scratch = self.fft.make_scratch_vec();
         let mut power = vec![0.0f32; N_FFT / 2 + 1];
-        let mut max = f32::NEG_INFINITY;
-        for frame in 0..n_frames {
-            let start = (frame * HOP) as isize - (N_FFT / 2) as isize;
+        let mut max = loudest_before;
+        for frame in 0..n {
+            let start = ((first + frame) * HOP) as isize - (N_FFT / 2) as isize;
             for (k, slot) in input.iter_mut().enumerate() {
                 *slot = at(start + k as isize) * self.window[k];
             }
@@ -130,7 +147,7 @@ impl MelExtractor {
                     .sum();
                 let log = energy.max(1e-10).log10();
                 max = max.max(log);
-                data[m * n_frames + frame] = log;
+                data[m * n + frame] = log;
             }
         }
         let floor = max - 8.0;
@@ -139,7 +156,8 @@ impl MelExtractor {
         }
         Mel {
             n_mels: self.n_mels,
-            n_frames,
+            n_frames: n,
+            loudest: max,
             data,
         }
     }
@@ -232,6 +250,26 @@ mod tests {
         let peak = filters[0].iter().cloned().fold(0.0, f64::max);
         assert!((peak - 0.0246).abs() < 0.002, "first filter peak {peak}");
         assert!(filters.iter().all(|row| row.iter().any(|&w| w > 0.0)));
+    }
+
+    #[test]
+    fn frames_from_a_part_of_the_signal_equal_those_from_the_whole() {
+        // A loud tone throughout, so both normalise to the same maximum.
+        let tone: Vec<f32> = (0..SAMPLE_RATE * 3)
+            .map(|i| 0.5 * (i as f32 * 0.07).sin() + 0.1 * (i as f32 * 0.011).cos())
+            .collect();
+        let extractor = MelExtractor::new(80);
+        let whole = extractor.compute(&tone);
+        let (first, n) = (120, 100);
+        let offset = first * HOP - N_FFT / 2;
+        let part = &tone[offset..(first + n) * HOP + N_FFT / 2];
+        let windowed = extractor.compute_frames(part, offset, first, n, f32::NEG_INFINITY);
+        for m in [0, 17, 79] {
+            for f in [0, 50, 99] {
+                let (a, b) = (windowed.value(m, f), whole.value(m, first + f));
+                assert!((a - b).abs() < 2e-3, "mel {m} frame {f}: {a} vs {b}");
+            }
+        }
     }
 
     #[test]

@@ -11,15 +11,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
-use tracing::{info, info_span};
+use tracing::{info, info_span, warn};
 use vidscribe_core::{
     CancelFlag, JobStage, ProgressFn, TranscribeError, TranscribeRequest, Transcriber, Transcript,
 };
 
-use crate::engine::{DecodeOptions, Engine, Stop};
+use crate::engine::{DecodeOptions, Engine, Stop, WindowReport};
 use crate::error::AsrError;
-use crate::mel::SAMPLE_RATE;
 use crate::models::{ensure_model, ModelDir};
+use crate::stream::AudioSource;
 
 /// Models are cached per directory and thread count: CTranslate2 fixes the threads at load.
 type PoolKey = (PathBuf, usize);
@@ -129,27 +129,24 @@ impl WhisperTranscriber {
         })
     }
 
-    /// Transcribes already decoded 16 kHz mono samples.
-    pub fn transcribe_samples(
+    /// Transcribes the audio of `source` (16 kHz mono, read once; see [`crate::stream`]).
+    /// `expected_seconds` is the media's stated length, for progress (0 when unknown).
+    #[allow(clippy::too_many_arguments)]
+    pub fn transcribe_stream(
         &self,
-        samples: &[f32],
+        source: &mut dyn AudioSource,
+        expected_seconds: f64,
         model: &str,
         options: &DecodeOptions,
         threads: usize,
-        progress: &dyn Fn(f64),
+        on_window: &mut dyn FnMut(&WindowReport),
         cancel: &CancelFlag,
     ) -> Result<Transcript, TranscribeError> {
         let engine = self.engine(model, threads)?;
-        let duration = samples.len() as f64 / SAMPLE_RATE as f64;
-        let mut on_window = |done: f64| {
-            progress(if duration > 0.0 {
-                (done / duration).min(1.0)
-            } else {
-                1.0
-            })
-        };
         engine
-            .transcribe(samples, options, &mut on_window, &|| cancel.is_cancelled())
+            .transcribe(source, expected_seconds, options, on_window, &|| {
+                cancel.is_cancelled()
+            })
             .map_err(|stop| match stop {
                 Stop::Cancelled => TranscribeError::Cancelled,
                 Stop::Failed(e) => e.into(),
@@ -177,10 +174,9 @@ impl Transcriber for WhisperTranscriber {
             return Err(TranscribeError::Cancelled);
         }
 
-        progress(JobStage::Decoding, 0.0);
-        let samples = decode_media(&request.media_path, progress, cancel)?;
-        let audio_secs = samples.len() as f64 / SAMPLE_RATE as f64;
-
+        // Decoding and transcribing run together, window by window: the media is decoded as
+        // the model needs it, so memory does not grow with its length.
+        let mut decoder = vidscribe_media::AudioDecoder::open(&request.media_path)?;
         progress(JobStage::Transcribing, 0.0);
         let options = DecodeOptions {
             language: request
@@ -191,14 +187,28 @@ impl Transcriber for WhisperTranscriber {
             word_timestamps: request.word_timestamps,
             ..DecodeOptions::default()
         };
-        let transcript = self.transcribe_samples(
-            &samples,
+        let expected = decoder.duration();
+        let mut transcript = self.transcribe_stream(
+            &mut decoder,
+            expected,
             &request.model,
             &options,
             request.threads,
-            &|f| progress(JobStage::Transcribing, f),
+            &mut |w| {
+                let fraction = if w.expected_seconds > 0.0 {
+                    (w.done_seconds / w.expected_seconds).min(1.0)
+                } else {
+                    1.0
+                };
+                progress(JobStage::Transcribing, fraction)
+            },
             cancel,
         )?;
+        transcript.warnings = decoder.warnings();
+        for warning in &transcript.warnings {
+            warn!(%warning, "media read with a warning");
+        }
+        let audio_secs = transcript.duration;
         let secs = started.elapsed().as_secs_f64();
         info!(
             audio_secs,
@@ -209,29 +219,4 @@ impl Transcriber for WhisperTranscriber {
         );
         Ok(transcript)
     }
-}
-
-/// Decodes the whole media file to 16 kHz mono, reporting decode progress (audio seconds
-/// decoded / stated duration) and stopping when cancelled.
-pub fn decode_media(
-    path: &Path,
-    progress: &ProgressFn<'_>,
-    cancel: &CancelFlag,
-) -> Result<Vec<f32>, TranscribeError> {
-    let mut decoder = vidscribe_media::AudioDecoder::open(path)?;
-    let duration = decoder.duration();
-    let mut samples = Vec::with_capacity((duration.max(0.0) * SAMPLE_RATE as f64) as usize);
-    while let Some(chunk) = decoder.next_chunk()? {
-        samples.extend_from_slice(&chunk);
-        if cancel.is_cancelled() {
-            return Err(TranscribeError::Cancelled);
-        }
-        if duration > 0.0 {
-            progress(
-                JobStage::Decoding,
-                (decoder.seconds_decoded() / duration).min(1.0),
-            );
-        }
-    }
-    Ok(samples)
 }

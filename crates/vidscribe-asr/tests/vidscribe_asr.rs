@@ -19,3 +19,5 @@ mod models;
 mod multilingual;
 #[path = "vidscribe_asr/speech.rs"]
 mod speech;
+#[path = "vidscribe_asr/streaming.rs"]
+mod streaming;

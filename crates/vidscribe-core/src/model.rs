@@ -187,6 +187,10 @@ pub struct Job {
     pub completed_at: Option<DateTime<Utc>>,
     pub error_message: Option<String>,
     pub error_code: Option<String>,
+    /// Set on a completed job whose media was read with a caveat the user should know (audio
+    /// that ends before the video, timestamp gaps kept as silence…): completed, with a warning.
+    #[serde(default)]
+    pub warning: Option<String>,
     pub session_id: SessionId,
     /// Relative to the data directory.
     pub results_path: String,

@@ -43,6 +43,10 @@ pub struct Transcript {
     /// Model name (e.g. `tiny.en`) or the directory it was loaded from.
     pub model: String,
     pub segments: Vec<Segment>,
+    /// What the user should know about how the media was read (e.g. audio that ends before
+    /// the video does): the job completed, but not quite as an ordinary file would.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl Transcript {

@@ -107,6 +107,7 @@ mod tests {
                 compression_ratio: 0.0,
                 temperature: 0.0,
             }],
+            warnings: Vec::new(),
         }
     }
 

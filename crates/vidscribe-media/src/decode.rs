@@ -10,7 +10,10 @@ use symphonia::core::errors::Error as SymError;
 use crate::error::{display_name, MediaError};
 use crate::ffmpeg::FfmpegStream;
 use crate::probe::{inspect, panic_message, DecoderKind, MediaInfo, SymphoniaReader};
+#[cfg(doc)]
+use crate::probe::Inspected;
 use crate::resample::{downmix_into, MonoResampler};
+use crate::timeline::{Timeline, TimingReport};
 use crate::tools::MediaOptions;
 use crate::SAMPLE_RATE;
 
@@ -36,6 +39,8 @@ const MAX_BAD_PACKETS: usize = 64;
 pub struct AudioDecoder {
     file: String,
     info: MediaInfo,
+    /// How long the file says its audio lasts (see [`Inspected::declared_seconds`]).
+    declared_seconds: Option<f64>,
     source: Source,
     ready: Vec<f32>,
     samples_out: u64,
@@ -54,11 +59,17 @@ struct SymphoniaStream {
     rate: u32,
     sample_buf: Option<SampleBuffer<f32>>,
     mono: Vec<f32>,
+    /// Frames decoded from the file (silence for gaps not counted).
     source_frames: u64,
-    track_seconds: Option<f64>,
-    /// Seconds of encoder priming still to drop, then frames once the rate is known.
+    /// Seconds the file says the audio lasts (the longest of the track's and the container's).
+    declared_seconds: Option<f64>,
+    /// Media time zero as a track time: the encoder priming an MP4 edit list hides.
     skip_seconds: f64,
-    skip_frames: Option<u64>,
+    /// Places packets by their timestamps, once the decoder's rate is known.
+    timeline: Option<Timeline>,
+    /// Gap silence still to emit, then the packet that followed the gap.
+    silence_owed: u64,
+    held: Vec<f32>,
     bad_in_a_row: usize,
     ended: bool,
 }
@@ -72,6 +83,7 @@ impl AudioDecoder {
     pub fn open_with(path: &Path, options: &MediaOptions) -> Result<Self, MediaError> {
         let inspected = inspect(path, options)?;
         let file = display_name(path);
+        let declared_seconds = inspected.declared_seconds();
         let source = match inspected.reader {
             Some(reader) => {
                 let decoder = symphonia::default::get_codecs()
@@ -88,9 +100,11 @@ impl AudioDecoder {
                     sample_buf: None,
                     mono: Vec::new(),
                     source_frames: 0,
-                    track_seconds: inspected.track_seconds,
+                    declared_seconds,
                     skip_seconds: inspected.skip_seconds,
-                    skip_frames: None,
+                    timeline: None,
+                    silence_owed: 0,
+                    held: Vec::new(),
                     bad_in_a_row: 0,
                     ended: false,
                 }))
@@ -106,6 +120,7 @@ impl AudioDecoder {
         Ok(AudioDecoder {
             file,
             info: inspected.info,
+            declared_seconds,
             source,
             ready: Vec::new(),
             samples_out: 0,
@@ -165,6 +180,60 @@ impl AudioDecoder {
     }
 }
 
+impl AudioDecoder {
+    /// What the user should know about how the audio was read, once it has all been read:
+    /// audio that stops well before the file's stated end, and timestamp gaps and overlaps
+    /// that were evened out. Empty for an ordinary file, and before the end.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if !(self.finished && self.ready.is_empty()) {
+            return warnings;
+        }
+        let got = self.seconds_decoded();
+        if let Some(declared) = self.declared_seconds {
+            // Encoder delay and padding account for a few tens of milliseconds; audio that
+            // stops early (a shorter audio track, a cut-off recording) lacks far more.
+            if declared - got > (0.02 * declared).max(0.5) {
+                warnings.push(format!(
+                    "the audio ends at {got:.1} s but the file lasts {declared:.1} s: \
+                     transcribed as far as the audio goes"
+                ));
+            }
+        }
+        if let Source::Symphonia(s) = &self.source {
+            if let Some(report) = s.timeline.as_ref().map(Timeline::report) {
+                warnings.extend(timing_warnings(&report));
+            }
+        }
+        warnings
+    }
+}
+
+fn timing_warnings(r: &TimingReport) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if r.gaps > 0 {
+        warnings.push(format!(
+            "the audio timestamps have {} gap(s), {:.1} s in all: kept as silence so the text \
+             stays in sync with the video",
+            r.gaps, r.gap_seconds
+        ));
+    }
+    if r.overlaps > 0 {
+        warnings.push(format!(
+            "the audio timestamps overlap {} time(s): {:.2} s of repeated audio was dropped",
+            r.overlaps, r.overlap_seconds
+        ));
+    }
+    if r.discontinuities > 0 {
+        warnings.push(format!(
+            "the audio timestamps jump {} time(s) outside the file's length: that audio was \
+             kept in the order it is stored",
+            r.discontinuities
+        ));
+    }
+    warnings
+}
+
 impl Iterator for AudioDecoder {
     type Item = Result<Vec<f32>, MediaError>;
     fn next(&mut self) -> Option<Self::Item> {
@@ -196,6 +265,9 @@ impl SymphoniaStream {
     fn next_samples(&mut self, file: &str, out: &mut Vec<f32>) -> Result<Option<()>, MediaError> {
         if self.ended {
             return Ok(None);
+        }
+        if self.silence_owed > 0 || !self.held.is_empty() {
+            return self.emit_gap(file, out).map(Some);
         }
         let packet = match catch_unwind(AssertUnwindSafe(|| self.reader.format.next_packet())) {
             Err(p) => {
@@ -262,25 +334,34 @@ impl SymphoniaStream {
         if self.resampler.is_none() {
             self.rate = rate;
             self.resampler = Some(MonoResampler::new(rate).map_err(|r| Self::corrupt(file, r))?);
+            self.timeline = Some(Timeline::new(rate, self.declared_seconds));
         } else if rate != self.rate {
             return Err(Self::corrupt(
                 file,
                 format!("the sample rate changes from {} to {rate} Hz", self.rate),
             ));
         }
+        let start = self.packet_start(packet.ts(), rate);
+        let placement = self
+            .timeline
+            .as_mut()
+            .expect("created with the resampler")
+            .place(start, frames);
         let sb = self.sample_buf.as_ref().expect("filled above");
-        let to_skip = self
-            .skip_frames
-            .get_or_insert_with(|| (self.skip_seconds * f64::from(rate)).round() as u64);
-        let skipped = (*to_skip).min(frames as u64) as usize;
-        *to_skip -= skipped as u64;
         self.mono.clear();
         downmix_into(
-            &sb.samples()[skipped * channels..frames * channels],
+            &sb.samples()[placement.skip * channels..frames * channels],
             channels,
             &mut self.mono,
         );
-        self.source_frames += (frames - skipped) as u64;
+        self.source_frames += (frames - placement.skip) as u64;
+        if placement.silence > 0 {
+            // The gap's silence goes first, a second at a time (a gap may be long), then
+            // these samples.
+            self.silence_owed = placement.silence;
+            std::mem::swap(&mut self.held, &mut self.mono);
+            return self.emit_gap(file, out).map(Some);
+        }
         self.resampler
             .as_mut()
             .expect("created above")
@@ -289,24 +370,40 @@ impl SymphoniaStream {
         Ok(Some(()))
     }
 
+    /// The frame at which a packet starts on the media timeline, from its timestamp.
+    fn packet_start(&self, ts: u64, rate: u32) -> Option<i64> {
+        let seconds = match self.reader.codec_params.time_base {
+            Some(tb) => {
+                let t = tb.calc_time(ts);
+                t.seconds as f64 + t.frac
+            }
+            None => ts as f64 / f64::from(rate),
+        };
+        let frame = ((seconds - self.skip_seconds) * f64::from(rate)).round();
+        frame.is_finite().then_some(frame as i64)
+    }
+
+    /// Emits up to a second of owed gap silence, or else the packet held behind the gap.
+    fn emit_gap(&mut self, file: &str, out: &mut Vec<f32>) -> Result<(), MediaError> {
+        let resampler = self.resampler.as_mut().expect("a gap follows a decoded packet");
+        if self.silence_owed > 0 {
+            let n = self.silence_owed.min(u64::from(self.rate)) as usize;
+            self.silence_owed -= n as u64;
+            self.mono.clear();
+            self.mono.resize(n, 0.0);
+            resampler.push(&self.mono, out)
+        } else {
+            let held = std::mem::take(&mut self.held);
+            resampler.push(&held, out)
+        }
+        .map_err(|r| Self::corrupt(file, r))
+    }
+
     fn end(&mut self, file: &str, out: &mut Vec<f32>) -> Result<Option<()>, MediaError> {
         self.ended = true;
         if let Some(r) = self.resampler.as_mut() {
             r.finish(out)
                 .map_err(|reason| Self::corrupt(file, reason))?;
-        }
-        if let (Some(stated), true) = (self.track_seconds, self.rate > 0) {
-            let got = self.source_frames as f64 / f64::from(self.rate);
-            // Encoder delay and padding account for a few tens of milliseconds; a cut-off
-            // file loses far more.
-            if stated - got > (0.02 * stated).max(0.5) {
-                return Err(MediaError::Truncated {
-                    file: file.to_string(),
-                    reason: format!(
-                        "the audio stops at {got:.1} s of the {stated:.1} s the file declares"
-                    ),
-                });
-            }
         }
         if self.source_frames == 0 {
             return Err(MediaError::Truncated {

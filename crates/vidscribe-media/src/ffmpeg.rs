@@ -103,6 +103,10 @@ impl FfmpegStream {
             .arg(path)
             .args(["-map", "0:a:0", "-vn", "-sn", "-dn", "-ac", "1", "-ar"])
             .arg(SAMPLE_RATE.to_string())
+            // Media time is the truth, as on the in-process path (timeline.rs): timestamp gaps
+            // are filled with silence and overlaps dropped (hard compensation past 40 ms), and
+            // audio that starts late is preceded by silence from time zero.
+            .args(["-af", "aresample=async=1:min_hard_comp=0.04:first_pts=0"])
             .args(["-f", "f32le", "pipe:1"]);
         let mut child =
             spawn_grouped(&mut command).map_err(|e| spawn_failed(path, &options.ffmpeg, format, e))?;
@@ -319,6 +323,8 @@ pub(crate) struct Probed {
     pub sample_rate: u32,
     pub channels: u16,
     pub duration: Option<f64>,
+    /// The whole file's length (video included), from the container.
+    pub container_duration: Option<f64>,
     pub has_video: bool,
 }
 
@@ -384,6 +390,7 @@ pub(crate) fn ffprobe(
         channels: audio.channels.unwrap_or(0),
         duration: seconds(&audio.duration)
             .or_else(|| format_info.and_then(|f| seconds(&f.duration))),
+        container_duration: format_info.and_then(|f| seconds(&f.duration)),
         has_video,
     })
 }

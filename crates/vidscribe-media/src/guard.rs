@@ -42,6 +42,8 @@ pub(crate) struct Facts {
     /// encoder's priming samples (1024 or 2112 for AAC), which symphonia 0.5 decodes and
     /// would otherwise shift every timestamp.
     pub audio_skip_seconds: Option<f64>,
+    /// The movie's duration (`mvhd`): how long the whole file plays, video included.
+    pub container_seconds: Option<f64>,
 }
 
 pub(crate) fn check(file: &File, len: u64, container: Container) -> Result<Facts, Problem> {
@@ -177,6 +179,22 @@ fn check_iso_children(
                 // (minf/hdlr, "alis") after it that must not replace it.
                 if let (Some(t), Some(h)) = (trak.as_deref_mut(), body.get(8..12)) {
                     t.handler.get_or_insert(h.try_into().expect("4 bytes"));
+                }
+            }
+            b"mvhd" if trak.is_none() => {
+                // version 1: 64-bit times, timescale at 20, duration at 24; version 0: 12, 16.
+                let (scale, duration) = if body.first() == Some(&1) {
+                    (
+                        read_u32(body, 20),
+                        body.get(24..32)
+                            .map(|b| u64::from_be_bytes(b.try_into().expect("8 bytes"))),
+                    )
+                } else {
+                    (read_u32(body, 12), read_u32(body, 16).map(u64::from))
+                };
+                if let (Some(scale), Some(duration)) = (scale.filter(|s| *s > 0), duration) {
+                    facts.container_seconds = Some(duration as f64 / f64::from(scale))
+                        .filter(|s| s.is_finite() && *s > 0.0 && duration != u64::from(u32::MAX));
                 }
             }
             b"mdhd" => {

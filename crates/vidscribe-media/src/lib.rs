@@ -9,6 +9,7 @@ mod guard;
 mod probe;
 mod resample;
 mod sniff;
+mod timeline;
 pub mod testdata;
 mod tools;
 

@@ -64,8 +64,21 @@ pub(crate) struct Inspected {
     /// Seconds the container says the audio track lasts, when that is a per-track number
     /// (so a shorter decode means the file was cut off).
     pub track_seconds: Option<f64>,
+    /// Seconds the whole file lasts as its container states it (video included), when known.
+    pub container_seconds: Option<f64>,
     /// Encoder priming at the start of the track to drop (from the MP4 edit list).
     pub skip_seconds: f64,
+}
+
+impl Inspected {
+    /// How long the audio should last: the longest the file states. Audio that ends well
+    /// before it is transcribed as far as it goes, with a warning.
+    pub fn declared_seconds(&self) -> Option<f64> {
+        match (self.track_seconds, self.container_seconds) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        }
+    }
 }
 
 pub(crate) struct SymphoniaReader {
@@ -186,6 +199,7 @@ fn from_ffprobe(
         },
         reader: None,
         track_seconds: None,
+        container_seconds: p.container_duration,
         skip_seconds: 0.0,
     })
 }
@@ -305,6 +319,12 @@ pub(crate) fn inspect(path: &Path, options: &MediaOptions) -> Result<Inspected, 
             stated.map(|s| (s - skip_seconds).max(0.0))
         } else {
             None
+        },
+        // Matroska's stated length is the segment's, which is the container's.
+        container_seconds: if per_track {
+            facts.container_seconds
+        } else {
+            stated
         },
         skip_seconds,
         reader: Some(SymphoniaReader {

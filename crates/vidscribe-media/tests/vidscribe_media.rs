@@ -8,4 +8,5 @@ mod vidscribe_media {
     pub mod probing;
     pub mod properties;
     pub mod support;
+    pub mod timing;
 }

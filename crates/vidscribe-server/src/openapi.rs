@@ -39,7 +39,7 @@ fn schemas() -> Value {
             "media_duration": nullable("number"), "attempts": {"type": "integer"},
             "worker": nullable("string"), "heartbeat_at": ts_null, "created_at": ts,
             "started_at": ts_null, "completed_at": ts_null, "error_message": nullable("string"),
-            "error_code": nullable("string"), "session_id": uuid,
+            "error_code": nullable("string"), "warning": nullable("string"), "session_id": uuid,
             "results_path": {"type": "string"}, "file_path": {"type": "string"}
         }
     });

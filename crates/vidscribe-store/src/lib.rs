@@ -79,7 +79,18 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Heartbeat>;
 
     /// `processing → completed`. Fails with `lease_lost` if the job is no longer ours.
-    async fn complete(&self, claim: &Claim, media_duration: Option<f64>) -> Result<Job>;
+    async fn complete(&self, claim: &Claim, media_duration: Option<f64>) -> Result<Job> {
+        self.complete_with_warning(claim, media_duration, None).await
+    }
+
+    /// `processing → completed` with a warning about the media for the user (see
+    /// [`vidscribe_core::Job::warning`]).
+    async fn complete_with_warning(
+        &self,
+        claim: &Claim,
+        media_duration: Option<f64>,
+        warning: Option<&str>,
+    ) -> Result<Job>;
 
     /// `processing → failed`, or `→ queued` with backoff when retryable and attempts remain.
     async fn fail(&self, claim: &Claim, failure: Failure) -> Result<Job>;

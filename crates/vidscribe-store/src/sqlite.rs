@@ -152,8 +152,13 @@ impl Store for SqliteStore {
         jobs::heartbeat(self, claim, lease, stage, progress).await
     }
 
-    async fn complete(&self, claim: &Claim, media_duration: Option<f64>) -> Result<Job> {
-        jobs::complete(self, claim, media_duration).await
+    async fn complete_with_warning(
+        &self,
+        claim: &Claim,
+        media_duration: Option<f64>,
+        warning: Option<&str>,
+    ) -> Result<Job> {
+        jobs::complete(self, claim, media_duration, warning).await
     }
 
     async fn fail(&self, claim: &Claim, failure: Failure) -> Result<Job> {

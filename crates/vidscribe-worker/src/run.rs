@@ -165,8 +165,9 @@ async fn run_claim_inner(ctx: &RunContext, claim: Claim) {
         (Ok(transcript), StopReason::None) => {
             shared.stage.store(stage_index(JobStage::Writing), Ordering::Relaxed);
             let elapsed = started.elapsed().as_secs_f64();
+            let warning = (!transcript.warnings.is_empty()).then(|| transcript.warnings.join("; "));
             match write_results(ctx, &claim, &transcript, elapsed).await {
-                Ok(()) => match ctx.store.complete(&claim, Some(transcript.duration)).await {
+                Ok(()) => match ctx.store.complete_with_warning(&claim, Some(transcript.duration), warning.as_deref()).await {
                     Ok(_) => info!(seconds = elapsed, words = transcript.word_count(), "job completed"),
                     Err(e) => {
                         // Not completed, so no outputs: the job re-runs once its lease expires.

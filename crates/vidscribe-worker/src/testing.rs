@@ -64,6 +64,7 @@ impl Transcriber for InstantTranscriber {
                 compression_ratio: 1.0,
                 temperature: 0.0,
             }],
+            warnings: Vec::new(),
         })
     }
 }

@@ -11,6 +11,8 @@ mod api_e2e;
 mod config;
 #[path = "vidscribe/help.rs"]
 mod help;
+#[path = "vidscribe/media_time.rs"]
+mod media_time;
 #[path = "vidscribe/scale_out.rs"]
 mod scale_out;
 #[path = "vidscribe/terminal.rs"]

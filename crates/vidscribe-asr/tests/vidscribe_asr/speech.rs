@@ -112,10 +112,25 @@ fn long_form_audio_keeps_its_accuracy_and_its_timeline() {
             s.start,
             s.end
         );
+        // The prompts follow each other with 0.5 s pauses: the segments tile the speech, no
+        // segment outlasts a 30 s window and no stretch of speech is left without one.
+        assert!(s.end - s.start <= 30.0 + 1e-6, "segment {} lasts {} s", s.id, s.end - s.start);
+        assert!(
+            s.start - previous_end <= 5.0,
+            "nothing transcribed between {previous_end} and {} s",
+            s.start
+        );
         previous_end = s.end;
     }
-    // 30 s windows over 6+ minutes: many segments, reaching the last minute.
-    assert!(transcript.segments.len() > 20);
+    // 30 s windows over 6+ minutes: at least a segment per window, reaching the last minute.
+    // (How many more the model makes is its choice: faster-whisper makes 22 with word
+    // timestamps, 30 without, on this file.)
+    assert!(
+        transcript.segments.len() as f64 >= transcript.duration / 30.0,
+        "{} segments for {} s",
+        transcript.segments.len(),
+        transcript.duration
+    );
     assert!(
         previous_end > transcript.duration - 60.0,
         "last segment ends at {previous_end}"

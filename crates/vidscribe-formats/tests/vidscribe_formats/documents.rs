@@ -128,6 +128,7 @@ fn transcript() -> impl Strategy<Value = Transcript> {
         duration,
         model: "tiny".into(),
         segments,
+        warnings: Vec::new(),
     })
 }
 
@@ -188,6 +189,7 @@ fn one_segment(text: &str) -> Transcript {
             compression_ratio: 0.0,
             temperature: 0.0,
         }],
+        warnings: Vec::new(),
     }
 }
 

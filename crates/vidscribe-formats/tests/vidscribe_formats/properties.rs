@@ -62,6 +62,7 @@ fn transcript() -> impl Strategy<Value = Transcript> {
             duration,
             model: "tiny".into(),
             segments,
+            warnings: Vec::new(),
         }
     })
 }

@@ -41,6 +41,7 @@ pub fn transcript(duration: f64, segments: Vec<Segment>) -> Transcript {
         duration,
         model: "tiny.en".into(),
         segments,
+        warnings: Vec::new(),
     }
 }
 

@@ -228,6 +228,8 @@ struct Finish<'a> {
     outcome: &'a str,
     error: Option<(&'a str, &'a str)>,
     media_duration: Option<f64>,
+    /// For the user, on a completed job (NULL otherwise).
+    warning: Option<&'a str>,
     /// Retry backoff: not claimable for this long.
     not_before: Option<Duration>,
     auto_attempts_delta: i32,
@@ -248,7 +250,7 @@ async fn finish(store: &PgStore, claim: &Claim, f: Finish<'_>) -> Result<Job> {
                     error_code = $6, error_message = $7, lease_expires_at = NULL,
                     media_duration = COALESCE($8, media_duration),
                     not_before = CASE WHEN $9::float8 IS NULL THEN NULL ELSE now() + $9 * interval '1 millisecond' END,
-                    auto_attempts = GREATEST(0, auto_attempts + $10), cancel_requested = false
+                    auto_attempts = GREATEST(0, auto_attempts + $10), cancel_requested = false, warning = $12
              WHERE id = $1 AND status = 'processing' AND worker = $2 AND attempts = $3 RETURNING {JOB_COLUMNS}
              ), a AS (
                 UPDATE job_attempts SET ended_at = now(), outcome = $11, error_message = $7
@@ -267,6 +269,7 @@ async fn finish(store: &PgStore, claim: &Claim, f: Finish<'_>) -> Result<Job> {
         .bind(f.not_before.map(millis))
         .bind(f.auto_attempts_delta)
         .bind(f.outcome)
+        .bind(f.warning)
         .fetch_optional(tx.conn())
         .await?
         .ok_or_else(|| lease_lost(claim))?;
@@ -288,8 +291,8 @@ async fn finish(store: &PgStore, claim: &Claim, f: Finish<'_>) -> Result<Job> {
     })
 }
 
-pub(super) async fn complete(store: &PgStore, claim: &Claim, media_duration: Option<f64>) -> Result<Job> {
-    let f = Finish { to: JobStatus::Completed, outcome: "completed", error: None, media_duration, not_before: None, auto_attempts_delta: 0 };
+pub(super) async fn complete(store: &PgStore, claim: &Claim, media_duration: Option<f64>, warning: Option<&str>) -> Result<Job> {
+    let f = Finish { to: JobStatus::Completed, outcome: "completed", error: None, media_duration, warning, not_before: None, auto_attempts_delta: 0 };
     finish(store, claim, f).await
 }
 
@@ -307,6 +310,7 @@ pub(super) async fn fail(store: &PgStore, claim: &Claim, failure: Failure) -> Re
             outcome: "failed",
             error: Some((&failure.code, &message)),
             media_duration: None,
+            warning: None,
             not_before: Some(wait),
             auto_attempts_delta: 0,
         };
@@ -317,6 +321,7 @@ pub(super) async fn fail(store: &PgStore, claim: &Claim, failure: Failure) -> Re
             outcome: "failed",
             error: Some((&failure.code, &failure.message)),
             media_duration: None,
+            warning: None,
             not_before: None,
             auto_attempts_delta: 0,
         };
@@ -330,6 +335,7 @@ pub(super) async fn finish_cancelled(store: &PgStore, claim: &Claim) -> Result<J
         outcome: "cancelled",
         error: Some(("cancelled", "Cancelled by user")),
         media_duration: None,
+        warning: None,
         not_before: None,
         auto_attempts_delta: 0,
     };
@@ -338,7 +344,7 @@ pub(super) async fn finish_cancelled(store: &PgStore, claim: &Claim) -> Result<J
 
 pub(super) async fn release(store: &PgStore, claim: &Claim) -> Result<Job> {
     // Handing a job back on shutdown does not count against its automatic attempts.
-    let f = Finish { to: JobStatus::Queued, outcome: "released", error: None, media_duration: None, not_before: None, auto_attempts_delta: -1 };
+    let f = Finish { to: JobStatus::Queued, outcome: "released", error: None, media_duration: None, warning: None, not_before: None, auto_attempts_delta: -1 };
     finish(store, claim, f).await
 }
 

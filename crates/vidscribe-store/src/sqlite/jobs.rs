@@ -240,6 +240,7 @@ async fn finish(
     outcome: &str,
     error: Option<(&str, &str)>,
     media_duration: Option<f64>,
+    warning: Option<&str>,
     not_before: Option<i64>,
     auto_attempts_delta: i64,
 ) -> Result<Job> {
@@ -258,7 +259,7 @@ async fn finish(
         s.push(&format!(
             "UPDATE jobs SET status = ?, stage = ?, progress = {progress_sql}, completed_at = ?,
                     error_code = ?, error_message = ?, lease_expires_ms = NULL,
-                    media_duration = COALESCE(?, media_duration), not_before_ms = ?,
+                    media_duration = COALESCE(?, media_duration), warning = ?, not_before_ms = ?,
                     auto_attempts = MAX(0, auto_attempts + ?), cancel_requested = 0
              WHERE id = ? AND status = 'processing' AND worker = ? AND attempts = ? RETURNING {JOB_COLUMNS}"
         ))
@@ -268,6 +269,7 @@ async fn finish(
         .bind(error.map(|e| e.0.to_string()))
         .bind(error.map(|e| e.1.to_string()))
         .bind(media_duration)
+        .bind(warning.map(str::to_string))
         .bind(not_before)
         .bind(auto_attempts_delta)
         .bind(claim.job_id.to_string())
@@ -361,8 +363,8 @@ async fn finish(
     }
 }
 
-pub(super) async fn complete(store: &SqliteStore, claim: &Claim, media_duration: Option<f64>) -> Result<Job> {
-    finish(store, claim, JobStatus::Completed, "completed", None, media_duration, None, 0).await
+pub(super) async fn complete(store: &SqliteStore, claim: &Claim, media_duration: Option<f64>, warning: Option<&str>) -> Result<Job> {
+    finish(store, claim, JobStatus::Completed, "completed", None, media_duration, warning, None, 0).await
 }
 
 pub(super) async fn fail(store: &SqliteStore, claim: &Claim, failure: Failure) -> Result<Job> {
@@ -378,19 +380,19 @@ pub(super) async fn fail(store: &SqliteStore, claim: &Claim, failure: Failure) -
         let wait = rules::retry_backoff(claim.attempt);
         let not_before = Utc::now().timestamp_millis() + wait.as_millis() as i64;
         let message = format!("attempt {} failed: {}; retrying in {} s", claim.attempt, failure.message, wait.as_secs());
-        finish(store, claim, JobStatus::Queued, "failed", Some((&failure.code, &message)), None, Some(not_before), 0).await
+        finish(store, claim, JobStatus::Queued, "failed", Some((&failure.code, &message)), None, None, Some(not_before), 0).await
     } else {
-        finish(store, claim, JobStatus::Failed, "failed", Some((&failure.code, &failure.message)), None, None, 0).await
+        finish(store, claim, JobStatus::Failed, "failed", Some((&failure.code, &failure.message)), None, None, None, 0).await
     }
 }
 
 pub(super) async fn finish_cancelled(store: &SqliteStore, claim: &Claim) -> Result<Job> {
-    finish(store, claim, JobStatus::Cancelled, "cancelled", Some(("cancelled", "Cancelled by user")), None, None, 0).await
+    finish(store, claim, JobStatus::Cancelled, "cancelled", Some(("cancelled", "Cancelled by user")), None, None, None, 0).await
 }
 
 pub(super) async fn release(store: &SqliteStore, claim: &Claim) -> Result<Job> {
     // Handing a job back on shutdown does not count against its automatic attempts.
-    finish(store, claim, JobStatus::Queued, "released", None, None, None, -1).await
+    finish(store, claim, JobStatus::Queued, "released", None, None, None, None, -1).await
 }
 
 pub(super) async fn requeue_expired(store: &SqliteStore, max_attempts: u32) -> Result<usize> {

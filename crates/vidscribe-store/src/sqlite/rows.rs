@@ -15,7 +15,7 @@ use crate::types::WorkerInfo;
 
 pub(super) const JOB_COLUMNS: &str = "id, batch_id, original_filename, session_name, session_id, file_path, results_path, \
      status, stage, progress, media_duration, attempts, worker, heartbeat_at, created_at, started_at, completed_at, \
-     error_message, error_code";
+     error_message, error_code, warning";
 
 pub(super) const BATCH_COLUMNS: &str = "id, name, max_concurrent, status, model, language, formats, created_at, \
      started_at, completed_at, error_message, n_queued, n_processing, n_completed, n_failed, n_skipped, n_cancelled, \
@@ -60,6 +60,7 @@ pub(super) fn job_from_row(row: &SqliteRow) -> Result<Job> {
         completed_at: opt_ts(row, "completed_at")?,
         error_message: row.try_get("error_message")?,
         error_code: row.try_get("error_code")?,
+        warning: row.try_get("warning")?,
         session_id: parse::<SessionId>(row.try_get::<&str, _>("session_id")?, "session id")?,
         results_path: row.try_get("results_path")?,
         file_path: row.try_get("file_path")?,

@@ -83,6 +83,9 @@ struct FileResult {
     outputs: Vec<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+    /// Completed, but the media was read with a caveat (see `Job::warning`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    warning: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -135,6 +138,7 @@ pub async fn run(args: TranscribeArgs, file: &FileConfig) -> anyhow::Result<u8> 
             language: None,
             outputs: vec![],
             error: Some(s.reason.clone()),
+            warning: None,
         })
         .collect();
     if inputs.is_empty() {
@@ -279,6 +283,7 @@ pub async fn run(args: TranscribeArgs, file: &FileConfig) -> anyhow::Result<u8> 
             language: None,
             outputs: vec![],
             error: job.error_message.clone(),
+            warning: job.warning.clone(),
         };
         if job.status == JobStatus::Completed {
             let results_dir = data.abs(&job.results_path)?;
@@ -302,6 +307,9 @@ pub async fn run(args: TranscribeArgs, file: &FileConfig) -> anyhow::Result<u8> 
                     }
                 }
             }
+        }
+        if let Some(warning) = &r.warning {
+            eprintln!("warning: {}: {warning}", r.file);
         }
         results.push(r);
     }
