@@ -244,6 +244,7 @@ impl Engine {
                     seek += segment_size;
                 } else {
                     let (pieces, advance) = self.split_window(&result.tokens, segment_size);
+                    let window_seek = seek;
                     seek += advance;
                     let duration_cap = audio
                         .total()
@@ -288,6 +289,19 @@ impl Engine {
                             segment_size,
                             time_offset,
                         )?;
+                        // With word timings the reference moves on from the end of the last
+                        // word rather than of the last complete segment (unless the window
+                        // ended on a complete one and was taken whole).
+                        if advance < segment_size {
+                            let last_word_end = segments[first_new..]
+                                .iter()
+                                .rev()
+                                .find_map(|s| s.words.as_ref().and_then(|w| w.last()).map(|w| w.end));
+                            if let Some(end) = last_word_end.filter(|&e| e > time_offset) {
+                                let frame = (end / FRAME_SECONDS).round() as usize;
+                                seek = frame.clamp(window_seek + 1, window_seek + segment_size);
+                            }
+                        }
                     }
                     if !options.condition_on_previous_text || result.temperature > 0.5 {
                         prompt_reset_since = all_tokens.len();
