@@ -40,7 +40,8 @@ fn a_long_file_is_read_once_in_windows_that_only_move_forward() {
             &mut source,
             expected,
             "tiny.en",
-            &DecodeOptions { language: Some("en".into()), ..DecodeOptions::default() },
+            // As every job decodes: with word timings.
+            &DecodeOptions { language: Some("en".into()), word_timestamps: true, ..DecodeOptions::default() },
             THREADS,
             &mut |w| windows.push(*w),
             &CancelFlag::new(),
