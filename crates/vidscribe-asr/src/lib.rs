@@ -16,5 +16,5 @@ pub use error::AsrError;
 pub use models::{
     default_cache_dir, ensure_model, known_models, list, pull, KnownModel, ModelDir, ModelStatus,
 };
-pub use stream::{AudioSource, InMemory};
+pub use stream::AudioSource;
 pub use transcriber::WhisperTranscriber;

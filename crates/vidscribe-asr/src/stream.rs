@@ -8,7 +8,7 @@
 
 use crate::error::AsrError;
 
-/// A forward-only source of 16 kHz mono samples (a media decoder, or samples in memory).
+/// A forward-only source of 16 kHz mono samples (a media decoder).
 pub trait AudioSource {
     /// The next samples, any number; `Ok(None)` at the end.
     fn next_chunk(&mut self) -> Result<Option<Vec<f32>>, AsrError>;
@@ -17,22 +17,6 @@ pub trait AudioSource {
 impl AudioSource for vidscribe_media::AudioDecoder {
     fn next_chunk(&mut self) -> Result<Option<Vec<f32>>, AsrError> {
         vidscribe_media::AudioDecoder::next_chunk(self).map_err(AsrError::Media)
-    }
-}
-
-/// Samples already in memory, handed out in one piece.
-#[derive(Debug)]
-pub struct InMemory(Option<Vec<f32>>);
-
-impl InMemory {
-    pub fn new(samples: Vec<f32>) -> Self {
-        InMemory(Some(samples))
-    }
-}
-
-impl AudioSource for InMemory {
-    fn next_chunk(&mut self) -> Result<Option<Vec<f32>>, AsrError> {
-        Ok(self.0.take().filter(|s| !s.is_empty()))
     }
 }
 
@@ -105,6 +89,15 @@ impl<'a> Lookahead<'a> {
 mod tests {
     use super::*;
 
+    /// Samples already in memory, handed out in one piece.
+    struct InMemory(Option<Vec<f32>>);
+
+    impl AudioSource for InMemory {
+        fn next_chunk(&mut self) -> Result<Option<Vec<f32>>, AsrError> {
+            Ok(self.0.take().filter(|s| !s.is_empty()))
+        }
+    }
+
     /// Counts down `total` samples in chunks of `chunk`, each sample's value its index.
     struct Counting {
         next: usize,
@@ -149,7 +142,7 @@ mod tests {
 
     #[test]
     fn slices_are_clamped_to_what_is_held() {
-        let mut source = InMemory::new((0..100).map(|i| i as f32).collect());
+        let mut source = InMemory(Some((0..100).map(|i| i as f32).collect()));
         let mut l = Lookahead::new(&mut source);
         l.fill_to(1_000).unwrap();
         assert_eq!(l.total(), Some(100));

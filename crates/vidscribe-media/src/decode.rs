@@ -10,8 +10,6 @@ use symphonia::core::errors::Error as SymError;
 use crate::error::{display_name, MediaError};
 use crate::ffmpeg::FfmpegStream;
 use crate::probe::{inspect, panic_message, DecoderKind, MediaInfo, SymphoniaReader};
-#[cfg(doc)]
-use crate::probe::Inspected;
 use crate::resample::{downmix_into, MonoResampler};
 use crate::timeline::{Timeline, TimingReport};
 use crate::tools::MediaOptions;
@@ -39,7 +37,7 @@ const MAX_BAD_PACKETS: usize = 64;
 pub struct AudioDecoder {
     file: String,
     info: MediaInfo,
-    /// How long the file says its audio lasts (see [`Inspected::declared_seconds`]).
+    /// How long the file says its audio lasts (the longest of the track's and the container's).
     declared_seconds: Option<f64>,
     source: Source,
     ready: Vec<f32>,
