@@ -5,6 +5,7 @@
 pub mod engine;
 pub mod run;
 pub mod snapshot;
+#[cfg(feature = "testing")]
 pub mod testing;
 
 /// The local data directory (uploads, results, snapshots, the SQLite file).
