@@ -4,6 +4,12 @@
 //! it reaches 100.0 when every job has ended, failed ones included. The ETA comes from
 //! audio-seconds throughput (media seconds transcribed per wall second since start),
 //! not from "average job time", so one long file does not distort it.
+//!
+//! The throughput window starts when the batch starts, and starts again (done seconds back
+//! to 0) when a retry re-opens a batch that had finished: the time the batch sat finished is
+//! not transcription time, and counting it would make the ETA of the re-run far too long.
+//! A retry inside a batch that is still processing keeps the window: the batch never
+//! stopped. Where an unknown media duration is estimated is told at [`media_totals`].
 
 use serde::{Deserialize, Serialize};
 
@@ -21,15 +27,6 @@ pub struct BatchProgress {
     pub progress_percentage: f64,
     /// `HH:MM:SS`, or `None` when nothing remains or nothing is known yet.
     pub estimated_remaining: Option<String>,
-}
-
-/// What progress needs to know about one job.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct JobProgressInput {
-    pub status: JobStatus,
-    /// 0..=1, meaningful while processing.
-    pub progress: f64,
-    pub media_duration: Option<f64>,
 }
 
 /// Counts kept per batch, so progress can be computed without reading every job.
@@ -89,13 +86,64 @@ pub struct MediaTotals {
     pub done_seconds: f64,
 }
 
-/// Computes progress from per-status counts, the running jobs and media totals.
+/// The media-second bookkeeping a batch row keeps (see the `batches` table).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct MediaCounters {
+    /// Σ media seconds of the queued jobs whose duration is known.
+    pub queued_seconds: f64,
+    /// How many queued jobs have no known duration (the probe could not tell).
+    pub queued_unknown: u64,
+    /// Media seconds the engine got through since the batch (re)started: each job that
+    /// ended counts `duration × progress` as it ended (a completed job its whole duration;
+    /// a failed or cancelled one only the part it had transcribed, so a file that fails at
+    /// once does not pass for fast transcription).
+    pub done_seconds: f64,
+}
+
+/// The media totals behind the ETA, from the batch row's counters and its running jobs
+/// (`(fraction, duration)` each). `queued_jobs` is the batch's count of queued jobs.
 ///
-/// `elapsed_seconds` is wall time since the batch started processing.
+/// A job whose duration is unknown counts as the average duration of the jobs still to run
+/// whose duration is known (queued and running): the best guess the counters allow, where
+/// counting it as 0 would hide its work and show an ETA that is too short (down to
+/// "00:00:00" with every job still to do when no duration is known). When some job still to
+/// run has an unknown duration and none has a known one, there is nothing to base a guess
+/// on: `None`, and the ETA is unknown rather than wrong.
+pub fn media_totals(counters: MediaCounters, queued_jobs: u64, running: &[(f64, Option<f64>)]) -> Option<MediaTotals> {
+    let queued_unknown = counters.queued_unknown.min(queued_jobs);
+    let running_known = running.iter().filter_map(|(_, d)| *d).filter(|d| d.is_finite());
+    let known_jobs = (queued_jobs - queued_unknown) + running_known.clone().count() as u64;
+    let known_seconds = counters.queued_seconds + running_known.sum::<f64>();
+    let unknown_jobs = queued_unknown + running.iter().filter(|(_, d)| !d.is_some_and(f64::is_finite)).count() as u64;
+    let average = if known_jobs > 0 {
+        (known_seconds / known_jobs as f64).max(0.0)
+    } else if unknown_jobs > 0 {
+        return None;
+    } else {
+        0.0
+    };
+    let mut media = MediaTotals {
+        remaining_seconds: counters.queued_seconds.max(0.0) + queued_unknown as f64 * average,
+        done_seconds: counters.done_seconds.max(0.0),
+    };
+    for (p, d) in running {
+        let d = d.filter(|d| d.is_finite()).unwrap_or(average).max(0.0);
+        let p = if p.is_finite() { p.clamp(0.0, 1.0) } else { 0.0 };
+        media.remaining_seconds += d * (1.0 - p);
+        media.done_seconds += d * p;
+    }
+    Some(media)
+}
+
+/// Computes progress from per-status counts, the running jobs and media totals (`None`:
+/// what remains cannot be estimated, so neither can the ETA).
+///
+/// `elapsed_seconds` is wall time since the batch (re)started processing: the throughput
+/// window that `media.done_seconds` was counted over.
 pub fn compute(
     counts: StatusCounts,
     running_fractions: impl IntoIterator<Item = f64>,
-    media: MediaTotals,
+    media: Option<MediaTotals>,
     elapsed_seconds: Option<f64>,
 ) -> BatchProgress {
     let denominator = counts.total() - counts.skipped - counts.cancelled;
@@ -116,8 +164,8 @@ pub fn compute(
     let estimated_remaining = if remaining_jobs == 0 {
         None
     } else {
-        match elapsed_seconds {
-            Some(elapsed) if elapsed > 0.5 && media.done_seconds > 0.0 => {
+        match (media, elapsed_seconds) {
+            (Some(media), Some(elapsed)) if elapsed > 0.5 && media.done_seconds > 0.0 => {
                 let throughput = media.done_seconds / elapsed;
                 Some(format_hms(media.remaining_seconds.max(0.0) / throughput))
             }
@@ -136,29 +184,6 @@ pub fn compute(
         progress_percentage,
         estimated_remaining,
     }
-}
-
-/// Convenience for callers that hold every job (tests, small batches).
-pub fn compute_from_jobs(jobs: &[JobProgressInput], elapsed_seconds: Option<f64>) -> BatchProgress {
-    let counts = StatusCounts::from_jobs(jobs.iter().map(|j| &j.status));
-    let known: Vec<f64> = jobs.iter().filter_map(|j| j.media_duration).collect();
-    // A job whose duration is unknown counts as the average known one.
-    let fallback = if known.is_empty() { 0.0 } else { known.iter().sum::<f64>() / known.len() as f64 };
-    let mut media = MediaTotals::default();
-    for j in jobs {
-        let d = j.media_duration.unwrap_or(fallback);
-        match j.status {
-            JobStatus::Queued => media.remaining_seconds += d,
-            JobStatus::Processing => {
-                media.remaining_seconds += d * (1.0 - j.progress.clamp(0.0, 1.0));
-                media.done_seconds += d * j.progress.clamp(0.0, 1.0);
-            }
-            JobStatus::Completed | JobStatus::Failed => media.done_seconds += d,
-            JobStatus::Skipped | JobStatus::Cancelled => {}
-        }
-    }
-    let running = jobs.iter().filter(|j| j.status == JobStatus::Processing).map(|j| j.progress);
-    compute(counts, running, media, elapsed_seconds)
 }
 
 /// One job's overall progress from the engine's (stage, fraction of that stage): decoding
@@ -184,54 +209,103 @@ pub fn format_hms(seconds: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use JobStatus::*;
 
-    fn job(status: JobStatus, progress: f64, d: f64) -> JobProgressInput {
-        JobProgressInput { status, progress, media_duration: Some(d) }
+    fn counts(queued: u64, processing: u64, completed: u64, failed: u64, skipped: u64) -> StatusCounts {
+        StatusCounts { queued, processing, completed, failed, skipped, cancelled: 0 }
+    }
+
+    fn known(queued_seconds: f64, done_seconds: f64) -> MediaCounters {
+        MediaCounters { queued_seconds, queued_unknown: 0, done_seconds }
+    }
+
+    fn totals(remaining_seconds: f64, done_seconds: f64) -> Option<MediaTotals> {
+        Some(MediaTotals { remaining_seconds, done_seconds })
     }
 
     #[test]
     fn progress_reaches_100_when_every_job_ended_failed_ones_included() {
-        let p = compute_from_jobs(&[job(Completed, 1.0, 10.0), job(Failed, 0.0, 10.0), job(Skipped, 0.0, 5.0)], Some(20.0));
+        let p = compute(counts(0, 0, 1, 1, 1), [], totals(0.0, 20.0), Some(20.0));
         assert_eq!(p.progress_percentage, 100.0);
         assert_eq!(p.failed_jobs, 1);
+        assert_eq!(p.skipped_jobs, 1);
+        assert_eq!(p.total_jobs, 3);
         assert_eq!(p.estimated_remaining, None);
     }
 
     #[test]
     fn running_jobs_count_by_their_fraction() {
-        let p = compute_from_jobs(&[job(Completed, 1.0, 10.0), job(Processing, 0.5, 10.0), job(Queued, 0.0, 10.0), job(Queued, 0.0, 10.0)], Some(10.0));
+        let p = compute(counts(2, 1, 1, 0, 0), [0.5], totals(25.0, 15.0), Some(10.0));
         assert_eq!(p.progress_percentage, 37.5);
         assert_eq!(p.processing_jobs, 1);
+        assert_eq!(p.queued_jobs, 2);
     }
 
     #[test]
     fn eta_comes_from_audio_seconds_throughput() {
-        // 15 media seconds done in 10 wall seconds → 1.5 s/s; 25 remain → ~16.7 s.
-        let p = compute_from_jobs(&[job(Completed, 1.0, 10.0), job(Processing, 0.5, 10.0), job(Queued, 0.0, 20.0)], Some(10.0));
+        // One 10 s job completed, a 10 s one half done, a 20 s one queued: 15 media seconds
+        // done in 10 wall seconds → 1.5 s/s; 25 remain → 16.7 s.
+        let media = media_totals(known(20.0, 10.0), 1, &[(0.5, Some(10.0))]);
+        assert_eq!(media, totals(25.0, 15.0));
+        let p = compute(counts(1, 1, 1, 0, 0), [0.5], media, Some(10.0));
         assert_eq!(p.estimated_remaining.as_deref(), Some("00:00:17"));
+        // Twice the wall time for the same work: half the throughput, twice the ETA.
+        let p = compute(counts(1, 1, 1, 0, 0), [0.5], media, Some(20.0));
+        assert_eq!(p.estimated_remaining.as_deref(), Some("00:00:33"));
     }
 
     #[test]
     fn eta_is_unknown_before_anything_was_transcribed() {
-        let p = compute_from_jobs(&[job(Processing, 0.0, 10.0), job(Queued, 0.0, 10.0)], Some(3.0));
+        let media = media_totals(known(10.0, 0.0), 1, &[(0.0, Some(10.0))]);
+        let p = compute(counts(1, 1, 0, 0, 0), [0.0], media, Some(3.0));
         assert_eq!(p.estimated_remaining, None);
         assert_eq!(p.progress_percentage, 0.0);
+        // Nor in the first half second, however much is done.
+        let p = compute(counts(1, 1, 0, 0, 0), [0.5], totals(15.0, 5.0), Some(0.4));
+        assert_eq!(p.estimated_remaining, None);
+    }
+
+    #[test]
+    fn an_unknown_duration_counts_as_the_average_of_the_known_ones_still_to_run() {
+        // Queued: a 300 s job and one of unknown length; running: a 100 s job half done.
+        // The unknown one counts as (300 + 100) / 2 = 200 s.
+        let c = MediaCounters { queued_seconds: 300.0, queued_unknown: 1, done_seconds: 100.0 };
+        let media = media_totals(c, 2, &[(0.5, Some(100.0))]);
+        assert_eq!(media, totals(300.0 + 200.0 + 50.0, 100.0 + 50.0));
+        // 150 media seconds in 30 s → 5 s/s; 550 remain → 110 s.
+        let p = compute(counts(2, 1, 1, 0, 0), [0.5], media, Some(30.0));
+        assert_eq!(p.estimated_remaining.as_deref(), Some("00:01:50"));
+
+        // A running job of unknown length counts as the average too, for both sides.
+        let c = MediaCounters { queued_seconds: 40.0, queued_unknown: 0, done_seconds: 0.0 };
+        let media = media_totals(c, 2, &[(0.25, None)]);
+        assert_eq!(media, totals(40.0 + 15.0, 5.0));
+    }
+
+    #[test]
+    fn with_no_known_duration_to_go_by_the_eta_is_unknown_not_zero() {
+        // Every job still to run has an unknown duration: no estimate, rather than 00:00:00.
+        let c = MediaCounters { queued_seconds: 0.0, queued_unknown: 3, done_seconds: 120.0 };
+        assert_eq!(media_totals(c, 3, &[(0.5, None)]), None);
+        let p = compute(counts(3, 1, 2, 0, 0), [0.5], None, Some(60.0));
+        assert_eq!(p.estimated_remaining, None);
+        assert_eq!(p.progress_percentage, 41.7, "progress does not need durations");
+        // Nothing left to run at all is not "unknown": nothing remains.
+        assert_eq!(media_totals(known(0.0, 50.0), 0, &[]), totals(0.0, 50.0));
     }
 
     #[test]
     fn progress_never_shows_100_while_work_remains() {
-        let mut jobs = vec![job(Completed, 1.0, 1.0); 2000];
-        jobs.push(job(Processing, 0.99, 1.0));
-        let p = compute_from_jobs(&jobs, Some(1.0));
+        let p = compute(counts(0, 1, 2000, 0, 0), [0.99], totals(0.01, 2000.99), Some(1.0));
         assert!(p.progress_percentage < 100.0, "{}", p.progress_percentage);
+        assert_eq!(p.progress_percentage, 99.9);
     }
 
     #[test]
     fn an_empty_batch_is_at_zero() {
-        let p = compute_from_jobs(&[], None);
+        let p = compute(StatusCounts::default(), [], media_totals(MediaCounters::default(), 0, &[]), None);
         assert_eq!(p.progress_percentage, 0.0);
         assert_eq!(p.total_jobs, 0);
+        assert_eq!(p.estimated_remaining, None);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use vidscribe_core::progress::StatusCounts;
-use vidscribe_core::BatchStatus;
+use vidscribe_core::{BatchStatus, Job, JobStatus};
 
 /// How a processing batch ends once none of its jobs is queued or running:
 /// all failed → `failed` ("All jobs failed"); some failed → `completed` with
@@ -27,6 +27,34 @@ pub fn batch_outcome(c: &StatusCounts) -> Option<(BatchStatus, Option<String>)> 
 /// Delay before a retryable failure is tried again: 2 s, 4 s, 8 s … capped at 60 s.
 pub fn retry_backoff(attempt: u32) -> Duration {
     Duration::from_secs(2u64.saturating_pow(attempt.clamp(1, 6)).min(60))
+}
+
+/// How one job going `from → to` moves its batch's media counters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MediaDelta {
+    /// Change of `media_queued` (Σ known durations of queued jobs).
+    pub queued_seconds: f64,
+    /// Change of `n_queued_unknown` (queued jobs without a known duration).
+    pub queued_unknown: i64,
+    /// Change of `media_done`: a job that ends adds `duration × progress` as it ended, so a
+    /// completed job counts whole and a failed or cancelled one only the part transcribed.
+    pub done_seconds: f64,
+}
+
+/// `job` is the row as it is after the transition (its final progress, and a duration
+/// learned while decoding).
+pub fn media_delta(job: &Job, from: JobStatus, to: JobStatus) -> MediaDelta {
+    let d = job.media_duration.unwrap_or(0.0);
+    let unknown = i64::from(job.media_duration.is_none());
+    let (queued_seconds, queued_unknown) = match (from, to) {
+        (JobStatus::Queued, JobStatus::Queued) => (0.0, 0),
+        (JobStatus::Queued, _) => (-d, -unknown),
+        (_, JobStatus::Queued) => (d, unknown),
+        _ => (0.0, 0),
+    };
+    let ended = matches!(to, JobStatus::Completed | JobStatus::Failed | JobStatus::Cancelled);
+    let done_seconds = if ended { d * job.progress.clamp(0.0, 1.0) } else { 0.0 };
+    MediaDelta { queued_seconds, queued_unknown, done_seconds }
 }
 
 #[cfg(test)]
@@ -58,5 +86,58 @@ mod tests {
         assert_eq!(retry_backoff(1), Duration::from_secs(2));
         assert_eq!(retry_backoff(3), Duration::from_secs(8));
         assert_eq!(retry_backoff(30), Duration::from_secs(60));
+    }
+
+    fn job(media_duration: Option<f64>, progress: f64) -> Job {
+        let job_id = vidscribe_core::JobId::new();
+        let session_id = vidscribe_core::SessionId::new();
+        Job {
+            job_id,
+            batch_id: vidscribe_core::BatchId::new(),
+            original_filename: "a.mp4".into(),
+            session_name: "a".into(),
+            session_id,
+            file_path: Job::upload_path(job_id, "mp4"),
+            results_path: Job::results_path_for(session_id),
+            status: JobStatus::Queued,
+            stage: None,
+            progress,
+            media_duration,
+            attempts: 0,
+            worker: None,
+            heartbeat_at: None,
+            created_at: chrono::Utc::now(),
+            started_at: None,
+            completed_at: None,
+            error_message: None,
+            error_code: None,
+            warning: None,
+            history: Vec::new(),
+        }
+    }
+
+    fn delta(queued_seconds: f64, queued_unknown: i64, done_seconds: f64) -> MediaDelta {
+        MediaDelta { queued_seconds, queued_unknown, done_seconds }
+    }
+
+    #[test]
+    fn leaving_and_entering_the_queue_moves_the_queued_media() {
+        use JobStatus::*;
+        assert_eq!(media_delta(&job(Some(30.0), 0.0), Queued, Processing), delta(-30.0, 0, 0.0));
+        assert_eq!(media_delta(&job(None, 0.0), Queued, Processing), delta(0.0, -1, 0.0));
+        assert_eq!(media_delta(&job(Some(30.0), 0.0), Queued, Skipped), delta(-30.0, 0, 0.0));
+        assert_eq!(media_delta(&job(Some(30.0), 0.0), Processing, Queued), delta(30.0, 0, 0.0));
+        assert_eq!(media_delta(&job(None, 0.0), Failed, Queued), delta(0.0, 1, 0.0));
+    }
+
+    #[test]
+    fn an_ended_job_adds_the_media_it_got_through() {
+        use JobStatus::*;
+        assert_eq!(media_delta(&job(Some(30.0), 1.0), Processing, Completed), delta(0.0, 0, 30.0));
+        assert_eq!(media_delta(&job(Some(30.0), 0.5), Processing, Failed), delta(0.0, 0, 15.0));
+        assert_eq!(media_delta(&job(Some(30.0), 0.2), Processing, Cancelled), delta(0.0, 0, 6.0));
+        assert_eq!(media_delta(&job(None, 0.7), Processing, Failed), delta(0.0, 0, 0.0));
+        // A failure that goes back to the queue adds nothing: the work is done again.
+        assert_eq!(media_delta(&job(Some(30.0), 0.0), Processing, Queued).done_seconds, 0.0);
     }
 }

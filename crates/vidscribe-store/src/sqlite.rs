@@ -221,3 +221,84 @@ impl Store for SqliteStore {
 /// Silences the unused-import lint for `Connection` on platforms where close is a no-op.
 #[allow(dead_code)]
 fn _assert_connection<C: Connection>() {}
+
+#[cfg(test)]
+mod tests {
+    use std::future::pending;
+    use std::sync::Arc;
+
+    use super::*;
+
+    const AT: &str = "2025-01-01T00:00:00.000Z";
+
+    async fn store() -> (tempfile::TempDir, Arc<SqliteStore>) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SqliteStore::open(&dir.path().join("vidscribe.db")).await.expect("open");
+        (dir, Arc::new(store))
+    }
+
+    async fn worker_names(store: &SqliteStore) -> Vec<String> {
+        store.list_workers().await.expect("list workers").into_iter().map(|w| w.name).collect()
+    }
+
+    /// Writes a worker row inside a write transaction, then never finishes: the caller's
+    /// future is dropped with the transaction open (a cancelled request, an aborted task).
+    async fn write_half_way(store: &SqliteStore, lazy: bool, name: &str) {
+        if lazy {
+            let mut tx = store.write_lazy().await.expect("writer");
+            let mut s = writer::Script::new();
+            s.push("INSERT INTO workers (name, slots, started_at, heartbeat_at) VALUES (?, 1, ?, ?)")
+                .bind(name.to_string())
+                .bind(AT)
+                .bind(AT);
+            tx.script(s).await.expect("insert");
+            pending::<()>().await;
+        } else {
+            let mut tx = store.write().await.expect("writer");
+            sqlx::query("INSERT INTO workers (name, slots, started_at, heartbeat_at) VALUES (?1, 1, ?2, ?2)")
+                .bind(name)
+                .bind(AT)
+                .execute(tx.conn())
+                .await
+                .expect("insert");
+            pending::<()>().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_write_dropped_half_way_is_rolled_back_and_the_writer_goes_on() {
+        let (_dir, store) = store().await;
+        for lazy in [false, true] {
+            let dropped = tokio::time::timeout(Duration::from_millis(200), write_half_way(&store, lazy, "half-done")).await;
+            assert!(dropped.is_err(), "the write was dropped with its transaction open");
+            store.register_worker(if lazy { "after-lazy" } else { "after" }, 1).await.expect("the next write is not wedged");
+        }
+        assert_eq!(worker_names(&store).await, ["after", "after-lazy"], "the half-done inserts never committed");
+    }
+
+    #[tokio::test]
+    async fn a_task_aborted_while_it_holds_the_writer_does_not_wedge_it() {
+        let (_dir, store) = store().await;
+        let (wrote, mut has_written) = tokio::sync::mpsc::channel::<()>(1);
+        let task = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut tx = store.write().await.expect("writer");
+                sqlx::query("INSERT INTO workers (name, slots, started_at, heartbeat_at) VALUES ('aborted', 1, ?1, ?1)")
+                    .bind(AT)
+                    .execute(tx.conn())
+                    .await
+                    .expect("insert");
+                wrote.send(()).await.expect("signal");
+                pending::<()>().await;
+            })
+        };
+        has_written.recv().await.expect("the task wrote its row");
+        task.abort();
+        assert!(task.await.expect_err("aborted").is_cancelled());
+        for i in 0..3 {
+            store.register_worker(&format!("next-{i}"), 1).await.expect("writes after the abort succeed");
+        }
+        assert_eq!(worker_names(&store).await, ["next-0", "next-1", "next-2"]);
+    }
+}

@@ -45,6 +45,7 @@ pub(super) async fn add_jobs(store: &PgStore, batch_id: BatchId, jobs: Vec<NewJo
         }
         let mut out = Vec::with_capacity(jobs.len());
         let mut media = 0.0;
+        let mut unknown = 0i32;
         for j in &jobs {
             let row = sqlx::query(&format!(
                 "INSERT INTO jobs (id, batch_id, original_filename, session_name, session_id, file_path, results_path,
@@ -63,13 +64,19 @@ pub(super) async fn add_jobs(store: &PgStore, batch_id: BatchId, jobs: Vec<NewJo
             .await?;
             let job = rows::job_from_row(&row)?;
             media += j.media_duration.unwrap_or(0.0);
+            unknown += i32::from(j.media_duration.is_none());
             emit_job(&mut tx, &job)?;
             out.push(job);
         }
-        sqlx::query("UPDATE batches SET n_queued = n_queued + $2, media_queued = media_queued + $3 WHERE id = $1")
+        sqlx::query(
+            "UPDATE batches SET n_queued = n_queued + $2, media_queued = media_queued + $3,
+                    n_queued_unknown = n_queued_unknown + $4
+             WHERE id = $1",
+        )
             .bind(batch_id.as_uuid())
             .bind(jobs.len() as i32)
             .bind(media)
+            .bind(unknown)
             .execute(tx.conn())
             .await?;
         emit_batch(&mut tx, batch_id).await?;
@@ -199,14 +206,17 @@ pub(super) async fn cancel(store: &PgStore, batch_id: BatchId) -> Result<Vec<Job
         let mut skipped_jobs = skipped.iter().map(|r| Ok((r.try_get::<i64, _>("seqno")?, rows::job_from_row(r)?))).collect::<Result<Vec<_>>>()?;
         skipped_jobs.sort_by_key(|(s, _)| *s);
         let skipped_media: f64 = skipped_jobs.iter().map(|(_, j)| j.media_duration.unwrap_or(0.0)).sum();
+        let skipped_unknown = skipped_jobs.iter().filter(|(_, j)| j.media_duration.is_none()).count() as i32;
         let done = sqlx::query(
             "UPDATE batches SET status = 'cancelled', completed_at = now(), n_skipped = n_skipped + $2,
-                                n_queued = n_queued - $2, media_queued = GREATEST(0, media_queued - $3)
+                                n_queued = n_queued - $2, media_queued = GREATEST(0, media_queued - $3),
+                                n_queued_unknown = GREATEST(0, n_queued_unknown - $4)
              WHERE id = $1 AND status IN ('pending', 'processing')",
         )
         .bind(batch_id.as_uuid())
         .bind(skipped_jobs.len() as i32)
         .bind(skipped_media)
+        .bind(skipped_unknown)
         .execute(tx.conn())
         .await?;
         if done.rows_affected() == 0 {

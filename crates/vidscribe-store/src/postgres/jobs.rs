@@ -42,26 +42,23 @@ async fn emit_batch_row(tx: &mut Tx<'_>, batch: &rows::BatchRow) -> Result<()> {
 /// Moves the batch counters for one job going `from → to` (this takes the batch row lock,
 /// after the job row's), then closes the batch if that was its last unfinished job.
 /// Emits the batch event when counts of finished jobs changed. Returns the batch row.
+/// `job` is the row as the transition left it.
 async fn account(tx: &mut Tx<'_>, job: &Job, from: JobStatus, to: JobStatus) -> Result<rows::BatchRow> {
-    let d = job.media_duration.unwrap_or(0.0);
-    let queued_delta = match (from, to) {
-        (JobStatus::Queued, _) => -d,
-        (_, JobStatus::Queued) => d,
-        _ => 0.0,
-    };
-    let done_delta = if matches!(to, JobStatus::Completed | JobStatus::Failed) { d } else { 0.0 };
+    let m = rules::media_delta(job, from, to);
     // Column names come from the status enum, never from input.
     let sql = format!(
         "UPDATE batches SET n_{from} = n_{from} - 1, n_{to} = n_{to} + 1,
-                media_queued = GREATEST(0, media_queued + $2), media_done = media_done + $3
+                media_queued = GREATEST(0, media_queued + $2),
+                n_queued_unknown = GREATEST(0, n_queued_unknown + $3), media_done = media_done + $4
          WHERE id = $1 RETURNING {BATCH_COLUMNS}",
         from = from.as_str(),
         to = to.as_str()
     );
     let row = sqlx::query(&sql)
         .bind(job.batch_id.as_uuid())
-        .bind(queued_delta)
-        .bind(done_delta)
+        .bind(m.queued_seconds)
+        .bind(m.queued_unknown as i32)
+        .bind(m.done_seconds)
         .fetch_optional(tx.conn())
         .await?
         .ok_or_else(|| StoreError::BatchNotFound(job.batch_id.to_string()))?;
@@ -274,17 +271,7 @@ async fn finish(store: &PgStore, claim: &Claim, f: Finish<'_>) -> Result<Job> {
         .await?
         .ok_or_else(|| lease_lost(claim))?;
         let job = rows::job_from_row(&row)?;
-        // A duration learned while decoding replaces the probed one in the sums.
-        if let (Some(new), old) = (f.media_duration, claim.job.media_duration) {
-            let delta = new - old.unwrap_or(0.0);
-            if delta.abs() > f64::EPSILON && f.to == JobStatus::Queued {
-                sqlx::query("UPDATE batches SET media_queued = media_queued + $2 WHERE id = $1")
-                    .bind(job.batch_id.as_uuid())
-                    .bind(delta)
-                    .execute(tx.conn())
-                    .await?;
-            }
-        }
+        // `job` is the updated row: a duration learned while decoding counts in the sums.
         emit_job(&mut tx, &job)?;
         account(&mut tx, &job, JobStatus::Processing, f.to).await?;
         Ok(job)

@@ -22,7 +22,7 @@ pub(super) const JOB_COLUMNS: &str = "id, batch_id, original_filename, session_n
 
 pub(super) const BATCH_COLUMNS: &str = "id, name, max_concurrent, status, model, language, formats, created_at, \
      started_at, completed_at, error_message, n_queued, n_processing, n_completed, n_failed, n_skipped, n_cancelled, \
-     media_queued, media_done, eta_since";
+     media_queued, n_queued_unknown, media_done, eta_since";
 
 fn parse<T: std::str::FromStr>(s: &str, what: &str) -> Result<T> {
     s.parse().map_err(|_| StoreError::Corrupt(format!("bad {what} '{s}'")))
@@ -93,6 +93,7 @@ pub(super) fn batch_from_row(row: &PgRow) -> Result<BatchRow> {
             cancelled: count(row, "n_cancelled")?,
         },
         media_queued: row.try_get("media_queued")?,
+        queued_unknown: count(row, "n_queued_unknown")?,
         media_done: row.try_get("media_done")?,
         eta_since: row.try_get("eta_since")?,
     })

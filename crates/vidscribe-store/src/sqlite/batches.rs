@@ -63,6 +63,7 @@ pub(super) async fn add_jobs(store: &SqliteStore, batch_id: BatchId, jobs: Vec<N
         }
         let mut out = Vec::with_capacity(jobs.len());
         let mut media = 0.0;
+        let mut unknown = 0i64;
         for j in &jobs {
             let row = sqlx::query(&format!(
                 "INSERT INTO jobs (id, batch_id, original_filename, session_name, session_id, file_path, results_path,
@@ -82,13 +83,19 @@ pub(super) async fn add_jobs(store: &SqliteStore, batch_id: BatchId, jobs: Vec<N
             .await?;
             let job = rows::job_from_row(&row)?;
             media += j.media_duration.unwrap_or(0.0);
+            unknown += i64::from(j.media_duration.is_none());
             emit_job(&mut tx, &job).await?;
             out.push(job);
         }
-        sqlx::query("UPDATE batches SET n_queued = n_queued + ?2, media_queued = media_queued + ?3 WHERE id = ?1")
+        sqlx::query(
+            "UPDATE batches SET n_queued = n_queued + ?2, media_queued = media_queued + ?3,
+                    n_queued_unknown = n_queued_unknown + ?4
+             WHERE id = ?1",
+        )
             .bind(batch_id.to_string())
             .bind(jobs.len() as i64)
             .bind(media)
+            .bind(unknown)
             .execute(tx.conn())
             .await?;
         emit_batch(&mut tx, batch_id).await?;
@@ -206,7 +213,7 @@ pub(super) async fn cancel(store: &SqliteStore, batch_id: BatchId) -> Result<Vec
         .await?;
         sqlx::query(
             "UPDATE batches SET status = 'cancelled', completed_at = ?2, n_skipped = n_skipped + n_queued, n_queued = 0,
-                                media_queued = 0
+                                media_queued = 0, n_queued_unknown = 0
              WHERE id = ?1",
         )
         .bind(batch_id.to_string())

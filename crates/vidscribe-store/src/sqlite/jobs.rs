@@ -28,23 +28,25 @@ pub(super) async fn emit_batch(tx: &mut WriteTx<'_>, batch_id: BatchId) -> Resul
 
 /// Moves the batch counters for one job going `from → to`, then closes the batch if that
 /// was its last unfinished job. Emits the batch event when counts of finished jobs changed.
+/// `job` is the row as the transition left it.
 async fn account(tx: &mut WriteTx<'_>, job: &Job, from: JobStatus, to: JobStatus) -> Result<()> {
-    let d = job.media_duration.unwrap_or(0.0);
-    let queued_delta = match (from, to) {
-        (JobStatus::Queued, _) => -d,
-        (_, JobStatus::Queued) => d,
-        _ => 0.0,
-    };
-    let done_delta = if matches!(to, JobStatus::Completed | JobStatus::Failed) { d } else { 0.0 };
+    let m = rules::media_delta(job, from, to);
     // Column names come from the status enum, never from input.
     let sql = format!(
         "UPDATE batches SET n_{from} = n_{from} - 1, n_{to} = n_{to} + 1,
-                media_queued = MAX(0, media_queued + ?2), media_done = media_done + ?3
+                media_queued = MAX(0, media_queued + ?2), n_queued_unknown = MAX(0, n_queued_unknown + ?3),
+                media_done = media_done + ?4
          WHERE id = ?1",
         from = from.as_str(),
         to = to.as_str()
     );
-    sqlx::query(&sql).bind(job.batch_id.to_string()).bind(queued_delta).bind(done_delta).execute(tx.conn()).await?;
+    sqlx::query(&sql)
+        .bind(job.batch_id.to_string())
+        .bind(m.queued_seconds)
+        .bind(m.queued_unknown)
+        .bind(m.done_seconds)
+        .execute(tx.conn())
+        .await?;
     if to.is_terminal() || from.is_terminal() {
         close_if_done(tx, job.batch_id).await?;
         emit_batch(tx, job.batch_id).await?;
@@ -164,17 +166,12 @@ pub(super) async fn claim(store: &SqliteStore, worker: &str, lease: Duration) ->
 /// Appends the batch-counter UPDATE for one job going `from → to` (as `account` does),
 /// returning `returning` columns of the batch row when given.
 fn counters(s: &mut Script, job: &Job, from: JobStatus, to: JobStatus, returning: Option<&str>) {
-    let d = job.media_duration.unwrap_or(0.0);
-    let queued_delta = match (from, to) {
-        (JobStatus::Queued, _) => -d,
-        (_, JobStatus::Queued) => d,
-        _ => 0.0,
-    };
-    let done_delta = if matches!(to, JobStatus::Completed | JobStatus::Failed) { d } else { 0.0 };
+    let m = rules::media_delta(job, from, to);
     // Column names come from the status enum, never from input.
     let mut sql = format!(
         "UPDATE batches SET n_{from} = n_{from} - 1, n_{to} = n_{to} + 1,
-                media_queued = MAX(0, media_queued + ?), media_done = media_done + ?
+                media_queued = MAX(0, media_queued + ?), n_queued_unknown = MAX(0, n_queued_unknown + ?),
+                media_done = media_done + ?
          WHERE id = ?",
         from = from.as_str(),
         to = to.as_str()
@@ -183,7 +180,7 @@ fn counters(s: &mut Script, job: &Job, from: JobStatus, to: JobStatus, returning
         sql.push_str(" RETURNING ");
         sql.push_str(cols);
     }
-    s.push(&sql).bind(queued_delta).bind(done_delta).bind(job.batch_id.to_string());
+    s.push(&sql).bind(m.queued_seconds).bind(m.queued_unknown).bind(m.done_seconds).bind(job.batch_id.to_string());
 }
 
 pub(super) async fn heartbeat(
@@ -281,24 +278,22 @@ async fn finish(
             .bind(error.map(|e| e.1.to_string()))
             .bind(claim.job_id.to_string())
             .bind(claim.attempt as i64);
-        // A duration learned while decoding replaces the probed one in the sums.
-        let mut extra = 0;
-        if let (Some(new), old) = (media_duration, claim.job.media_duration) {
-            let delta = new - old.unwrap_or(0.0);
-            if delta.abs() > f64::EPSILON && to == JobStatus::Queued {
-                s.push("UPDATE batches SET media_queued = media_queued + ? WHERE id = ?")
-                    .bind(delta)
-                    .bind(claim.batch_id.to_string());
-                extra = 1;
-            }
-        }
-        // As `account` does, with the job's media duration read from the row just updated.
-        let d = "(SELECT COALESCE(media_duration, 0.0) FROM jobs WHERE id = ?)";
-        let queued_delta = if to == JobStatus::Queued { d } else { "0.0" };
-        let done_delta = if matches!(to, JobStatus::Completed | JobStatus::Failed) { d } else { "0.0" };
+        // As `rules::media_delta` does, with the job's duration and final progress read from
+        // the row just updated (a duration learned while decoding counts).
+        let row = "FROM jobs WHERE id = ?";
+        let (queued_seconds, queued_unknown) = if to == JobStatus::Queued {
+            (format!("(SELECT COALESCE(media_duration, 0.0) {row})"), format!("(SELECT media_duration IS NULL {row})"))
+        } else {
+            ("0.0".to_string(), "0".to_string())
+        };
+        let ended = matches!(to, JobStatus::Completed | JobStatus::Failed | JobStatus::Cancelled);
+        let done_seconds =
+            if ended { format!("(SELECT COALESCE(media_duration, 0.0) * progress {row})") } else { "0.0".to_string() };
         let mut sql = format!(
             "UPDATE batches SET n_processing = n_processing - 1, n_{to} = n_{to} + 1,
-                    media_queued = MAX(0, media_queued + {queued_delta}), media_done = media_done + {done_delta}
+                    media_queued = MAX(0, media_queued + {queued_seconds}),
+                    n_queued_unknown = MAX(0, n_queued_unknown + {queued_unknown}),
+                    media_done = media_done + {done_seconds}
              WHERE id = ?",
             to = to.as_str()
         );
@@ -307,10 +302,8 @@ async fn finish(
             sql.push_str(BATCH_COLUMNS);
         }
         s.push(&sql);
-        if queued_delta == d {
-            s.bind(claim.job_id.to_string());
-        }
-        if done_delta == d {
+        let subqueries = if to == JobStatus::Queued { 2 } else { 0 } + usize::from(ended);
+        for _ in 0..subqueries {
             s.bind(claim.job_id.to_string());
         }
         s.bind(claim.batch_id.to_string());
@@ -324,9 +317,9 @@ async fn finish(
         let mut next = Script::new();
         if batch_event {
             let mut batch = rows::batch_from_row(
-                rows[2 + extra].first().ok_or_else(|| StoreError::BatchNotFound(claim.batch_id.to_string()))?,
+                rows[2].first().ok_or_else(|| StoreError::BatchNotFound(claim.batch_id.to_string()))?,
             )?;
-            let running = rows[3 + extra]
+            let running = rows[3]
                 .iter()
                 .map(|r| Ok((r.try_get::<f64, _>(0)?, r.try_get::<Option<f64>, _>(1)?)))
                 .collect::<Result<Vec<_>>>()?;

@@ -19,7 +19,7 @@ pub(super) const JOB_COLUMNS: &str = "id, batch_id, original_filename, session_n
 
 pub(super) const BATCH_COLUMNS: &str = "id, name, max_concurrent, status, model, language, formats, created_at, \
      started_at, completed_at, error_message, n_queued, n_processing, n_completed, n_failed, n_skipped, n_cancelled, \
-     media_queued, media_done, eta_since";
+     media_queued, n_queued_unknown, media_done, eta_since";
 
 /// Fixed-width RFC 3339 (milliseconds, `Z`), so text order is time order.
 pub(super) fn ts(t: DateTime<Utc>) -> String {
@@ -102,6 +102,7 @@ pub(super) fn batch_from_row(row: &SqliteRow) -> Result<BatchRow> {
             cancelled: row.try_get::<i64, _>("n_cancelled")? as u64,
         },
         media_queued: row.try_get("media_queued")?,
+        queued_unknown: row.try_get::<i64, _>("n_queued_unknown")?.max(0) as u64,
         media_done: row.try_get("media_done")?,
         eta_since: opt_ts(row, "eta_since")?,
     })

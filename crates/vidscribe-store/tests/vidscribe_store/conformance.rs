@@ -2,10 +2,10 @@
 //! Each test gets its own database (SQLite temp file, PostgreSQL schema).
 
 use std::collections::HashSet;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::broadcast;
-use vidscribe_core::{BatchId, BatchStatus, ErrorCode, Event, EventKind, JobStage, JobStatus};
+use vidscribe_core::{BatchId, BatchProgress, BatchStatus, ErrorCode, Event, EventKind, JobId, JobStage, JobStatus};
 use vidscribe_store::{Claim, DynStore, Failure, Heartbeat, StoreError};
 
 use super::support::*;
@@ -56,6 +56,9 @@ conformance!(
     max_concurrent_holds_with_eight_store_instances_claiming_at_once,
     workers_are_registered_and_listed_with_their_running_jobs,
     the_store_opens_by_url,
+    the_eta_mid_batch_is_media_throughput_since_the_batch_started,
+    the_eta_counters_follow_every_transition,
+    a_write_dropped_half_way_commits_all_or_nothing_and_the_store_goes_on,
 );
 
 fn code(e: &StoreError) -> &'static str {
@@ -576,4 +579,319 @@ async fn the_store_opens_by_url(b: &Backend) {
     assert_eq!(other.get_batch(id).await.unwrap().status, BatchStatus::Processing, "same database");
     store.close().await;
     assert_eq!(code(&vidscribe_store::open("mysql://x").await.err().unwrap()), "unsupported_database_url");
+}
+
+// ---- the ETA users see, from the counters production keeps ----
+
+/// Seconds of an `HH:MM:SS` ETA.
+fn eta_seconds(p: &BatchProgress, what: &str) -> f64 {
+    let eta = p.estimated_remaining.as_deref().unwrap_or_else(|| panic!("{what}: no ETA mid-batch"));
+    let parts: Vec<u64> = eta.split(':').map(|n| n.parse().expect("HH:MM:SS")).collect();
+    assert_eq!(parts.len(), 3, "{what}: {eta}");
+    (parts[0] * 3600 + parts[1] * 60 + parts[2]) as f64
+}
+
+/// The ETA shown is `ratio` (media seconds remaining / media seconds done) × the wall time
+/// since the throughput window opened (at some instant in `opened`), as read at some
+/// instant in `read`, rounded to the second.
+fn assert_eta(p: &BatchProgress, ratio: f64, opened: (Instant, Instant), read: (Instant, Instant), what: &str) {
+    // eta_since is kept to the millisecond.
+    let slack = 0.002;
+    let lo = ((read.0 - opened.1).as_secs_f64() - slack) * ratio;
+    let hi = ((read.1 - opened.0).as_secs_f64() + slack) * ratio;
+    let shown = eta_seconds(p, what);
+    assert!(
+        shown >= lo.round() && shown <= hi.round(),
+        "{what}: ETA {shown} s; {ratio:.3} × the elapsed time gives {lo:.2} ..= {hi:.2} s"
+    );
+}
+
+/// The batch's progress as each read path computes it, with when each read ran.
+async fn read_progress(store: &DynStore, id: BatchId) -> Vec<(BatchProgress, (Instant, Instant), &'static str)> {
+    let t = Instant::now();
+    let batch = store.get_batch(id).await.unwrap().progress;
+    let batch = (batch, (t, Instant::now()), "get_batch");
+    let t = Instant::now();
+    let summary = store.batch_summary(id).await.unwrap().progress;
+    let summary = (summary, (t, Instant::now()), "batch_summary");
+    let t = Instant::now();
+    let listed = store.list_batches().await.unwrap().into_iter().find(|s| s.batch_id == id).expect("listed").progress;
+    let listed = (listed, (t, Instant::now()), "list_batches");
+    vec![batch, summary, listed]
+}
+
+async fn sleep_until(t: Instant) {
+    tokio::time::sleep_until(tokio::time::Instant::from_std(t)).await;
+}
+
+async fn the_eta_mid_batch_is_media_throughput_since_the_batch_started(b: &Backend) {
+    let store = b.open().await;
+    let id = BatchId::new();
+    store.create_batch(id, &settings(2)).await.unwrap();
+    let jobs = vec![new_job("a", Some(100.0)), new_job("b", Some(200.0)), new_job("c", Some(3000.0)), new_job("d", None)];
+    let ids: Vec<JobId> = store.add_jobs(id, jobs).await.unwrap().iter().map(|j| j.job_id).collect();
+    assert_eq!(store.get_batch(id).await.unwrap().progress.estimated_remaining, None, "no ETA before the start");
+    let t = Instant::now();
+    store.start_batch(id).await.unwrap();
+    let opened = (t, Instant::now());
+
+    let a = claim(&store, "w/1").await;
+    let job_b = claim(&store, "w/2").await;
+    assert_eq!((a.job_id, job_b.job_id), (ids[0], ids[1]));
+    assert_eq!(store.get_batch(id).await.unwrap().progress.estimated_remaining, None, "nothing transcribed yet");
+    store.complete(&a, Some(100.0)).await.unwrap();
+    store.heartbeat(&job_b, LEASE, Some(JobStage::Transcribing), Some(0.5)).await.unwrap();
+    sleep_until(opened.1 + Duration::from_millis(1500)).await;
+    // Done: a (100 s) and half of b (100 s). Still to run: c (3000 s), the other half of b,
+    // and d, whose length is unknown: it counts as the average known job still to run.
+    let remaining = 3000.0 + 100.0 + (3000.0 + 200.0) / 2.0;
+    for (p, read, what) in read_progress(&store, id).await {
+        assert_eq!(p.progress_percentage, 37.5, "{what}");
+        assert_eq!((p.completed_jobs, p.processing_jobs, p.queued_jobs), (1, 1, 2), "{what}");
+        assert_eta(&p, remaining / 200.0, opened, read, what);
+    }
+    let c = b.media_counters(id).await;
+    assert_eq!((c.queued_seconds, c.queued_unknown, c.done_seconds), (3000.0, 1, 100.0));
+
+    // b fails half-way: only the half it got through counts as done. c starts.
+    store.fail(&job_b, failure(false, 3)).await.unwrap();
+    let job_c = claim(&store, "w/2").await;
+    assert_eq!(job_c.job_id, ids[2]);
+    store.heartbeat(&job_c, LEASE, Some(JobStage::Transcribing), Some(0.02)).await.unwrap();
+    // Done: 100 + 100 + 2 % of c (60 s). To run: 98 % of c and d, now counted as c's 3000 s.
+    let (done, remaining) = (100.0 + 100.0 + 60.0, 2940.0 + 3000.0);
+    for (p, read, what) in read_progress(&store, id).await {
+        assert!((p.progress_percentage - 50.5).abs() < 1e-9, "{what}: {}", p.progress_percentage);
+        assert_eq!((p.failed_jobs, p.processing_jobs, p.queued_jobs), (1, 1, 1), "{what}");
+        assert_eta(&p, remaining / done, opened, read, what);
+    }
+    let c = b.media_counters(id).await;
+    assert_eq!((c.queued_seconds, c.queued_unknown, c.done_seconds), (0.0, 1, 200.0));
+
+    // c completes; d runs and its length is learned on the way.
+    store.complete(&job_c, Some(3000.0)).await.unwrap();
+    let job_d = claim(&store, "w/1").await;
+    assert_eq!(job_d.job_id, ids[3]);
+    store.complete(&job_d, Some(50.0)).await.unwrap();
+    let batch = store.get_batch(id).await.unwrap();
+    assert_eq!(batch.status, BatchStatus::Completed);
+    assert_eq!(batch.progress.progress_percentage, 100.0);
+    assert_eq!(batch.progress.estimated_remaining, None, "nothing remains");
+    assert_eq!(batch.jobs[3].media_duration, Some(50.0));
+    let finished = b.media_counters(id).await;
+    assert_eq!((finished.queued_seconds, finished.queued_unknown, finished.done_seconds), (0.0, 0, 3250.0));
+
+    // A retry re-opens the batch: a new throughput window, from the retry, with nothing done
+    // yet (the time it sat completed is not transcription time).
+    let t = Instant::now();
+    store.retry_job(id, ids[1]).await.unwrap();
+    let reopened = (t, Instant::now());
+    let c = b.media_counters(id).await;
+    assert_eq!((c.queued_seconds, c.queued_unknown, c.done_seconds), (200.0, 0, 0.0));
+    assert!(c.eta_since > finished.eta_since, "the window restarted: {:?} → {:?}", finished.eta_since, c.eta_since);
+    assert_eq!(store.get_batch(id).await.unwrap().progress.estimated_remaining, None, "nothing done in the new window");
+    let again = claim(&store, "w/1").await;
+    store.heartbeat(&again, LEASE, Some(JobStage::Transcribing), Some(0.1)).await.unwrap();
+    sleep_until(reopened.1 + Duration::from_millis(1000)).await;
+    for (p, read, what) in read_progress(&store, id).await {
+        assert_eq!(p.progress_percentage, 77.5, "{what}");
+        // 20 s of b done since the retry, 180 s to go.
+        assert_eta(&p, 180.0 / 20.0, reopened, read, what);
+    }
+}
+
+/// Checks the ETA columns against the batch's job rows: `media_queued` and
+/// `n_queued_unknown` must describe exactly the queued jobs, `media_done` must be `done`.
+async fn expect_counters(b: &Backend, store: &DynStore, id: BatchId, done: f64, step: &str) -> MediaCounters {
+    let jobs = store.get_batch(id).await.unwrap().jobs;
+    let queued = jobs.iter().filter(|j| j.status == JobStatus::Queued);
+    let queued_seconds: f64 = queued.clone().filter_map(|j| j.media_duration).sum();
+    let queued_unknown = queued.filter(|j| j.media_duration.is_none()).count() as i64;
+    let c = b.media_counters(id).await;
+    assert!((c.queued_seconds - queued_seconds).abs() < 1e-9, "{step}: media_queued {} ≠ {queued_seconds}", c.queued_seconds);
+    assert_eq!(c.queued_unknown, queued_unknown, "{step}: n_queued_unknown");
+    assert!((c.done_seconds - done).abs() < 1e-9, "{step}: media_done {} ≠ {done}", c.done_seconds);
+    c
+}
+
+fn duration_of(c: &Claim) -> f64 {
+    c.job.media_duration.unwrap_or(0.0)
+}
+
+async fn the_eta_counters_follow_every_transition(b: &Backend) {
+    let store = b.open().await;
+    let id = BatchId::new();
+    store.create_batch(id, &settings(5)).await.unwrap();
+    let durations = [Some(10.0), Some(20.0), None, Some(40.0), Some(50.0)];
+    let jobs = durations.iter().enumerate().map(|(i, d)| new_job(&format!("j{i}"), *d)).collect();
+    store.add_jobs(id, jobs).await.unwrap();
+    let mut done = 0.0;
+    let added = expect_counters(b, &store, id, done, "added").await;
+    assert_eq!((added.queued_seconds, added.queued_unknown, added.eta_since), (120.0, 1, None));
+    store.start_batch(id).await.unwrap();
+    let started = expect_counters(b, &store, id, done, "started").await;
+    assert!(started.eta_since.is_some(), "the window opens at the start");
+
+    // Claimed and released: out of the queue and back.
+    let c = claim(&store, "w/1").await;
+    expect_counters(b, &store, id, done, "claimed").await;
+    store.release(&c).await.unwrap();
+    expect_counters(b, &store, id, done, "released").await;
+
+    // A retryable failure goes back to the queue; what it did is redone, so it adds nothing.
+    let c = claim(&store, "w/1").await;
+    store.heartbeat(&c, LEASE, Some(JobStage::Transcribing), Some(0.5)).await.unwrap();
+    assert_eq!(store.fail(&c, failure(true, 3)).await.unwrap().status, JobStatus::Queued);
+    expect_counters(b, &store, id, done, "failed, to retry").await;
+
+    // A lease that expires: back to the queue, then given up on (it keeps its progress).
+    let short = Duration::from_millis(50);
+    let c = store.claim("dead/1", short).await.unwrap().expect("a job");
+    store.heartbeat(&c, short, Some(JobStage::Transcribing), Some(0.5)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(store.requeue_expired(3).await.unwrap(), 1);
+    expect_counters(b, &store, id, done, "lease expired, requeued").await;
+    let c = store.claim("dead/2", short).await.unwrap().expect("a job");
+    store.heartbeat(&c, short, Some(JobStage::Transcribing), Some(0.25)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(store.requeue_expired(1).await.unwrap(), 1);
+    assert_eq!(store.get_job(id, c.job_id).await.unwrap().status, JobStatus::Failed);
+    done += duration_of(&c) * 0.25;
+    expect_counters(b, &store, id, done, "lease expired, given up").await;
+    let given_up = c.job_id;
+
+    // A running job cancelled a third of the way; a queued one skipped.
+    let c = claim(&store, "w/1").await;
+    store.heartbeat(&c, LEASE, Some(JobStage::Transcribing), Some(0.375)).await.unwrap();
+    store.cancel_job(id, c.job_id).await.unwrap();
+    expect_counters(b, &store, id, done, "cancel requested").await;
+    store.finish_cancelled(&c).await.unwrap();
+    done += duration_of(&c) * 0.375;
+    expect_counters(b, &store, id, done, "cancelled").await;
+    let cancelled = c.job_id;
+    let batch = store.get_batch(id).await.unwrap();
+    let queued = batch.jobs.iter().rev().find(|j| j.status == JobStatus::Queued).expect("a queued job").job_id;
+    assert_eq!(store.cancel_job(id, queued).await.unwrap().status, JobStatus::Skipped);
+    expect_counters(b, &store, id, done, "skipped").await;
+
+    // Retried inside a batch still processing: back in the queue, same window.
+    store.retry_job(id, queued).await.unwrap();
+    store.retry_job(id, cancelled).await.unwrap();
+    let c = expect_counters(b, &store, id, done, "retried while processing").await;
+    assert_eq!(c.eta_since, started.eta_since, "the batch never stopped: the window goes on");
+
+    // Every job left runs to the end; one of unknown length learns it.
+    loop {
+        let summary = store.batch_summary(id).await.unwrap();
+        if summary.status != BatchStatus::Processing {
+            break;
+        }
+        let c = eventually("a claimable job", Duration::from_secs(10), || async { store.claim("w/1", LEASE).await.unwrap() }).await;
+        let learned = c.job.media_duration.unwrap_or(30.0);
+        store.complete(&c, Some(learned)).await.unwrap();
+        done += learned;
+        expect_counters(b, &store, id, done, "completed").await;
+    }
+    let batch = store.get_batch(id).await.unwrap();
+    assert_eq!(batch.error_message.as_deref(), Some("1 of 5 jobs failed"));
+    let finished = expect_counters(b, &store, id, done, "batch completed").await;
+    assert_eq!(finished.eta_since, started.eta_since);
+
+    // A retry that re-opens it starts a new window.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    store.retry_job(id, given_up).await.unwrap();
+    let reopened = expect_counters(b, &store, id, 0.0, "re-opened").await;
+    assert!(reopened.eta_since > finished.eta_since, "{:?} → {:?}", finished.eta_since, reopened.eta_since);
+    let c = claim(&store, "w/1").await;
+    assert_eq!(c.job_id, given_up);
+    store.complete(&c, None).await.unwrap();
+    expect_counters(b, &store, id, duration_of(&c), "re-run completed").await;
+    assert_eq!(store.batch_summary(id).await.unwrap().status, BatchStatus::Completed);
+
+    // Cancelling a batch empties its queue, unknown lengths included.
+    let other = BatchId::new();
+    store.create_batch(other, &settings(1)).await.unwrap();
+    store.add_jobs(other, vec![new_job("x", None), new_job("y", Some(5.0)), new_job("z", None)]).await.unwrap();
+    store.start_batch(other).await.unwrap();
+    let running = claim(&store, "w/2").await;
+    store.heartbeat(&running, LEASE, Some(JobStage::Transcribing), Some(0.5)).await.unwrap();
+    assert_eq!(store.cancel_batch(other).await.unwrap(), vec![running.job_id]);
+    let c = expect_counters(b, &store, other, 0.0, "batch cancelled").await;
+    assert_eq!((c.queued_seconds, c.queued_unknown), (0.0, 0));
+    store.finish_cancelled(&running).await.unwrap();
+    expect_counters(b, &store, other, 0.0, "batch cancelled, running job stopped").await;
+}
+
+/// Runs `write` until `i` selects its drop point: 0 drops it right after its first poll
+/// (it has sent its first statement), then ever longer deadlines, from under a millisecond
+/// to ~40 ms, land before, inside or after its transaction. `None`: it was dropped.
+async fn drop_at<T>(i: u64, write: impl std::future::Future<Output = T>) -> Option<T> {
+    if i == 0 {
+        futures::FutureExt::now_or_never(write)
+    } else {
+        tokio::time::timeout(Duration::from_micros(25 * i * i), write).await.ok()
+    }
+}
+
+/// Every job status as the batch counters say and as the job rows say.
+async fn counts_agree_with_rows(store: &DynStore, id: BatchId, step: &str) -> usize {
+    let batch = store.get_batch(id).await.unwrap();
+    for s in [JobStatus::Queued, JobStatus::Processing, JobStatus::Completed, JobStatus::Skipped] {
+        let rows = batch.jobs.iter().filter(|j| j.status == s).count() as u64;
+        let counted = match s {
+            JobStatus::Queued => batch.progress.queued_jobs,
+            JobStatus::Processing => batch.progress.processing_jobs,
+            JobStatus::Completed => batch.progress.completed_jobs,
+            _ => batch.progress.skipped_jobs,
+        };
+        assert_eq!(counted, rows, "{step}: {s} jobs counted vs rows");
+    }
+    assert_eq!(batch.progress.total_jobs as usize, batch.jobs.len(), "{step}");
+    batch.jobs.len()
+}
+
+async fn a_write_dropped_half_way_commits_all_or_nothing_and_the_store_goes_on(b: &Backend) {
+    let store = b.open().await;
+    let id = BatchId::new();
+    store.create_batch(id, &settings(16)).await.unwrap();
+    let mut dropped = 0;
+    let mut committed = 0;
+    for i in 0..40u64 {
+        let jobs = (0..3).map(|k| new_job(&format!("v{i}_{k}"), Some(1.0))).collect();
+        match drop_at(i, store.add_jobs(id, jobs)).await {
+            Some(r) => {
+                r.expect("add_jobs");
+                committed += 3;
+            }
+            None => dropped += 1,
+        }
+        // The next write goes through, and the dropped one is there whole or not at all.
+        store.register_worker(&format!("after-{i}"), 1).await.expect("a write after a dropped one");
+        let n = counts_agree_with_rows(&store, id, &format!("add_jobs dropped at {i}")).await;
+        assert_eq!(n % 3, 0, "a dropped add_jobs added {} of its 3 jobs", n % 3);
+        assert!(n >= committed);
+        let c = b.media_counters(id).await;
+        assert_eq!(c.queued_seconds, n as f64, "media_queued follows the jobs that were added");
+    }
+    assert!(dropped > 0, "no write was dropped");
+    assert_eq!(store.list_workers().await.unwrap().len(), 40);
+
+    // Enough jobs for every claim below, however many adds were dropped.
+    store.add_jobs(id, (0..80).map(|k| new_job(&format!("more_{k}"), Some(1.0))).collect()).await.unwrap();
+    store.start_batch(id).await.unwrap();
+    for i in 0..40u64 {
+        let worker = format!("w/{i}");
+        // A claim dropped after its COMMIT leaves its job processing until the lease
+        // expires (nobody learned of it); that is all it may leave.
+        if let Some(r) = drop_at(i, store.claim(&worker, LEASE)).await {
+            let c = r.expect("claim").expect("a job");
+            store.complete(&c, None).await.expect("a claim that returned holds its job");
+        }
+        let next = store.claim("next/1", LEASE).await.expect("a claim after a dropped one").expect("a job");
+        store.complete(&next, None).await.expect("complete");
+        counts_agree_with_rows(&store, id, &format!("claim dropped at {i}")).await;
+        let c = b.media_counters(id).await;
+        let batch = store.get_batch(id).await.unwrap();
+        assert_eq!(c.queued_seconds, batch.progress.queued_jobs as f64, "claim dropped at {i}: media_queued");
+    }
 }

@@ -61,6 +61,44 @@ impl Backend {
         }
     }
 
+    /// The ETA bookkeeping of a batch row, read straight from its columns (the public API
+    /// only shows what is derived from them).
+    pub async fn media_counters(&self, id: BatchId) -> MediaCounters {
+        use sqlx::{Connection, Row};
+        match self {
+            Backend::Sqlite { path, .. } => {
+                let options = sqlx::sqlite::SqliteConnectOptions::new().filename(path).read_only(true);
+                let mut conn = sqlx::SqliteConnection::connect_with(&options).await.expect("open sqlite");
+                let row = sqlx::query("SELECT media_queued, n_queued_unknown, media_done, eta_since FROM batches WHERE id = ?1")
+                    .bind(id.to_string())
+                    .fetch_one(&mut conn)
+                    .await
+                    .expect("batch row");
+                let eta_since: Option<String> = row.get("eta_since");
+                MediaCounters {
+                    queued_seconds: row.get("media_queued"),
+                    queued_unknown: row.get("n_queued_unknown"),
+                    done_seconds: row.get("media_done"),
+                    eta_since: eta_since.map(|s| chrono::DateTime::parse_from_rfc3339(&s).expect("timestamp").with_timezone(&chrono::Utc)),
+                }
+            }
+            Backend::Postgres { url, .. } => {
+                let mut conn = sqlx::PgConnection::connect(url).await.expect("connect postgres");
+                let row = sqlx::query("SELECT media_queued, n_queued_unknown, media_done, eta_since FROM batches WHERE id = $1")
+                    .bind(id.as_uuid())
+                    .fetch_one(&mut conn)
+                    .await
+                    .expect("batch row");
+                MediaCounters {
+                    queued_seconds: row.get("media_queued"),
+                    queued_unknown: row.get::<i32, _>("n_queued_unknown").into(),
+                    done_seconds: row.get("media_done"),
+                    eta_since: row.get("eta_since"),
+                }
+            }
+        }
+    }
+
     /// The URL `vidscribe_store::open` takes.
     pub fn url(&self) -> String {
         match self {
@@ -87,6 +125,18 @@ impl Drop for Backend {
             .join();
         }
     }
+}
+
+/// The columns behind a batch's ETA.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MediaCounters {
+    /// `media_queued`: Σ known durations of the queued jobs.
+    pub queued_seconds: f64,
+    /// `n_queued_unknown`: queued jobs without a known duration.
+    pub queued_unknown: i64,
+    /// `media_done`: media seconds got through since `eta_since`.
+    pub done_seconds: f64,
+    pub eta_since: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 pub fn settings(max_concurrent: u32) -> BatchSettings {
