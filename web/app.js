@@ -113,20 +113,26 @@ function chip(node, status) {
 let token = sessionStorage.getItem(TOKEN_KEY) || '';
 let tokenAsk = null;
 let tokenDeclined = false; // the user dismissed the question: do not ask again by ourselves
+let tokenRejected = false; // the server refused the last token we had: say so when asking
 
-/** Asks for the token (once at a time; a rejected token is asked for again). */
+/** Asks for the token (once at a time; a rejected token is asked for again, saying so). */
 function askToken() {
   if (!tokenAsk) {
     tokenAsk = new Promise((resolve) => {
       // A macrotask later, so callers that hit 401 together share this one question.
       setTimeout(() => {
-        const t = window.prompt('This Vidscribe server needs an access token:', '');
+        const question = tokenRejected
+          ? 'The access token was not accepted by this Vidscribe server. Enter the access token:'
+          : 'This Vidscribe server needs an access token:';
+        const t = window.prompt(question, '');
         if (t && t.trim()) {
           token = t.trim();
           sessionStorage.setItem(TOKEN_KEY, token);
           tokenDeclined = false;
+          tokenRejected = false;
         } else {
           tokenDeclined = true;
+          needToken();
         }
         $('btn-token').hidden = !tokenDeclined;
         tokenAsk = null;
@@ -135,6 +141,14 @@ function askToken() {
     });
   }
   return tokenAsk;
+}
+
+/** No usable token and the user declined to give one: stop streaming and polling (every
+ *  request would be refused) until they enter one through the button. */
+function needToken() {
+  disconnect();
+  setConn('offline', tokenRejected ? 'Access token not accepted' : 'Access token required');
+  $('btn-token').hidden = false;
 }
 
 function authHeaders() {
@@ -158,9 +172,9 @@ class ApiError extends Error {
 /** After a 401 for a request sent with `sentWith`: true when it is worth sending again. */
 async function recoverFrom401(sentWith) {
   if (token && token !== sentWith) return true; // a token arrived while the request was in flight
-  if (token) { token = ''; sessionStorage.removeItem(TOKEN_KEY); }
+  if (token) { token = ''; tokenRejected = true; sessionStorage.removeItem(TOKEN_KEY); }
   if (tokenDeclined) {
-    setConn('offline', 'Access token required');
+    needToken();
     return false;
   }
   return askToken();
@@ -210,6 +224,10 @@ const live = {
   pollTimer: null,
   retryTimer: null,
   retryDelay: 1000,
+  // A poll showed the state while the stream was down: resuming the stream would replay the
+  // events in between, older than what is shown, and rows would go back (completed →
+  // processing → completed). The stream then starts over from a snapshot instead.
+  polled: false,
 };
 
 function setConn(kind, text) {
@@ -223,6 +241,7 @@ function connect() {
   const url = state.view === 'list' ? '/api/events' : `/api/batch/${encodeURIComponent(state.batchId)}/events`;
   live.url = url;
   live.lastId = null;
+  live.polled = false;
   open();
 }
 
@@ -236,6 +255,14 @@ function open(resumeFrom) {
     if (live.source !== es) return;
     live.retryDelay = 1000;
     stopPolling();
+    if (live.polled) {
+      // Start over from a snapshot (the server subscribes before reading it: nothing is lost).
+      es.close();
+      live.polled = false;
+      live.lastId = null;
+      open(null);
+      return;
+    }
     setConn('live', 'Live');
   };
   es.onerror = () => {
@@ -306,6 +333,7 @@ async function pollOnce() {
       const data = await api('GET', `/api/batch/${encodeURIComponent(state.batchId)}`);
       applyBatch(data.batch);
     }
+    if (!live.source || live.source.readyState !== EventSource.OPEN) live.polled = true;
   } catch (e) {
     if (e instanceof ApiError && e.status === 404 && state.view !== 'list') batchGone();
   }
