@@ -126,7 +126,7 @@ mod tests {
     #[test]
     fn a_public_bind_without_a_token_is_refused() {
         let c = ServerConfig::new("d").with_addr("0.0.0.0:5001".parse().unwrap());
-        assert!(matches!(c.validate(), Err(ConfigError::PublicWithoutAuth(_))));
+        assert_eq!(c.validate(), Err(ConfigError::PublicWithoutAuth("0.0.0.0:5001".parse().unwrap())));
         let c = c.with_auth_token(Some("t".into()));
         assert_eq!(c.validate(), Ok(()));
         let mut c = ServerConfig::new("d").with_addr("0.0.0.0:5001".parse().unwrap());

@@ -294,6 +294,29 @@ impl SseParser {
     }
 }
 
+/// Why [`SseClient::next`] returned no event.
+#[derive(Debug)]
+pub enum SseEnd {
+    /// The server ended the response body cleanly.
+    Closed,
+    /// Nothing arrived in time; the stream is still open.
+    TimedOut,
+    /// The connection broke (reset, malformed chunk, …).
+    Failed(reqwest::Error),
+}
+
+impl std::fmt::Display for SseEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Closed => f.write_str("the server closed the stream"),
+            Self::TimedOut => f.write_str("no event arrived in time (the stream is still open)"),
+            Self::Failed(e) => write!(f, "the stream failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for SseEnd {}
+
 /// Reads events from a streaming response.
 pub struct SseClient {
     stream: futures::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
@@ -312,14 +335,20 @@ impl SseClient {
         }
     }
 
-    /// The next event, or `None` when the stream ends or `within` passes.
-    pub async fn next(&mut self, within: Duration) -> Option<SseEvent> {
+    /// The next event; otherwise why none came: the server closed the stream, `within`
+    /// passed with the stream still open, or the connection failed.
+    pub async fn next(&mut self, within: Duration) -> Result<SseEvent, SseEnd> {
         let deadline = tokio::time::Instant::now() + within;
         loop {
             if let Some(e) = self.pending.pop_front() {
-                return Some(e);
+                return Ok(e);
             }
-            let chunk = tokio::time::timeout_at(deadline, self.stream.next()).await.ok()??.ok()?;
+            let chunk = match tokio::time::timeout_at(deadline, self.stream.next()).await {
+                Err(_) => return Err(SseEnd::TimedOut),
+                Ok(None) => return Err(SseEnd::Closed),
+                Ok(Some(Err(e))) => return Err(SseEnd::Failed(e)),
+                Ok(Some(Ok(chunk))) => chunk,
+            };
             self.utf8.extend_from_slice(&chunk);
             // Only complete UTF-8 goes to the parser; a split character waits for its rest.
             let valid = match std::str::from_utf8(&self.utf8) {
@@ -332,15 +361,37 @@ impl SseClient {
         }
     }
 
-    /// Skips events until `pred` accepts one (returned), or `None` at the deadline.
-    pub async fn wait_for(&mut self, within: Duration, mut pred: impl FnMut(&SseEvent) -> bool) -> Option<SseEvent> {
+    /// Skips events until `pred` accepts one (returned); otherwise why none came in time.
+    pub async fn wait_for(
+        &mut self,
+        within: Duration,
+        mut pred: impl FnMut(&SseEvent) -> bool,
+    ) -> Result<SseEvent, SseEnd> {
         let deadline = Instant::now() + within;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let e = self.next(left).await?;
             if pred(&e) {
-                return Some(e);
+                return Ok(e);
             }
+        }
+    }
+
+    /// Panics unless the stream stays open and silent (keep-alive comments aside) for `within`.
+    pub async fn expect_quiet(&mut self, within: Duration) {
+        match self.next(within).await {
+            Err(SseEnd::TimedOut) => {}
+            Ok(e) => panic!("expected no event for {within:?}, got {e:?}"),
+            Err(end) => panic!("expected the stream to stay open for {within:?}, but {end}"),
+        }
+    }
+
+    /// Panics unless the server ends the stream cleanly within `within`, with no event before.
+    pub async fn expect_closed(&mut self, within: Duration) {
+        match self.next(within).await {
+            Err(SseEnd::Closed) => {}
+            Ok(e) => panic!("expected the stream to end, got an event: {e:?}"),
+            Err(end) => panic!("expected the server to end the stream within {within:?}, but {end}"),
         }
     }
 
@@ -404,6 +455,31 @@ mod tests {
             assert_eq!(events[1].data, "x\ny");
             assert_eq!(p.comments, 1);
         }
+    }
+
+    fn client_over(body: reqwest::Body) -> SseClient {
+        SseClient::new(reqwest::Response::from(axum::http::Response::new(body)))
+    }
+
+    #[tokio::test]
+    async fn the_client_tells_a_closed_stream_from_a_silent_one() {
+        let one = futures::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"id: 1\ndata: x\n\n"))]);
+        let mut closed = client_over(reqwest::Body::wrap_stream(one));
+        assert_eq!(closed.next(Duration::from_secs(5)).await.unwrap().data, "x");
+        assert!(matches!(closed.next(Duration::from_secs(5)).await, Err(SseEnd::Closed)));
+        closed.expect_closed(Duration::from_secs(5)).await;
+
+        let silent = futures::stream::pending::<Result<bytes::Bytes, std::io::Error>>();
+        let mut open = client_over(reqwest::Body::wrap_stream(silent));
+        assert!(matches!(open.next(Duration::from_millis(50)).await, Err(SseEnd::TimedOut)));
+        open.expect_quiet(Duration::from_millis(50)).await;
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "expected the server to end the stream")]
+    async fn expecting_an_end_fails_on_a_stream_that_stays_open() {
+        let silent = futures::stream::pending::<Result<bytes::Bytes, std::io::Error>>();
+        client_over(reqwest::Body::wrap_stream(silent)).expect_closed(Duration::from_millis(50)).await;
     }
 
     #[test]

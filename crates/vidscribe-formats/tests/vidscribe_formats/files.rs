@@ -88,6 +88,8 @@ fn a_failed_atomic_write_reports_the_error_and_cleans_up() {
     let target = dir.path().join("transcript.json");
     fs::create_dir(&target).unwrap();
     fs::write(target.join("keep"), "x").unwrap();
-    assert!(write_atomic(&target, b"{}").is_err());
+    let err = write_atomic(&target, b"{}").unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::IsADirectory, "the rename's own error: {err}");
     assert_eq!(names(dir.path()), vec!["transcript.json"]);
+    assert_eq!(fs::read_to_string(target.join("keep")).unwrap(), "x", "the directory is untouched");
 }

@@ -71,9 +71,13 @@ fn sane(name: &str, bytes: &[u8], outcome: &Result<MediaInfo, MediaError>) -> Re
 }
 
 fn check(name: &str, bytes: &[u8]) -> Result<(), TestCaseError> {
-    // Sniffing is total on any prefix.
+    // Sniffing is total on any prefix, and what it names is self-consistent.
     for cut in [0, 1, 4, 8, 12, 64, bytes.len().min(SNIFF_LEN)] {
-        let _ = sniff(&bytes[..cut.min(bytes.len())]);
+        let prefix = &bytes[..cut.min(bytes.len())];
+        if let Some(s) = sniff(prefix) {
+            prop_assert!(!prefix.is_empty(), "nothing is recognised in no bytes");
+            prop_assert_eq!((s.extension, s.mime), (s.container.extension(), s.container.mime()));
+        }
     }
     let outcome = probe_bytes(name, bytes)?;
     sane(name, bytes, &outcome)

@@ -60,3 +60,25 @@ pub fn scratch_copy(relative: &str) -> (tempfile::TempDir, PathBuf) {
     std::fs::copy(&src, &dst).unwrap();
     (dir, dst)
 }
+
+/// Longest a decode of a small (damaged) fixture may take before it counts as a hang.
+pub const DECODE_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// [`decode`] on another thread: panics if it hangs past `limit` or if the decoder panics
+/// (a panic must come back as a typed error, never unwind out of the decoder).
+pub fn decode_within(
+    path: &Path,
+    options: &MediaOptions,
+    limit: std::time::Duration,
+) -> Result<(DecoderKind, Vec<f32>), MediaError> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (p, o) = (path.to_path_buf(), options.clone());
+    std::thread::spawn(move || {
+        let _ = tx.send(decode(&p, &o));
+    });
+    match rx.recv_timeout(limit) {
+        Ok(r) => r,
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => panic!("decoding {} hung for {limit:?}", path.display()),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => panic!("decoding {} panicked", path.display()),
+    }
+}

@@ -84,7 +84,18 @@ async fn a_started_batch_runs_every_job_to_completion() {
     assert_eq!(results["completed_jobs"], 3);
     assert_eq!(results["total_jobs"], 3);
     assert_eq!(results["batch_name"], "Test batch");
-    assert!(results["results"][0]["metadata"].is_object() || results["results"][0]["metadata"].is_null());
+    // Each completed job's metadata.json, as the worker wrote it.
+    let listed = results["results"].as_array().unwrap();
+    assert_eq!(listed.len(), 3);
+    for r in listed {
+        let meta = &r["metadata"];
+        assert!(meta.is_object(), "metadata.json is read back: {r}");
+        assert_eq!(meta["job_id"], r["job_id"], "{r}");
+        assert_eq!(meta["batch_id"], batch.as_str(), "{r}");
+        assert_eq!(meta["original_filename"], r["original_filename"], "{r}");
+        assert_eq!(meta["session_name"], r["session_name"], "{r}");
+        assert!((meta["media_duration"].as_f64().unwrap() - 1.0).abs() < 0.05, "{r}");
+    }
     app.stop().await;
 }
 
@@ -171,19 +182,43 @@ async fn health_metrics_workers_and_openapi_answer() {
     let h = app.client.get("/health").await.unwrap().ok();
     assert_eq!(h["status"], "ok");
 
-    let text = app.client.http.get(app.client.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    for needle in [
-        "vidscribe_jobs{status=\"completed\"} 1",
-        "vidscribe_job_transitions_total{to=\"completed\"} 1",
-        "vidscribe_queue_depth 0",
-        "vidscribe_processing_seconds_total",
-        "vidscribe_audio_seconds_total",
-    ] {
-        assert!(text.contains(needle), "missing {needle} in\n{text}");
+    // The counters follow the event log asynchronously: wait until the last transition is counted.
+    let completed = r#"vidscribe_job_transitions_total{to="completed"}"#;
+    let scrape = || async { common::metric_samples(&app.client.http.get(app.client.url("/metrics")).send().await.unwrap().text().await.unwrap()) };
+    let m = vidscribe_server::testing::wait_until(WAIT, scrape, |m| m.get(completed) == Some(&1.0))
+        .await
+        .unwrap_or_else(|| panic!("{completed} never reached 1"));
+    let value = |key: &str| *m.get(key).unwrap_or_else(|| panic!("no sample {key} in {m:#?}"));
+    // One job went queued → processing → completed, in one batch that is now completed.
+    for (status, n) in [("queued", 0.0), ("processing", 0.0), ("completed", 1.0), ("failed", 0.0), ("skipped", 0.0), ("cancelled", 0.0)] {
+        assert_eq!(value(&format!("vidscribe_jobs{{status=\"{status}\"}}")), n, "jobs {status}");
     }
+    for (to, n) in [("queued", 1.0), ("processing", 1.0), ("completed", 1.0), ("failed", 0.0), ("skipped", 0.0), ("cancelled", 0.0)] {
+        assert_eq!(value(&format!("vidscribe_job_transitions_total{{to=\"{to}\"}}")), n, "job transitions to {to}");
+    }
+    for (status, n) in [("pending", 0.0), ("processing", 0.0), ("completed", 1.0), ("failed", 0.0), ("cancelled", 0.0)] {
+        assert_eq!(value(&format!("vidscribe_batches{{status=\"{status}\"}}")), n, "batches {status}");
+    }
+    for (to, n) in [("pending", 1.0), ("processing", 1.0), ("completed", 1.0), ("failed", 0.0), ("cancelled", 0.0)] {
+        assert_eq!(value(&format!("vidscribe_batch_transitions_total{{to=\"{to}\"}}")), n, "batch transitions to {to}");
+    }
+    assert_eq!(value("vidscribe_queue_depth"), 0.0);
+    // The test transcriber takes 150 ms per job; the upload is one second of audio.
+    let busy = value("vidscribe_processing_seconds_total");
+    assert!((0.15..WAIT.as_secs_f64()).contains(&busy), "processing seconds {busy}");
+    assert_eq!(value("vidscribe_audio_seconds_total"), 1.0);
+    assert_eq!(value("vidscribe_workers"), 1.0);
+    assert_eq!(value("vidscribe_worker_slots"), 2.0);
+    assert_eq!(value("vidscribe_sse_clients"), 0.0);
+    let seq = app.client.get("/health").await.unwrap().ok()["last_event_seq"].as_f64().unwrap();
+    assert_eq!(value("vidscribe_last_event_seq"), seq);
+    assert_eq!(m.len(), 6 + 6 + 5 + 5 + 7, "no sample unaccounted for: {m:#?}");
 
     let w = app.client.get("/api/workers").await.unwrap().ok();
-    assert!(w["workers"].as_array().is_some());
+    let workers = w["workers"].as_array().expect("workers");
+    assert_eq!(workers.len(), 1, "{w}");
+    assert_eq!((workers[0]["name"].as_str(), workers[0]["slots"].as_u64()), (Some("test"), Some(2)), "{w}");
+    assert_eq!(workers[0]["running_jobs"], json!([]), "{w}");
 
     let doc = app.client.get("/api/openapi.json").await.unwrap();
     assert_eq!(doc.status, 200);
@@ -235,7 +270,6 @@ async fn unknown_api_paths_answer_in_the_envelope() {
     let r = app.client.get("/api/nothing/here").await.unwrap();
     assert_eq!(r.status, 404);
     assert_eq!(r.body["success"], false);
-    let _ = common::job_rank("queued");
     app.stop().await;
 }
 

@@ -135,3 +135,26 @@ pub fn batch_rank(status: &str) -> u8 {
         _ => 2,
     }
 }
+
+/// The samples of a Prometheus text exposition, `name{labels}` → value. Comment lines
+/// (`# HELP`, `# TYPE`) are skipped, so a name only counts where a sample carries it; every
+/// sample must belong to a family declared by a `# TYPE` line above it, and appear once.
+pub fn metric_samples(text: &str) -> std::collections::HashMap<String, f64> {
+    let mut typed = std::collections::HashSet::new();
+    let mut out = std::collections::HashMap::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            typed.insert(rest.split_whitespace().next().expect("a family name after # TYPE").to_string());
+            continue;
+        }
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (key, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("not a `name value` sample: {line:?}"));
+        let value: f64 = value.parse().unwrap_or_else(|_| panic!("not a number in {line:?}"));
+        let name = key.split('{').next().unwrap();
+        assert!(typed.contains(name), "sample {key} has no # TYPE line before it");
+        assert!(out.insert(key.to_string(), value).is_none(), "sample {key} appears twice");
+    }
+    out
+}

@@ -58,19 +58,22 @@ async fn the_zip_lists_every_output_of_every_completed_job() {
     let bytes = resp.bytes().await.unwrap();
     let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
     let names: Vec<String> = zip.file_names().map(str::to_string).collect();
-    for job in done["jobs"].as_array().unwrap() {
+    let done_jobs = done["jobs"].as_array().unwrap();
+    assert_eq!(done_jobs.len(), jobs.len(), "{done}");
+    // Five files per job (four outputs and metadata.json), nothing else.
+    assert_eq!(names.len(), 5 * jobs.len(), "{names:?}");
+    for job in done_jobs {
         let id = job["job_id"].as_str().unwrap();
         let folder = format!(
             "{}_{}",
             vidscribe_core::session::safe_component(job["session_name"].as_str().unwrap()),
             &id[id.len() - 8..]
         );
-        for file in ["transcript.txt", "subtitles.srt", "subtitles.vtt", "transcript.json"] {
+        for file in ["transcript.txt", "subtitles.srt", "subtitles.vtt", "transcript.json", "metadata.json"] {
             let entry = format!("{folder}/{file}");
             assert!(names.contains(&entry), "{entry} missing from {names:?}");
         }
     }
-    assert_eq!(jobs.len(), 3);
     let first = names.iter().find(|n| n.ends_with("transcript.txt")).unwrap().clone();
     let mut text = String::new();
     zip.by_name(&first).unwrap().read_to_string(&mut text).unwrap();

@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use serde_json::Value;
 use vidscribe_server::testing::SseEvent;
 
 use crate::common::{batch_rank, batch_with_jobs, is_done, job_rank, spawn, Options, WAIT};
@@ -146,8 +145,8 @@ async fn reconnecting_with_last_event_id_replays_every_missed_event_once_in_orde
     let got: Vec<i64> = replay.iter().map(|e| e.seq().unwrap()).collect();
     let want: Vec<i64> = log.iter().map(|e| e.seq).collect();
     assert_eq!(got, want, "every missed event, once, in order");
-    // Nothing more arrives (no duplicates later).
-    assert!(again.next(Duration::from_millis(300)).await.is_none());
+    // Nothing more arrives (no duplicates later), and the stream stays open.
+    again.expect_quiet(Duration::from_millis(300)).await;
 
     // Query form, from the snapshot's cursor: the whole run.
     let mut from_start =
@@ -177,7 +176,7 @@ async fn the_global_stream_starts_with_the_list_and_carries_every_batch() {
             finished.insert(e.json()["batch_id"].as_str().unwrap().to_string());
         }
     }
-    assert!(finished.contains(&a) && finished.contains(&b));
+    assert_eq!(finished, [a, b].into_iter().collect());
     app.stop().await;
 }
 
@@ -186,8 +185,9 @@ async fn an_idle_stream_gets_keep_alive_comments() {
     let app = spawn(Options { keep_alive: Duration::from_millis(100), job_delay: None, ..Options::default() }).await;
     let mut sse = app.client.sse("/api/events", None).await.unwrap();
     assert_eq!(sse.next(WAIT).await.unwrap().event, "snapshot");
-    assert!(sse.next(Duration::from_millis(450)).await.is_none());
-    assert!(sse.comments() >= 2, "comments: {}", sse.comments());
+    // No event, the stream still open, and a comment every 100 ms (not a flood).
+    sse.expect_quiet(Duration::from_millis(450)).await;
+    assert!((2..=6).contains(&sse.comments()), "comments: {}", sse.comments());
     app.stop().await;
 }
 
@@ -201,22 +201,23 @@ async fn a_lagging_follower_resyncs_from_the_durable_log() {
     let mut live = app.store.subscribe();
     let mut stream = Box::pin(vidscribe_server::follow::follow(app.store.clone(), rx, None, start, 3));
     let batch = app.client.create_batch(serde_json::json!({})).await;
-    let _ = tx.send(live.recv().await.unwrap());
+    tx.send(live.recv().await.unwrap()).expect("the follower is subscribed");
     let first = stream.next().await.unwrap();
     // Now the follower is live; flood its channel while it is not reading.
     for i in 0..4 {
         app.client.add_video(&batch, &format!("{i}.wav"), crate::common::media()).await;
     }
     let log = app.store.events_after(start, None, 1000).await.unwrap();
-    assert!(log.len() >= 5, "{}", log.len());
+    // The batch's creation, then per upload the new job and the batch's counts: far more
+    // than the channel of 2 holds.
+    assert_eq!(log.len(), 1 + 2 * 4, "{log:?}");
     for _ in 1..log.len() {
-        let _ = tx.send(live.recv().await.unwrap());
+        tx.send(live.recv().await.unwrap()).expect("the follower is subscribed");
     }
     let rest: Vec<i64> = stream.take(log.len() - 1).map(|e| e.seq).collect().await;
     let mut got = vec![first.seq];
     got.extend(rest);
     assert_eq!(got, log.iter().map(|e| e.seq).collect::<Vec<_>>());
-    let _: Option<Value> = None;
     app.stop().await;
 }
 
@@ -226,6 +227,7 @@ async fn shutting_the_server_down_ends_open_streams() {
     let mut sse = app.client.sse("/api/events", None).await.unwrap();
     assert_eq!(sse.next(WAIT).await.unwrap().event, "snapshot");
     app.server.state.shutdown.cancel();
-    assert!(sse.next(Duration::from_secs(5)).await.is_none());
+    // A clean end of the body, not a timeout on a stream left hanging.
+    sse.expect_closed(Duration::from_secs(5)).await;
     app.stop().await;
 }

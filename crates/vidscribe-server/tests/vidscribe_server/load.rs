@@ -44,8 +44,9 @@ async fn two_hundred_sse_clients_and_twenty_uploads_lose_nothing() {
     let results = join_all(clients.iter_mut().map(|sse| async move {
         let mut seqs = Vec::new();
         loop {
-            let Some(e) = sse.next(Duration::from_secs(60)).await else {
-                return Err(format!("stream ended after {} events", seqs.len()));
+            let e = match sse.next(Duration::from_secs(60)).await {
+                Ok(e) => e,
+                Err(end) => return Err(format!("{end} after {} events", seqs.len())),
             };
             if e.event != "snapshot" {
                 seqs.push(e.seq().unwrap());

@@ -23,7 +23,7 @@ fn is_batch_done(e: &SseEvent) -> bool {
 async fn read_until_done(sse: &mut SseClient, out: &mut Vec<SseEvent>, deadline: Instant) {
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let e = sse.next(left).await.unwrap_or_else(|| panic!("stream ended or timed out before the batch completed; got {} events", out.len()));
+        let e = sse.next(left).await.unwrap_or_else(|end| panic!("{end} before the batch completed; got {} events", out.len()));
         let done = is_batch_done(&e);
         out.push(e);
         if done {

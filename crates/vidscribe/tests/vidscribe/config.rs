@@ -9,30 +9,37 @@ fn the_config_file_is_read_and_environment_and_flags_override_it_in_order() {
     let config = tmp.path().join("vidscribe.toml");
     std::fs::write(
         &config,
-        format!("data_dir = {:?}\n[serve]\naddr = \"127.0.0.1:0\"\nworkers = 0\n", from_file.display().to_string()),
+        // 127.0.0.2, not the default's 127.0.0.1:5001: only the file can have chosen it.
+        format!("data_dir = {:?}\n[serve]\naddr = \"127.0.0.2:0\"\nworkers = 0\n", from_file.display().to_string()),
     )
     .unwrap();
 
-    // The file alone: its address (port 0) and data directory are used.
+    // The file alone: its address (127.0.0.2, port 0: a free one) and data directory are used.
     let mut cmd = vidscribe();
     cmd.arg("--config").arg(&config).arg("serve");
     let server = Server::spawn(cmd, tempfile::tempdir().unwrap());
-    assert!(server.addr.ip().is_loopback());
+    assert_eq!(server.addr.ip(), std::net::Ipv4Addr::new(127, 0, 0, 2), "the file's address is used: {}", server.addr);
+    assert_ne!(server.addr.port(), 0);
+    assert_ne!(server.addr.to_string(), vidscribe_server::ServerConfig::DEFAULT_ADDR);
+    assert!(std::net::TcpStream::connect(server.addr).is_ok(), "it listens where it says: {}", server.addr);
     assert!(from_file.join("vidscribe.db").is_file(), "the file's data_dir is used");
     assert!(server.stop().success());
 
     // The environment beats the file.
     let mut cmd = vidscribe();
-    cmd.arg("--config").arg(&config).arg("serve").env("VIDSCRIBE_DATA_DIR", &from_env);
+    cmd.arg("--config").arg(&config).arg("serve").env("VIDSCRIBE_DATA_DIR", &from_env).env("VIDSCRIBE_ADDR", "127.0.0.3:0");
     let server = Server::spawn(cmd, tempfile::tempdir().unwrap());
     assert!(from_env.join("vidscribe.db").is_file(), "VIDSCRIBE_DATA_DIR beats the file");
+    assert_eq!(server.addr.ip(), std::net::Ipv4Addr::new(127, 0, 0, 3), "VIDSCRIBE_ADDR beats the file");
     assert!(server.stop().success());
 
     // A flag beats the environment.
     let mut cmd = vidscribe();
     cmd.arg("--config").arg(&config).arg("serve").arg("--data-dir").arg(&from_flag).env("VIDSCRIBE_DATA_DIR", &from_env);
+    cmd.args(["--addr", "127.0.0.4:0"]).env("VIDSCRIBE_ADDR", "127.0.0.3:0");
     let server = Server::spawn(cmd, tempfile::tempdir().unwrap());
     assert!(from_flag.join("vidscribe.db").is_file(), "--data-dir beats VIDSCRIBE_DATA_DIR");
+    assert_eq!(server.addr.ip(), std::net::Ipv4Addr::new(127, 0, 0, 4), "--addr beats VIDSCRIBE_ADDR");
     assert!(server.stop().success());
 }
 

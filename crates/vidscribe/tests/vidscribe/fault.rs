@@ -310,7 +310,7 @@ fn assert_completed_once(job: &Value) {
 async fn event_log(api: &ApiClient, batch_id: &str) -> Vec<(i64, String, Value)> {
     let mut sse = api.sse(&format!("/api/batch/{batch_id}/events"), Some(0)).await.expect("SSE replay");
     let mut out = Vec::new();
-    while let Some(e) = sse.next(Duration::from_secs(3)).await {
+    while let Ok(e) = sse.next(Duration::from_secs(3)).await {
         if e.event == "snapshot" {
             continue;
         }

@@ -107,7 +107,7 @@ async fn run(url: String) {
     let collector = {
         let seen = seen.clone();
         tokio::spawn(async move {
-            while let Some(e) = sse.next(Duration::from_secs(600)).await {
+            while let Ok(e) = sse.next(Duration::from_secs(600)).await {
                 let done = e.event == "batch" && e.json()["status"] == "completed";
                 seen.lock().unwrap().push(e);
                 if done {
@@ -170,7 +170,7 @@ async fn run(url: String) {
     // The SSE client saw every transition: its ids equal the durable log's.
     let mut replay = api.sse(&path, Some(0)).await.expect("replay");
     let mut logged = Vec::new();
-    while let Some(e) = replay.next(Duration::from_secs(10)).await {
+    while let Ok(e) = replay.next(Duration::from_secs(10)).await {
         if e.event == "snapshot" {
             continue;
         }
