@@ -19,3 +19,5 @@ mod hostile;
 mod load;
 #[path = "vidscribe_server/names.rs"]
 mod names;
+#[path = "vidscribe_server/multipart_order.rs"]
+mod multipart_order;
