@@ -3,6 +3,7 @@
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
+use vidscribe_worker::EngineConfig;
 
 use crate::common::{is_done, media, spawn, Options};
 
@@ -10,16 +11,10 @@ use crate::common::{is_done, media, spawn, Options};
 async fn two_hundred_sse_clients_and_twenty_uploads_lose_nothing() {
     const CLIENTS: usize = 200;
     const UPLOADS: usize = 20;
-    // Heartbeats slower than a job: the worker aborts its heartbeat task when a job ends, and an
-    // abort landing inside the store's BEGIN currently wedges the SQLite writer (reported to
-    // the store's owner with a fix); with this setting no heartbeat is in flight at job end.
-    let app = spawn(Options {
-        job_delay: Some(Duration::from_millis(50)),
-        slots: 2,
-        heartbeat: Duration::from_secs(60),
-        ..Options::default()
-    })
-    .await;
+    // Production heartbeat timing (the engine's default), and jobs that outlast a heartbeat,
+    // so heartbeats write progress while jobs start and end around them.
+    let heartbeat = EngineConfig::new(".").heartbeat_interval;
+    let app = spawn(Options { job_delay: Some(heartbeat + heartbeat / 2), slots: 2, heartbeat, ..Options::default() }).await;
     let batch = app.client.create_batch(serde_json::json!({ "name": "load", "max_concurrent": 4 })).await;
     let path = format!("/api/batch/{batch}/events");
     let t0 = Instant::now();

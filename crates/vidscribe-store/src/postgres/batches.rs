@@ -108,7 +108,7 @@ pub(super) async fn start(store: &PgStore, batch_id: BatchId) -> Result<BatchSum
 
 pub(super) async fn get(store: &PgStore, batch_id: BatchId) -> Result<Batch> {
     // One REPEATABLE READ transaction, so the batch row and its jobs are one snapshot.
-    let mut tx = store.pool.begin().await?;
+    let mut tx = super::tx::begin(&store.pool).await?;
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *tx).await?;
     let row = rows::batch_row(&mut tx, batch_id).await?;
     let job_rows = sqlx::query(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE batch_id = $1 ORDER BY seqno"))
@@ -156,7 +156,7 @@ pub(super) async fn get(store: &PgStore, batch_id: BatchId) -> Result<Batch> {
 
 pub(super) async fn list(store: &PgStore) -> Result<Vec<BatchSummary>> {
     // Two set queries (batches, then the running jobs of processing batches), not one per batch.
-    let mut tx = store.pool.begin().await?;
+    let mut tx = super::tx::begin(&store.pool).await?;
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *tx).await?;
     let batch_rows = sqlx::query(&format!("SELECT {} FROM batches ORDER BY created_at DESC, id DESC", rows::BATCH_COLUMNS))
         .fetch_all(&mut *tx)

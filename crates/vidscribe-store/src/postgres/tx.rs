@@ -14,7 +14,7 @@
 //! the event payloads are prepared before it is taken), so it costs one short critical
 //! section per transition, and nothing waits on it while holding it (no deadlock).
 
-use sqlx::{PgConnection, Postgres, Transaction};
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use vidscribe_core::{BatchId, EventKind, JobId};
 
 use super::PgStore;
@@ -35,7 +35,7 @@ pub(super) struct Tx<'s> {
 
 impl<'s> Tx<'s> {
     pub(super) async fn begin(store: &'s PgStore) -> Result<Tx<'s>> {
-        let tx = store.pool.begin().await?;
+        let tx = begin(&store.pool).await?;
         Ok(Tx { store, tx, events: Vec::new() })
     }
 
@@ -84,6 +84,22 @@ impl<'s> Tx<'s> {
         self.tx.rollback().await?;
         Ok(())
     }
+}
+
+/// `pool.begin()`, carried through even when the caller's future is dropped half-way.
+///
+/// sqlx's `begin` is not cancellation-safe: dropped after it sent BEGIN but before the
+/// server answered, it has not yet counted the transaction, so its rollback guard does
+/// nothing, and the connection goes back to the pool inside a transaction nobody owns.
+/// Every later user of that connection then runs inside it: plain writes stay
+/// uncommitted until some later COMMIT on that connection, and a REPEATABLE READ read fails
+/// ("SET TRANSACTION ISOLATION LEVEL must be called before any query"). On its own task the
+/// BEGIN always completes; if nobody is left to use the transaction, it is dropped there,
+/// counted, and rolled back before the connection is reused.
+pub(super) async fn begin(pool: &PgPool) -> Result<Transaction<'static, Postgres>> {
+    let pool = pool.clone();
+    let tx = tokio::spawn(async move { pool.begin().await }).await.map_err(|_| sqlx::Error::WorkerCrashed)??;
+    Ok(tx)
 }
 
 /// Runs `$body` inside one transaction: COMMIT (events appended, then published) on

@@ -69,7 +69,7 @@ impl Backend {
             Backend::Sqlite { path, .. } => {
                 let options = sqlx::sqlite::SqliteConnectOptions::new().filename(path).read_only(true);
                 let mut conn = sqlx::SqliteConnection::connect_with(&options).await.expect("open sqlite");
-                let row = sqlx::query("SELECT media_queued, n_queued_unknown, media_done, eta_since FROM batches WHERE id = ?1")
+                let row = sqlx::query(&COUNTERS_SQL.replace("$1", "?1"))
                     .bind(id.to_string())
                     .fetch_one(&mut conn)
                     .await
@@ -80,11 +80,13 @@ impl Backend {
                     queued_unknown: row.get("n_queued_unknown"),
                     done_seconds: row.get("media_done"),
                     eta_since: eta_since.map(|s| chrono::DateTime::parse_from_rfc3339(&s).expect("timestamp").with_timezone(&chrono::Utc)),
+                    rows_queued_seconds: row.get("rows_queued_seconds"),
+                    rows_queued_unknown: row.get("rows_queued_unknown"),
                 }
             }
             Backend::Postgres { url, .. } => {
                 let mut conn = sqlx::PgConnection::connect(url).await.expect("connect postgres");
-                let row = sqlx::query("SELECT media_queued, n_queued_unknown, media_done, eta_since FROM batches WHERE id = $1")
+                let row = sqlx::query(COUNTERS_SQL)
                     .bind(id.as_uuid())
                     .fetch_one(&mut conn)
                     .await
@@ -94,6 +96,8 @@ impl Backend {
                     queued_unknown: row.get::<i32, _>("n_queued_unknown").into(),
                     done_seconds: row.get("media_done"),
                     eta_since: row.get("eta_since"),
+                    rows_queued_seconds: row.get("rows_queued_seconds"),
+                    rows_queued_unknown: row.get("rows_queued_unknown"),
                 }
             }
         }
@@ -137,7 +141,32 @@ pub struct MediaCounters {
     /// `media_done`: media seconds got through since `eta_since`.
     pub done_seconds: f64,
     pub eta_since: Option<chrono::DateTime<chrono::Utc>>,
+    /// What `media_queued` and `n_queued_unknown` should be, from the job rows, read in the
+    /// same statement (one snapshot, even while other writes commit).
+    pub rows_queued_seconds: f64,
+    pub rows_queued_unknown: i64,
 }
+
+impl MediaCounters {
+    /// The queue counters describe exactly the queued job rows.
+    pub fn assert_queue_matches_rows(&self, step: &str) {
+        assert!(
+            (self.queued_seconds - self.rows_queued_seconds).abs() < 1e-9,
+            "{step}: media_queued {} but the queued rows sum to {}",
+            self.queued_seconds,
+            self.rows_queued_seconds
+        );
+        assert_eq!(self.queued_unknown, self.rows_queued_unknown, "{step}: n_queued_unknown vs the queued rows");
+    }
+}
+
+/// The batch row's ETA columns and, in the same statement, what the job rows say they should be.
+const COUNTERS_SQL: &str = "SELECT b.media_queued, b.n_queued_unknown, b.media_done, b.eta_since,
+        CAST((SELECT COALESCE(SUM(j.media_duration), 0) FROM jobs j WHERE j.batch_id = b.id AND j.status = 'queued') AS DOUBLE PRECISION)
+            AS rows_queued_seconds,
+        CAST((SELECT COUNT(*) FROM jobs j WHERE j.batch_id = b.id AND j.status = 'queued' AND j.media_duration IS NULL) AS BIGINT)
+            AS rows_queued_unknown
+     FROM batches b WHERE b.id = $1";
 
 pub fn settings(max_concurrent: u32) -> BatchSettings {
     let id = BatchId::new();
