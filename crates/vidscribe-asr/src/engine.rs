@@ -65,6 +65,10 @@ impl Default for DecodeOptions {
     }
 }
 
+/// [`Transcript::language`] when the language was to be detected but no window had sound
+/// (silence throughout): nothing was heard, so no language is claimed.
+pub const UNKNOWN_LANGUAGE: &str = "unknown";
+
 /// The compute type Vidscribe runs on CPU: 8-bit weights, the speed/accuracy sweet spot.
 pub const DEFAULT_COMPUTE_TYPE: ComputeType = ComputeType::INT8;
 
@@ -168,7 +172,11 @@ impl Engine {
     /// holding no more of it than one window's look-ahead (see [`crate::stream`]).
     /// `expected_seconds` is the duration the media states (0 when unknown): progress is
     /// measured against it until the real end is known. `on_window` gets each decoded
-    /// window's report; `cancelled` is asked before each window.
+    /// window's report. `cancelled` is asked before each window and, inside one, between
+    /// the model's passes over it (after the encoder, before each decoding attempt of the
+    /// temperature fallback, before the word alignment): a cancel waits for at most the one
+    /// CTranslate2 call in flight (CTranslate2's Whisper offers no per-step callback), never
+    /// for the rest of a window's fallbacks.
     pub fn transcribe(
         &self,
         source: &mut dyn AudioSource,
@@ -226,6 +234,9 @@ impl Engine {
                 );
                 loudest = features.loudest;
                 let encoder_output = self.encode(&features)?;
+                if cancelled() {
+                    return Err(Stop::Cancelled);
+                }
                 if language.is_none() {
                     let (code, probability) = self.detect_language(&encoder_output)?;
                     debug!(language = %code, probability, "language detected");
@@ -235,7 +246,8 @@ impl Engine {
                 let sot_sequence = self.sot_sequence(language.as_deref());
                 let previous = &all_tokens[prompt_reset_since..];
                 let prompt = self.prompt(previous, &sot_sequence);
-                let result = self.generate_with_fallback(&encoder_output, &prompt, options)?;
+                let result =
+                    self.generate_with_fallback(&encoder_output, &prompt, options, cancelled)?;
 
                 let silent = result.no_speech_prob > options.no_speech_threshold
                     && result.avg_logprob <= options.log_prob_threshold;
@@ -277,6 +289,9 @@ impl Engine {
                         kept_tokens.push(piece.tokens.to_vec());
                     }
                     if options.word_timestamps {
+                        if cancelled() {
+                            return Err(Stop::Cancelled);
+                        }
                         let piece_tokens: Vec<Vec<usize>> = kept_tokens
                             .iter()
                             .map(|t| t.iter().copied().filter(|&id| id < self.vocab.eot).collect())
@@ -325,7 +340,9 @@ impl Engine {
 
         let duration = audio.total().unwrap_or(0) as f64 / SAMPLE_RATE as f64;
         Ok(Transcript {
-            language: language.unwrap_or_else(|| "en".to_string()),
+            // Detection was due but no window had sound to detect it on: nothing was heard,
+            // so no language is claimed (a given language, or an English-only model's, stays).
+            language: language.unwrap_or_else(|| UNKNOWN_LANGUAGE.to_string()),
             language_probability,
             duration,
             model: self.model.name.clone(),
@@ -474,12 +491,15 @@ impl Engine {
             .collect()
     }
 
+    /// Decodes a window at rising temperatures until a result passes the thresholds;
+    /// `cancelled` is asked before each attempt.
     fn generate_with_fallback(
         &self,
         encoder_output: &StorageView<'_>,
         prompt: &[String],
         options: &DecodeOptions,
-    ) -> Result<WindowResult, AsrError> {
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<WindowResult, Stop> {
         let mut tried: Vec<WindowResult> = Vec::new();
         let temperatures = if options.temperatures.is_empty() {
             vec![0.0]
@@ -487,6 +507,9 @@ impl Engine {
             options.temperatures.clone()
         };
         for &temperature in &temperatures {
+            if cancelled() {
+                return Err(Stop::Cancelled);
+            }
             let sampling = temperature > 0.0;
             let whisper_options = WhisperOptions {
                 beam_size: if sampling {

@@ -17,6 +17,8 @@ mod errors;
 mod models;
 #[path = "vidscribe_asr/multilingual.rs"]
 mod multilingual;
+#[path = "vidscribe_asr/silence.rs"]
+mod silence;
 #[path = "vidscribe_asr/speech.rs"]
 mod speech;
 #[path = "vidscribe_asr/streaming.rs"]

@@ -25,3 +25,5 @@ mod watch;
 mod dashboard;
 #[path = "vidscribe/fault.rs"]
 mod fault;
+#[path = "vidscribe/cancel_real.rs"]
+mod cancel_real;
