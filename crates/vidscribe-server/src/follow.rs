@@ -4,6 +4,8 @@
 //! The caller subscribes to the store BEFORE choosing the cursor (reading the log or a
 //! snapshot), so no event can fall between the two: anything committed after the subscribe is
 //! in the receiver, anything before it is in the log, and duplicates are dropped by sequence.
+//! A live event that skips a sequence number sends the follower back to the log, so an event
+//! that was committed but never broadcast is still delivered, in order.
 
 use futures::Stream;
 use tokio::sync::broadcast::{self, error::RecvError};
@@ -52,6 +54,13 @@ pub fn follow(
             match rx.recv().await {
                 Ok(event) => {
                     if event.seq <= cursor {
+                        continue;
+                    }
+                    if event.seq > cursor + 1 {
+                        // A hole: an event committed but never published (its writer was
+                        // dropped between COMMIT and publish) or a sequence number a rolled-back
+                        // transaction used. The log knows which; reading it costs one query.
+                        replay = true;
                         continue;
                     }
                     cursor = event.seq;

@@ -31,8 +31,8 @@ impl Default for Options {
             job_delay: Some(Duration::from_millis(150)),
             slots: 2,
             keep_alive: Duration::from_secs(10),
-            // Longer than the test jobs: see the note in load.rs about the store's BEGIN.
-            heartbeat: Duration::from_secs(1),
+            // Production timing: the engine's own default heartbeat.
+            heartbeat: EngineConfig::new(".").heartbeat_interval,
         }
     }
 }

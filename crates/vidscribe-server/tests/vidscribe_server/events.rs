@@ -222,6 +222,39 @@ async fn a_lagging_follower_resyncs_from_the_durable_log() {
 }
 
 #[tokio::test]
+async fn a_follower_that_misses_a_live_event_reads_it_from_the_log() {
+    use futures::StreamExt;
+    let app = spawn(Options { job_delay: None, ..Options::default() }).await;
+    let start = app.store.last_event_seq().await.unwrap();
+    // A channel standing in for the store's broadcast, into which one committed event is
+    // never published (as when a write is dropped between its COMMIT and its publish).
+    let (tx, rx) = tokio::sync::broadcast::channel(16);
+    let mut live = app.store.subscribe();
+    let mut stream = Box::pin(vidscribe_server::follow::follow(app.store.clone(), rx, None, start, 100));
+    // Let the follower replay the (empty) log and go live before anything is committed, so
+    // the events below can only reach it through the channel or a later read of the log.
+    assert!(tokio::time::timeout(Duration::from_millis(200), stream.next()).await.is_err(), "nothing to follow yet");
+    let batch = app.client.create_batch(serde_json::json!({})).await;
+    app.client.add_video(&batch, "a.wav", crate::common::media()).await;
+    let log = app.store.events_after(start, None, 1000).await.unwrap();
+    assert_eq!(log.len(), 3, "{log:?}");
+    let published: Vec<_> = [live.recv().await.unwrap(), live.recv().await.unwrap(), live.recv().await.unwrap()].into();
+    assert_eq!(published.iter().map(|e| e.seq).collect::<Vec<_>>(), log.iter().map(|e| e.seq).collect::<Vec<_>>());
+    let (first, rest) = (published[0].clone(), [published[2].clone()]);
+    tx.send(first).expect("the follower is subscribed");
+    let got_first = tokio::time::timeout(WAIT, stream.next()).await.expect("first event").unwrap();
+    for e in rest {
+        tx.send(e).expect("the follower is subscribed");
+    }
+    let got_rest: Vec<i64> =
+        tokio::time::timeout(WAIT, stream.take(2).map(|e| e.seq).collect::<Vec<_>>()).await.expect("the missed event and the next");
+    let mut got = vec![got_first.seq];
+    got.extend(got_rest);
+    assert_eq!(got, log.iter().map(|e| e.seq).collect::<Vec<_>>(), "every committed event once, in order");
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn shutting_the_server_down_ends_open_streams() {
     let app = spawn(Options { job_delay: None, ..Options::default() }).await;
     let mut sse = app.client.sse("/api/events", None).await.unwrap();
