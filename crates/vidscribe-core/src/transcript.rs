@@ -34,7 +34,8 @@ pub struct Segment {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Transcript {
-    /// ISO 639-1 code, detected or given.
+    /// ISO 639-1 code, detected or given; `"unknown"` when it was to be detected and no
+    /// window had sound to detect it from.
     pub language: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub language_probability: Option<f32>,
