@@ -68,7 +68,14 @@ async fn adding_to_a_started_batch_is_409_and_the_file_is_not_kept() {
     app.client.start(&batch).await.ok();
     let before = app.uploads();
     // batch_id after the file (the file is streamed first, then removed)…
-    let r = app.client.add_video_raw(Some(&batch), "late.wav", Some(media()), None).await.unwrap();
+    let form = reqwest::multipart::Form::new()
+        .part("file", reqwest::multipart::Part::bytes(media()).file_name("late.wav"))
+        .text("batch_id", batch.clone());
+    let r = app
+        .client
+        .send(app.client.request(reqwest::Method::POST, "/api/batch/add-video").multipart(form))
+        .await
+        .unwrap();
     assert_eq!((r.status, r.code()), (409, "batch_not_pending"), "{}", r.body);
     assert_eq!(app.uploads(), before);
     // …and batch_id before the file (refused before a byte is written).
