@@ -5,12 +5,21 @@ use vidscribe_formats::wer::{corpus_wer, wer};
 
 use crate::support::{fixture, reference, request, transcribe, transcribe_with, transcriber};
 
-const JFK: &str = "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country.";
+/// The JFK quote: the reference text beside jfk.wav.
+fn jfk() -> String {
+    reference("jfk.txt")
+}
+
+/// The measured WER, printed for the record.
+fn report(what: &str, rate: f64, bound: f64, text: &str) {
+    eprintln!("WER {what}: {:.1}% (bound {:.1}%): {text:?}", rate * 100.0, bound * 100.0);
+}
 
 #[test]
 fn jfk_is_transcribed_within_five_percent_wer() {
     let transcript = transcribe(&fixture("jfk.wav"), "tiny.en");
-    let rate = wer(JFK, &transcript.text());
+    let rate = wer(&jfk(), &transcript.text());
+    report("jfk.wav (tiny.en)", rate, 0.05, &transcript.text());
     assert!(
         rate <= 0.05,
         "WER {:.1}% on jfk.wav: {:?}",
@@ -44,7 +53,9 @@ fn the_same_speech_inside_mp4_mkv_webm_and_mov_gives_the_same_text() {
         "video/jfk.mov",
     ] {
         let text = transcribe(&fixture(video), "tiny.en").text();
-        assert!(wer(JFK, &text) <= 0.05, "{video}: {text:?}");
+        let rate = wer(&jfk(), &text);
+        report(video, rate, 0.05, &text);
+        assert!(rate <= 0.05, "{video}: {text:?}");
         assert!(
             wer(&from_wav, &text) <= 0.05,
             "{video} differs from the wav: {text:?} vs {from_wav:?}"
@@ -53,7 +64,7 @@ fn the_same_speech_inside_mp4_mkv_webm_and_mov_gives_the_same_text() {
 }
 
 #[test]
-fn the_librivox_clips_are_transcribed_within_ten_percent_aggregate_wer() {
+fn the_librivox_clips_are_transcribed_within_nine_percent_aggregate_wer() {
     let mut pairs = Vec::new();
     for id in ["0870", "0880", "0890", "0920", "0930"] {
         let stem = format!("librivox/sense_and_sensibility_01_austen_64kb-{id}");
@@ -62,8 +73,13 @@ fn the_librivox_clips_are_transcribed_within_ten_percent_aggregate_wer() {
     }
     assert_eq!(pairs.len(), 5);
     let rate = corpus_wer(pairs.iter().map(|(r, h)| (r.as_str(), h.as_str())));
+    for (id, (r, h)) in ["0870", "0880", "0890", "0920", "0930"].iter().zip(&pairs) {
+        eprintln!("WER librivox {id} (tiny.en): {:.1}%: {h:?}", wer(r, h) * 100.0);
+    }
+    // Measured 5.6% (4 errors in 71 words): 6 errors pass, 7 fail.
+    report("librivox corpus (tiny.en)", rate, 0.09, "");
     assert!(
-        rate <= 0.10,
+        rate <= 0.09,
         "aggregate WER {:.1}% over the LibriVox clips: {pairs:#?}",
         rate * 100.0
     );
@@ -89,8 +105,10 @@ fn long_form_audio_keeps_its_accuracy_and_its_timeline() {
         transcript.duration
     );
     let rate = wer(&reference("long_form.txt"), &transcript.text());
+    // Measured 3.3% of 777 words: 38 errors pass, 39 fail.
+    report("long_form.wav (tiny.en)", rate, 0.05, "");
     assert!(
-        rate <= 0.08,
+        rate <= 0.05,
         "WER {:.1}% on long_form.wav:\n{}",
         rate * 100.0,
         transcript.text()
@@ -179,7 +197,9 @@ fn word_timestamps_follow_the_speech() {
         .flat_map(|s| s.words.clone().expect("words requested"))
         .collect();
     let spoken: Vec<String> = words.iter().map(|w| w.word.trim().to_lowercase()).collect();
-    assert!(wer(JFK, &spoken.join(" ")) <= 0.05, "{spoken:?}");
+    let rate = wer(&jfk(), &spoken.join(" "));
+    report("jfk.wav words (tiny.en)", rate, 0.05, &spoken.join(" "));
+    assert!(rate <= 0.05, "{spoken:?}");
     let mut last = 0.0;
     for w in &words {
         assert!(
