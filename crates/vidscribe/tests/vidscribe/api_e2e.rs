@@ -1,7 +1,8 @@
 //! Issue 8 acceptance against the real binary and the real Whisper engine (tiny.en):
-//! create → add 3 real-speech videos → start → follow SSE until done, then check states,
-//! progress, transcripts (WER on jfk), the ZIP, the on-disk batch document, and that a
-//! reconnect with Last-Event-ID yields every missed event exactly once, in order.
+//! create → add 4 real-speech videos (one with 8 kHz AAC) → start → follow SSE until done,
+//! then check states, progress, transcripts (reference WER of every format of every job), the
+//! ZIP, the on-disk batch document, and that a reconnect with Last-Event-ID yields every
+//! missed event exactly once, in order.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
@@ -10,9 +11,16 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use vidscribe_server::testing::{ApiClient, SseClient, SseEvent};
 
-use crate::support::{ensure_model, fixture, Server, MODEL};
+use crate::support::{assert_wer, ensure_model, fixture, json_text, max_wer, reference, subtitle_text, Server, MODEL};
 
-const JFK: &str = "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country.";
+/// The corpus: upload name and fixture (scored against its reference with `max_wer`).
+const FILES: [(&str, &str); 4] = [
+    ("jfk.mp4", "video/jfk.mp4"),
+    ("jfk.mkv", "video/jfk.mkv"),
+    ("librivox_0870.mp4", "video/librivox_0870.mp4"),
+    // 8 kHz mono AAC: 1024-sample frames, which once left the resampler an empty last block.
+    ("jfk_8k.mp4", "video/jfk_8k.mp4"),
+];
 const WITHIN: Duration = Duration::from_secs(600);
 
 fn is_batch_done(e: &SseEvent) -> bool {
@@ -65,12 +73,13 @@ async fn api_e2e_three_real_videos_over_sse_with_reconnect() {
     assert_eq!(snap.event, "snapshot");
     assert_eq!(snap.json()["status"], "pending", "snapshot: {}", snap.data);
 
-    let files = [("jfk.mp4", "video/jfk.mp4"), ("jfk.mkv", "video/jfk.mkv"), ("librivox_0870.mp4", "video/librivox_0870.mp4")];
     let mut jobs: BTreeMap<String, &str> = BTreeMap::new();
-    for (name, fx) in files {
+    let mut corpus: BTreeMap<&str, &str> = BTreeMap::new();
+    for (name, fx) in FILES {
         let bytes = std::fs::read(fixture(fx)).unwrap();
         let job_id = api.add_video(&batch_id, name, bytes).await;
         jobs.insert(job_id, name);
+        corpus.insert(name, fx);
     }
     api.start(&batch_id).await.ok();
 
@@ -138,20 +147,24 @@ async fn api_e2e_three_real_videos_over_sse_with_reconnect() {
         assert_eq!(j["status"], "completed", "{j}");
     }
 
-    // Transcripts downloadable and correct.
+    // Transcripts downloadable and correct: every format of every job scored against the
+    // reference text of its fixture.
+    let mut txt_of: BTreeMap<String, String> = BTreeMap::new();
     for (job_id, name) in &jobs {
+        let fx = corpus[name];
+        let expected = reference(fx);
         for ext in ["txt", "srt", "vtt", "json"] {
             let resp = api.request(reqwest::Method::GET, &format!("/api/batch/{batch_id}/jobs/{job_id}/transcript.{ext}")).send().await.unwrap();
             assert_eq!(resp.status().as_u16(), 200, "{name} transcript.{ext}");
             let text = resp.text().await.unwrap();
-            assert!(!text.trim().is_empty(), "{name} transcript.{ext} is empty");
-            if ext == "txt" && name.starts_with("jfk") {
-                let w = vidscribe_formats::wer::wer(JFK, &text);
-                eprintln!("api_e2e: {name} WER {:.1}%: {}", w * 100.0, text.trim());
-                assert!(w <= 0.05, "{name}: WER {w} > 5%: {text}");
-            }
-            if ext == "json" {
-                serde_json::from_str::<Value>(&text).unwrap_or_else(|e| panic!("{name} transcript.json: {e}"));
+            let spoken = match ext {
+                "txt" => text.clone(),
+                "json" => json_text(&serde_json::from_str::<Value>(&text).unwrap_or_else(|e| panic!("{name} transcript.json: {e}"))),
+                _ => subtitle_text(&text),
+            };
+            assert_wer(&format!("api_e2e {name} transcript.{ext}"), &expected, &spoken, max_wer(fx));
+            if ext == "txt" {
+                txt_of.insert(job_id.clone(), text);
             }
         }
     }
@@ -171,10 +184,14 @@ async fn api_e2e_three_real_videos_over_sse_with_reconnect() {
             );
         }
     }
-    let mut first_txt = String::new();
-    let n = names.iter().find(|n| n.ends_with("/transcript.txt")).unwrap().clone();
-    zip.by_name(&n).unwrap().read_to_string(&mut first_txt).unwrap();
-    assert!(!first_txt.trim().is_empty());
+    // …and each job's transcript.txt in it is the one the API serves for that job.
+    for (job_id, served) in &txt_of {
+        let job8 = &job_id[job_id.len() - 8..];
+        let n = names.iter().find(|n| n.ends_with(&format!("_{job8}/transcript.txt"))).unwrap().clone();
+        let mut zipped = String::new();
+        zip.by_name(&n).unwrap().read_to_string(&mut zipped).unwrap();
+        assert_eq!(&zipped, served, "{n} in the ZIP differs from the served transcript.txt of {}", jobs[job_id]);
+    }
 
     // The on-disk batch document.
     let doc_path = server.data_dir.path().join("results/batches").join(format!("{batch_id}.json"));
@@ -182,7 +199,7 @@ async fn api_e2e_three_real_videos_over_sse_with_reconnect() {
     assert_eq!(doc["status"], "completed", "{}", doc_path.display());
 
     eprintln!(
-        "api_e2e: 3 jobs completed in {elapsed:?}; {} logged events, dropped after id {last_seen}, resumed {} events",
+        "api_e2e: 4 jobs completed in {elapsed:?}; {} logged events, dropped after id {last_seen}, resumed {} events",
         full_log.len(),
         resumed_log.len()
     );

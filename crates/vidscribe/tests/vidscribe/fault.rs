@@ -7,7 +7,8 @@
 //! 2. The database file made read-only, and the results directory made unwritable, mid-batch.
 //! 3. ffmpeg missing from PATH.
 //! 4. The model cache corrupted (truncated `model.bin`).
-//! 5. The disk holding the results full.
+//! 5. The disk holding the results full: a full tmpfs (root), and writes failing with ENOSPC
+//!    through /dev/full (any user); both run every time.
 //!
 //! The cases run one at a time (they are CPU-heavy, and timing matters to some of them); other
 //! modules' tests may still run beside them.
@@ -24,9 +25,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::{json, Value};
 use vidscribe_server::testing::ApiClient;
 
-use crate::support::{announced_addr, drain, ensure_model, fixture, signal, vidscribe, wait_child, Captured, MODEL};
-
-const JFK: &str = "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country.";
+use crate::support::{announced_addr, assert_wer, drain, ensure_model, fixture, json_text, max_wer, reference, signal, subtitle_text, vidscribe, wait_child, Captured, MODEL};
 
 // ---- helpers --------------------------------------------------------------------------------
 
@@ -159,17 +158,7 @@ struct Clip {
 }
 
 fn clip(name: &str, fixture_path: &'static str) -> Clip {
-    let (reference, max_wer) = if name.starts_with("jfk") {
-        (JFK.to_string(), 0.05)
-    } else if fixture_path.contains("librivox") {
-        // Loose: catches a transcript of another clip (WER near 1), not tiny.en's slips.
-        let wav = fixture_path.replace("video/librivox_", "librivox/sense_and_sensibility_01_austen_64kb-").replace(".mp4", ".wav");
-        (vidscribe_media::testdata::reference_text(&wav), 0.5)
-    } else {
-        // Two spoken words (alsa channel names): only "not empty" is asked of them.
-        (String::new(), f64::INFINITY)
-    };
-    Clip { name: name.to_string(), fixture: fixture_path, reference, max_wer }
+    Clip { name: name.to_string(), fixture: fixture_path, reference: reference(fixture_path), max_wer: max_wer(fixture_path) }
 }
 
 /// Uploads the clips into `batch_id`; returns `job_id → clip index`.
@@ -260,18 +249,16 @@ async fn assert_transcripts(api: &ApiClient, batch_id: &str, jobs: &BTreeMap<Str
         let c = &clips[i];
         let job = jobs_of(&batch).into_iter().find(|j| j["job_id"] == job_id.as_str()).expect("job in batch");
         assert_eq!(job["status"], "completed", "{}: {job}", c.name);
+        // Every format of every job is the speech of its own clip.
         for ext in ["txt", "srt", "vtt", "json"] {
             let (status, text) = transcript(api, batch_id, job_id, ext).await;
             assert_eq!(status, 200, "{} transcript.{ext}: {text}", c.name);
-            assert!(!text.trim().is_empty(), "{} transcript.{ext} is empty", c.name);
-            if ext == "json" {
-                serde_json::from_str::<Value>(&text).unwrap_or_else(|e| panic!("{} transcript.json: {e}", c.name));
-            }
-            if ext == "txt" && c.max_wer.is_finite() {
-                let w = vidscribe_formats::wer::wer(&c.reference, &text);
-                eprintln!("fault: {} WER {:.1}%: {}", c.name, w * 100.0, text.trim());
-                assert!(w <= c.max_wer, "{}: WER {w:.3} > {}: {text:?}", c.name, c.max_wer);
-            }
+            let spoken = match ext {
+                "txt" => text.clone(),
+                "json" => json_text(&serde_json::from_str::<Value>(&text).unwrap_or_else(|e| panic!("{} transcript.json: {e}", c.name))),
+                _ => subtitle_text(&text),
+            };
+            assert_wer(&format!("fault {} transcript.{ext}", c.name), &c.reference, &spoken, c.max_wer);
         }
         let dir = data_dir.join(job["results_path"].as_str().unwrap());
         for f in ["transcript.txt", "subtitles.srt", "subtitles.vtt", "transcript.json", "metadata.json"] {
@@ -852,26 +839,44 @@ async fn a_truncated_cached_model_is_detected_and_fetched_again_never_a_crash() 
 
 // ---- 5. disk full -----------------------------------------------------------------------------
 
-/// How the results disk is made full.
+/// How the results disk is made full. Each way is its own test, and both run every time.
+#[derive(Clone, Copy, Debug)]
+enum Fill {
+    Tmpfs,
+    DevFull,
+}
+
 enum FullDisk {
     /// A 4 MiB tmpfs mounted on `results/` (root); filled with a file to make it full.
     Tmpfs { mount: PathBuf, filler: PathBuf },
-    /// Without root: the job's results directory pre-filled with the temporary names its files
+    /// Any user: the job's results directory pre-filled with the temporary names its files
     /// will be written under, each a symlink to /dev/full (writes fail with ENOSPC).
     DevFull,
 }
 
 impl FullDisk {
-    fn prepare(results: &Path) -> FullDisk {
-        let forced = std::env::var("VIDSCRIBE_TEST_DISK_FULL").unwrap_or_default();
-        if forced != "dev-full" && is_root() {
-            std::fs::create_dir_all(results).unwrap();
-            match sh("mount", &["-t", "tmpfs", "-o", "size=4m", "tmpfs", results.to_str().unwrap()]) {
-                Ok(()) => return FullDisk::Tmpfs { mount: results.to_path_buf(), filler: results.join("filler") },
-                Err(e) => eprintln!("fault disk-full: cannot mount a tmpfs ({e}); injecting /dev/full instead"),
+    fn prepare(results: &Path, how: Fill) -> FullDisk {
+        match how {
+            Fill::Tmpfs => {
+                std::fs::create_dir_all(results).unwrap();
+                if let Err(e) = sh("mount", &["-t", "tmpfs", "-o", "size=4m", "tmpfs", results.to_str().unwrap()]) {
+                    panic!(
+                        "cannot mount a tmpfs on {} ({e}). This fault needs root (CAP_SYS_ADMIN): run the tests \
+                         as root (scripts/test does); the /dev/full case covers ENOSPC for other users",
+                        results.display()
+                    );
+                }
+                FullDisk::Tmpfs { mount: results.to_path_buf(), filler: results.join("filler") }
+            }
+            Fill::DevFull => {
+                // Linux's /dev/full: every write fails with ENOSPC.
+                let full = std::fs::metadata("/dev/full").unwrap_or_else(|e| panic!("/dev/full is needed (Linux): {e}"));
+                assert!(std::os::unix::fs::FileTypeExt::is_char_device(&full.file_type()), "/dev/full is not a character device");
+                let err = std::fs::OpenOptions::new().write(true).open("/dev/full").and_then(|mut f| f.write_all(b"x").and_then(|()| f.flush())).unwrap_err();
+                assert_eq!(err.raw_os_error(), Some(28), "writing to /dev/full fails with ENOSPC: {err}");
+                FullDisk::DevFull
             }
         }
-        FullDisk::DevFull
     }
 
     /// Makes the disk full; with /dev/full, for the job writing into `job_results`.
@@ -938,19 +943,28 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// The disk holding `results/` full mid-batch: the jobs that finish meanwhile fail with a
-/// clear "no space" error, nothing half-written is left looking complete, the server keeps
-/// serving, and a retry after space is freed completes them.
+/// The disk holding `results/` full mid-batch (a full tmpfs): the jobs that finish meanwhile
+/// fail with a clear "no space" error, nothing half-written is left looking complete, the
+/// server keeps serving, and a retry after space is freed completes them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_fails_jobs_with_no_space_leaves_nothing_half_written_and_a_retry_recovers() {
+    full_disk_mid_batch(Fill::Tmpfs).await;
+}
+
+/// The same through /dev/full: the results files' writes fail with ENOSPC (no root needed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_failing_with_enospc_through_dev_full_fail_jobs_cleanly_and_a_retry_recovers() {
+    full_disk_mid_batch(Fill::DevFull).await;
+}
+
+async fn full_disk_mid_batch(how: Fill) {
     let _one = exclusive();
     ensure_model();
     let data = tempfile::tempdir().unwrap();
     let d = data.path();
     let results = d.join("results");
-    let disk = FullDisk::prepare(&results);
-    let dev_full = matches!(disk, FullDisk::DevFull);
-    eprintln!("fault disk-full: {}", if dev_full { "injected /dev/full" } else { "tmpfs of 4 MiB on results/" });
+    let disk = FullDisk::prepare(&results, how);
+    eprintln!("fault disk-full: {}", match how { Fill::DevFull => "injected /dev/full", Fill::Tmpfs => "tmpfs of 4 MiB on results/" });
 
     let mut srv = Serve::start(Serve::command(d, "127.0.0.1:0", &["--workers", "1"])).unwrap();
     let api = srv.api();

@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::{ensure_model, run, stage, vidscribe, words, MODEL};
+use crate::support::{assert_wer, ensure_model, max_wer, reference, run, stage, vidscribe, words, MODEL};
 
+/// The middle of the JFK quote: found once per copy of the recording.
 const JFK: &str = "ask not what your country can do for you";
 
 /// Runs `vidscribe transcribe --json` on `files` and returns (exit code, report, stderr).
@@ -81,6 +82,7 @@ fn copies_joined_with_timestamp_gaps_are_subtitled_where_the_video_shows_them() 
         }
         let text = words(&segs.iter().map(|s| s.1.as_str()).collect::<Vec<_>>().join(" "));
         assert_eq!(text.matches(JFK).count(), 3, "{joined}: {text}");
+        assert_wer(joined, &reference("video/jfk_gapped.mp4"), &text, max_wer("video/jfk_gapped.mp4"));
         // The SRT cues carry the same times: a cue begins within 0.5 s of each copy's place.
         let srt = std::fs::read_to_string(json.with_extension("srt")).unwrap();
         let cue_starts: Vec<f64> = srt
@@ -118,7 +120,7 @@ fn audio_that_ends_before_its_video_is_transcribed_with_a_warning_not_a_failure(
     assert!(warning.contains("ends at 11.0 s but the file lasts 25.0 s"), "{report}");
     assert!(stderr.contains("warning: ") && stderr.contains("talk.mp4"), "the terminal says it too: {stderr}");
     let text: Vec<String> = segments(&out_dir.join("talk.json")).into_iter().map(|s| s.1).collect();
-    assert!(words(&text.join(" ")).contains(JFK), "{text:?}");
+    assert_wer("jfk_short_audio.mp4", &reference("video/jfk_short_audio.mp4"), &text.join(" "), max_wer("video/jfk_short_audio.mp4"));
 }
 
 /// An 8 kHz mono 16-bit WAV of `minutes` of a tone far below speech level (−65 dBFS): real

@@ -4,9 +4,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::{ensure_model, run, stage, vidscribe, words, MODEL};
-
-const JFK: &str = "ask not what your country can do for you";
+use crate::support::{assert_wer, ensure_model, json_text, max_wer, reference, run, stage, subtitle_text, vidscribe, MODEL};
 
 #[test]
 fn transcribing_videos_writes_every_format_and_a_corrupt_file_fails_by_name() {
@@ -40,14 +38,19 @@ fn transcribing_videos_writes_every_format_and_a_corrupt_file_fails_by_name() {
             let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{} missing: {e}\n{context}", p.display()));
             assert!(!text.trim().is_empty(), "{} is empty", p.display());
         }
+        // Every format carries the quote, scored against the reference text.
+        let (jfk, bound) = (reference("video/jfk.mp4"), max_wer("video/jfk.mp4"));
         let txt = std::fs::read_to_string(out_dir.join(format!("{stem}.txt"))).unwrap();
-        assert!(words(&txt).contains(JFK), "{stem}.txt is the JFK quote: {txt}");
+        assert_wer(&format!("{stem}.txt"), &jfk, &txt, bound);
         let srt = std::fs::read_to_string(out_dir.join(format!("{stem}.srt"))).unwrap();
         assert!(srt.starts_with("1\n") && srt.contains(" --> "), "{stem}.srt is SubRip: {srt}");
+        assert_wer(&format!("{stem}.srt"), &jfk, &subtitle_text(&srt), bound);
         let vtt = std::fs::read_to_string(out_dir.join(format!("{stem}.vtt"))).unwrap();
         assert!(vtt.starts_with("WEBVTT"), "{stem}.vtt is WebVTT");
+        assert_wer(&format!("{stem}.vtt"), &jfk, &subtitle_text(&vtt), bound);
         let json: Value = serde_json::from_str(&std::fs::read_to_string(out_dir.join(format!("{stem}.json"))).unwrap()).unwrap();
         assert!(json.get("segments").and_then(Value::as_array).is_some_and(|s| !s.is_empty()), "{stem}.json has segments");
+        assert_wer(&format!("{stem}.json"), &jfk, &json_text(&json), bound);
     }
     let leftovers: Vec<_> = std::fs::read_dir(&out_dir).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n.starts_with("broken")).collect();
     assert!(leftovers.is_empty(), "no outputs for the corrupt file: {leftovers:?}");
@@ -81,7 +84,12 @@ fn folders_are_walked_non_media_is_skipped_and_json_reports_results() {
     let files = report["files"].as_array().unwrap();
     assert_eq!(files.len(), 1, "{report}");
     assert_eq!(files[0]["status"], "completed");
-    assert!(files[0]["words"].as_u64().unwrap() > 5, "{report}");
+    let lv = reference("video/librivox_0870.mp4");
+    let srt = std::fs::read_to_string(out_dir.join("speech.srt")).unwrap();
+    assert_wer("librivox_0870 speech.srt", &lv, &subtitle_text(&srt), max_wer("video/librivox_0870.mp4"));
+    // The report counts the words it wrote.
+    let written = subtitle_text(&srt).split_whitespace().count();
+    assert_eq!(files[0]["words"].as_u64(), Some(written as u64), "speech.srt has {written} words: {report}");
     assert!(files[0]["duration"].as_f64().unwrap() > 1.0, "{report}");
     assert!(files[0]["real_time_factor"].as_f64().unwrap() > 0.0, "{report}");
     let skipped: Vec<&str> = report["skipped"].as_array().unwrap().iter().filter_map(|s| s["file"].as_str()).collect();

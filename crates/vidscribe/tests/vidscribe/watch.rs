@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::{drain, ensure_model, run, stage, wait_child, wait_for, Server, MODEL};
+use crate::support::{assert_wer, drain, ensure_model, max_wer, reference, run, stage, subtitle_text, wait_child, wait_for, Server, MODEL};
 
 fn ok(out: &std::process::Output, what: &str) -> String {
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -62,10 +62,20 @@ fn batch_watch_prints_every_transition_of_a_three_job_batch_and_exits_0() {
     let dir = tempfile::tempdir().unwrap();
     let zip = dir.path().join("b.zip");
     ok(&run(server.batch(&["download", &id, "--out"]).arg(&zip), t), "batch download");
-    assert!(std::fs::read(&zip).unwrap().starts_with(b"PK"), "a ZIP archive");
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(&zip).unwrap()).expect("a ZIP archive");
+    let names: Vec<String> = (0..archive.len()).map(|i| archive.by_index(i).unwrap().name().to_string()).collect();
+    for job in &job_ids {
+        let job8 = &job[job.len() - 8..];
+        for f in ["transcript.txt", "subtitles.srt"] {
+            assert!(names.iter().any(|n| n.ends_with(&format!("_{job8}/{f}"))), "the ZIP lacks {f} of job {job}: {names:?}");
+        }
+    }
     let srt = dir.path().join("one.srt");
     ok(&run(server.batch(&["download", &id, "--job", &job_ids[0], "--format", "srt", "--out"]).arg(&srt), t), "job download");
-    assert!(std::fs::read_to_string(&srt).unwrap().contains(" --> "));
+    let srt = std::fs::read_to_string(&srt).unwrap();
+    assert!(srt.contains(" --> "), "{srt}");
+    // The first job is talk.mp4: its subtitles say the JFK quote.
+    assert_wer("batch download --job (talk.mp4)", &reference("video/jfk.mp4"), &subtitle_text(&srt), max_wer("video/jfk.mp4"));
 
     let stopped = server.stop();
     assert!(stopped.success(), "serve exits 0 after SIGTERM: {stopped:?}");
