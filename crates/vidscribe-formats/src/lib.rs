@@ -11,6 +11,6 @@ pub mod wer;
 mod write;
 
 pub use cues::{build_cues, Cue, MAX_CUE_SECONDS, MAX_LINES, MAX_LINE_CHARS};
-pub use metadata::{write_metadata, Metadata, METADATA_FILE_NAME};
+pub use metadata::{Metadata, METADATA_FILE_NAME};
 pub use render::{format_timestamp, render, TimestampStyle};
-pub use write::{rendered_outputs, write_atomic, write_outputs};
+pub use write::{rendered_outputs, write_atomic};

@@ -2,7 +2,7 @@
 
 use std::fs::{self, File};
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use vidscribe_core::{OutputFormat, Transcript};
@@ -51,20 +51,4 @@ pub fn rendered_outputs(t: &Transcript, formats: &[OutputFormat]) -> Vec<(&'stat
         }
     }
     order.into_iter().map(|format| (format.file_name(), render(format, t))).collect()
-}
-
-/// Writes [`rendered_outputs`] into `dir`, creating it if needed. Returns the paths written.
-pub fn write_outputs(
-    dir: &Path,
-    t: &Transcript,
-    formats: &[OutputFormat],
-) -> io::Result<Vec<PathBuf>> {
-    fs::create_dir_all(dir)?;
-    let mut written = Vec::new();
-    for (name, body) in rendered_outputs(t, formats) {
-        let path = dir.join(name);
-        write_atomic(&path, body.as_bytes())?;
-        written.push(path);
-    }
-    Ok(written)
 }

@@ -1,7 +1,7 @@
 use std::fs;
 
 use vidscribe_core::OutputFormat;
-use vidscribe_formats::{render, write_atomic, write_outputs};
+use vidscribe_formats::{render, rendered_outputs, write_atomic};
 
 use super::support::jfk;
 
@@ -14,24 +14,20 @@ fn names(dir: &std::path::Path) -> Vec<String> {
     v
 }
 
+// The worker stores exactly these `(file name, contents)` pairs under the job's results key.
+
+fn file_names(outputs: &[(&'static str, String)]) -> Vec<&'static str> {
+    outputs.iter().map(|(name, _)| *name).collect()
+}
+
 #[test]
 fn transcript_json_is_always_written_even_if_not_requested() {
-    let dir = tempfile::tempdir().unwrap();
-    let written = write_outputs(dir.path(), &jfk(), &[OutputFormat::Srt]).unwrap();
-    assert_eq!(
-        written,
-        vec![
-            dir.path().join("transcript.json"),
-            dir.path().join("subtitles.srt")
-        ]
-    );
-    assert_eq!(names(dir.path()), vec!["subtitles.srt", "transcript.json"]);
+    let outputs = rendered_outputs(&jfk(), &[OutputFormat::Srt]);
+    assert_eq!(file_names(&outputs), vec!["transcript.json", "subtitles.srt"]);
 }
 
 #[test]
 fn every_requested_format_is_written_once_under_its_file_name() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("results").join("session");
     let all = [
         OutputFormat::Txt,
         OutputFormat::Srt,
@@ -39,10 +35,12 @@ fn every_requested_format_is_written_once_under_its_file_name() {
         OutputFormat::Json,
         OutputFormat::Srt,
     ];
-    let written = write_outputs(&out, &jfk(), &all).unwrap();
-    assert_eq!(written.len(), 4);
+    let outputs = rendered_outputs(&jfk(), &all);
+    assert_eq!(outputs.len(), 4);
+    let mut names = file_names(&outputs);
+    names.sort_unstable();
     assert_eq!(
-        names(&out),
+        names,
         vec![
             "subtitles.srt",
             "subtitles.vtt",
@@ -51,20 +49,16 @@ fn every_requested_format_is_written_once_under_its_file_name() {
         ]
     );
     for f in OutputFormat::ALL {
-        assert_eq!(
-            fs::read_to_string(out.join(f.file_name())).unwrap(),
-            render(f, &jfk())
-        );
+        let (_, body) = outputs.iter().find(|(name, _)| *name == f.file_name()).unwrap();
+        assert_eq!(*body, render(f, &jfk()));
     }
 }
 
 #[test]
 fn any_format_can_be_re_rendered_from_the_written_json() {
-    let dir = tempfile::tempdir().unwrap();
-    write_outputs(dir.path(), &jfk(), &[]).unwrap();
-    let t: vidscribe_core::Transcript =
-        serde_json::from_str(&fs::read_to_string(dir.path().join("transcript.json")).unwrap())
-            .unwrap();
+    let outputs = rendered_outputs(&jfk(), &[]);
+    assert_eq!(file_names(&outputs), vec!["transcript.json"]);
+    let t: vidscribe_core::Transcript = serde_json::from_str(&outputs[0].1).unwrap();
     assert_eq!(
         render(OutputFormat::Vtt, &t),
         render(OutputFormat::Vtt, &jfk())
