@@ -15,6 +15,7 @@ pub mod media;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;
+pub mod sse;
 pub mod state;
 #[cfg(feature = "testing")]
 pub mod testing;

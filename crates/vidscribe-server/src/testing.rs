@@ -224,75 +224,7 @@ where
     }
 }
 
-/// One Server-Sent Event.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SseEvent {
-    pub id: Option<String>,
-    pub event: String,
-    pub data: String,
-}
-
-impl SseEvent {
-    pub fn seq(&self) -> Option<i64> {
-        self.id.as_deref().and_then(|s| s.parse().ok())
-    }
-
-    pub fn json(&self) -> Value {
-        serde_json::from_str(&self.data).unwrap_or(Value::Null)
-    }
-}
-
-/// An incremental parser of `text/event-stream` (comments skipped, multi-line data joined).
-#[derive(Debug, Default)]
-pub struct SseParser {
-    buf: String,
-    id: Option<String>,
-    event: Option<String>,
-    data: Vec<String>,
-    /// Keep-alive comments seen.
-    pub comments: usize,
-}
-
-impl SseParser {
-    pub fn push(&mut self, chunk: &str) -> Vec<SseEvent> {
-        self.buf.push_str(chunk);
-        let mut out = Vec::new();
-        while let Some(pos) = self.buf.find('\n') {
-            let mut line: String = self.buf.drain(..=pos).collect();
-            line.pop();
-            if line.ends_with('\r') {
-                line.pop();
-            }
-            if line.is_empty() {
-                if !self.data.is_empty() || self.event.is_some() {
-                    out.push(SseEvent {
-                        id: self.id.take(),
-                        event: self.event.take().unwrap_or_else(|| "message".into()),
-                        data: self.data.join("\n"),
-                    });
-                    self.data.clear();
-                }
-                self.id = None;
-                continue;
-            }
-            if line.starts_with(':') {
-                self.comments += 1;
-                continue;
-            }
-            let (field, value) = match line.split_once(':') {
-                Some((f, v)) => (f.to_string(), v.strip_prefix(' ').unwrap_or(v).to_string()),
-                None => (line.clone(), String::new()),
-            };
-            match field.as_str() {
-                "id" => self.id = Some(value),
-                "event" => self.event = Some(value),
-                "data" => self.data.push(value),
-                _ => {}
-            }
-        }
-        out
-    }
-}
+pub use crate::sse::{SseEvent, SseParser};
 
 /// Why [`SseClient::next`] returned no event.
 #[derive(Debug)]
@@ -322,7 +254,6 @@ pub struct SseClient {
     stream: futures::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
     parser: SseParser,
     pending: std::collections::VecDeque<SseEvent>,
-    utf8: Vec<u8>,
 }
 
 impl SseClient {
@@ -331,7 +262,6 @@ impl SseClient {
             stream: resp.bytes_stream().boxed(),
             parser: SseParser::default(),
             pending: Default::default(),
-            utf8: Vec::new(),
         }
     }
 
@@ -349,15 +279,7 @@ impl SseClient {
                 Ok(Some(Err(e))) => return Err(SseEnd::Failed(e)),
                 Ok(Some(Ok(chunk))) => chunk,
             };
-            self.utf8.extend_from_slice(&chunk);
-            // Only complete UTF-8 goes to the parser; a split character waits for its rest.
-            let valid = match std::str::from_utf8(&self.utf8) {
-                Ok(s) => s.len(),
-                Err(e) => e.valid_up_to(),
-            };
-            let text = String::from_utf8_lossy(&self.utf8[..valid]).into_owned();
-            self.utf8.drain(..valid);
-            self.pending.extend(self.parser.push(&text));
+            self.pending.extend(self.parser.feed(&chunk));
         }
     }
 
@@ -439,23 +361,6 @@ pub fn batch_body(name: &str, max_concurrent: u32) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_parser_reads_events_split_anywhere() {
-        let text =
-            ": hello\n\nid: 7\nevent: job\ndata: {\"a\":1}\n\nid: 8\r\nevent: batch\r\ndata: x\r\ndata: y\r\n\r\n";
-        for split in 0..text.len() {
-            let mut p = SseParser::default();
-            let mut events = p.push(&text[..split]);
-            events.extend(p.push(&text[split..]));
-            assert_eq!(events.len(), 2, "split at {split}");
-            assert_eq!(events[0].seq(), Some(7));
-            assert_eq!(events[0].event, "job");
-            assert_eq!(events[0].json()["a"], 1);
-            assert_eq!(events[1].data, "x\ny");
-            assert_eq!(p.comments, 1);
-        }
-    }
 
     fn client_over(body: reqwest::Body) -> SseClient {
         SseClient::new(reqwest::Response::from(axum::http::Response::new(body)))

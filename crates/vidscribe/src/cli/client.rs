@@ -116,78 +116,13 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     cur.to_string()
 }
 
-/// One Server-Sent Event.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct SseEvent {
-    pub id: Option<String>,
-    pub event: String,
-    pub data: String,
-}
-
-/// An incremental SSE parser (text/event-stream): feed bytes, take complete events.
-#[derive(Debug, Default)]
-pub struct SseParser {
-    buf: String,
-    pending: SseEvent,
-    has_data: bool,
-}
-
-impl SseParser {
-    pub fn feed(&mut self, bytes: &[u8]) -> Vec<SseEvent> {
-        self.buf.push_str(&String::from_utf8_lossy(bytes));
-        let mut out = Vec::new();
-        while let Some(pos) = self.buf.find('\n') {
-            let line: String = self.buf.drain(..=pos).collect();
-            let line = line.trim_end_matches('\n').trim_end_matches('\r');
-            if line.is_empty() {
-                if self.has_data || !self.pending.event.is_empty() {
-                    let mut ev = std::mem::take(&mut self.pending);
-                    if ev.event.is_empty() {
-                        ev.event = "message".into();
-                    }
-                    out.push(ev);
-                }
-                self.pending = SseEvent::default();
-                self.has_data = false;
-                continue;
-            }
-            if line.starts_with(':') {
-                continue;
-            }
-            let (field, value) = match line.find(':') {
-                Some(i) => (&line[..i], line[i + 1..].strip_prefix(' ').unwrap_or(&line[i + 1..])),
-                None => (line, ""),
-            };
-            match field {
-                "id" => self.pending.id = Some(value.to_string()),
-                "event" => self.pending.event = value.to_string(),
-                "data" => {
-                    if self.has_data {
-                        self.pending.data.push('\n');
-                    }
-                    self.pending.data.push_str(value);
-                    self.has_data = true;
-                }
-                _ => {}
-            }
-        }
-        out
-    }
-}
+// The one parser of the event stream, shared with the server's test client, so a
+// character split across chunks is decoded whole here too.
+pub use vidscribe_server::sse::SseParser;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn events_split_across_chunks_are_reassembled() {
-        let mut p = SseParser::default();
-        assert!(p.feed(b"id: 7\nevent: job\nda").is_empty());
-        let evs = p.feed(b"ta: {\"a\":1}\n\n: keep-alive\n\nid: 8\r\nevent: batch\r\ndata: x\r\ndata: y\r\n\r\n");
-        assert_eq!(evs.len(), 2);
-        assert_eq!(evs[0], SseEvent { id: Some("7".into()), event: "job".into(), data: "{\"a\":1}".into() });
-        assert_eq!(evs[1].data, "x\ny");
-    }
 
     #[test]
     fn an_error_envelope_reads_as_one_sentence() {

@@ -59,18 +59,9 @@ async fn follow_all(api: &ApiClient) -> Events {
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         let mut parser = SseParser::default();
-        let mut pending: Vec<u8> = Vec::new();
         while let Ok(Some(chunk)) = resp.chunk().await {
             let at = Instant::now();
-            pending.extend_from_slice(&chunk);
-            // A character split across chunks waits for its rest.
-            let valid = match std::str::from_utf8(&pending) {
-                Ok(s) => s.len(),
-                Err(e) => e.valid_up_to(),
-            };
-            let text = String::from_utf8_lossy(&pending[..valid]).into_owned();
-            pending.drain(..valid);
-            for e in parser.push(&text) {
+            for e in parser.feed(&chunk) {
                 if tx.send((at, e)).is_err() {
                     return;
                 }
