@@ -8,9 +8,9 @@ pub mod cues;
 pub mod metadata;
 pub mod render;
 pub mod wer;
-mod write;
+mod outputs;
 
 pub use cues::{build_cues, Cue, MAX_CUE_SECONDS, MAX_LINES, MAX_LINE_CHARS};
 pub use metadata::{Metadata, METADATA_FILE_NAME};
 pub use render::{format_timestamp, render, TimestampStyle};
-pub use write::{rendered_outputs, write_atomic};
+pub use outputs::rendered_outputs;

@@ -10,6 +10,7 @@
 //! [`LocalDir`] is the implementation that ships: a data directory, which on several nodes is
 //! one directory every node mounts (NFS or similar; see README, "Scale out").
 
+mod atomic;
 mod error;
 mod key;
 mod local;

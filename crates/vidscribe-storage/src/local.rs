@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use vidscribe_core::BatchId;
 
+use crate::atomic::write_atomic;
 use crate::key::{check_key, snapshot_key, BATCHES_PREFIX, RESULTS_PREFIX, UPLOADS_PREFIX};
 use crate::{LocalFile, Result, Storage, StorageError};
 
@@ -112,7 +113,7 @@ impl Storage for LocalDir {
                 // beside the target, then rename, so the key still appears whole.
                 Err(e) if e.kind() == io::ErrorKind::CrossesDevices => {
                     let bytes = std::fs::read(&local).map_err(|e| StorageError::io("read", &key, e))?;
-                    vidscribe_formats::write_atomic(&path, &bytes).map_err(|e| StorageError::io("write", &key, e))?;
+                    write_atomic(&path, &bytes).map_err(|e| StorageError::io("write", &key, e))?;
                     let _ = std::fs::remove_file(&local);
                     Ok(())
                 }
@@ -140,7 +141,7 @@ impl Storage for LocalDir {
                     create_parent(&path, &key)?;
                     made = parent;
                 }
-                vidscribe_formats::write_atomic(&path, &bytes).map_err(|e| StorageError::io("write", &key, e))?;
+                write_atomic(&path, &bytes).map_err(|e| StorageError::io("write", &key, e))?;
             }
             Ok(())
         })

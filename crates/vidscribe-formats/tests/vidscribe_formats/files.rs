@@ -1,18 +1,7 @@
-use std::fs;
-
 use vidscribe_core::OutputFormat;
-use vidscribe_formats::{render, rendered_outputs, write_atomic};
+use vidscribe_formats::{render, rendered_outputs};
 
 use super::support::jfk;
-
-fn names(dir: &std::path::Path) -> Vec<String> {
-    let mut v: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
-}
 
 // The worker stores exactly these `(file name, contents)` pairs under the job's results key.
 
@@ -63,27 +52,4 @@ fn any_format_can_be_re_rendered_from_the_written_json() {
         render(OutputFormat::Vtt, &t),
         render(OutputFormat::Vtt, &jfk())
     );
-}
-
-#[test]
-fn an_atomic_write_replaces_the_old_file_and_leaves_no_temporary_files() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("subtitles.srt");
-    fs::write(&p, "old contents that are longer than the new ones").unwrap();
-    write_atomic(&p, b"new").unwrap();
-    assert_eq!(fs::read_to_string(&p).unwrap(), "new");
-    assert_eq!(names(dir.path()), vec!["subtitles.srt"]);
-}
-
-#[test]
-fn a_failed_atomic_write_reports_the_error_and_cleans_up() {
-    let dir = tempfile::tempdir().unwrap();
-    // Renaming a file over a non-empty directory fails.
-    let target = dir.path().join("transcript.json");
-    fs::create_dir(&target).unwrap();
-    fs::write(target.join("keep"), "x").unwrap();
-    let err = write_atomic(&target, b"{}").unwrap_err();
-    assert_eq!(err.kind(), std::io::ErrorKind::IsADirectory, "the rename's own error: {err}");
-    assert_eq!(names(dir.path()), vec!["transcript.json"]);
-    assert_eq!(fs::read_to_string(target.join("keep")).unwrap(), "x", "the directory is untouched");
 }

@@ -893,7 +893,7 @@ impl FullDisk {
                 assert_eq!(err.raw_os_error(), Some(28), "filling the tmpfs ends with ENOSPC: {err}");
             }
             FullDisk::DevFull => {
-                // vidscribe_formats::write_atomic writes `.<name>.tmp-<pid>-<n>` and renames it.
+                // vidscribe-storage's write_atomic writes `.<name>.tmp-<pid>-<n>` and renames it.
                 for dir in job_results {
                     std::fs::create_dir_all(dir).unwrap();
                     for name in ["transcript.json", "transcript.txt", "subtitles.srt", "subtitles.vtt", "metadata.json"] {
