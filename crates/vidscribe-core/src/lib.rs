@@ -6,6 +6,7 @@
 pub mod error;
 pub mod event;
 pub mod ids;
+pub mod layout;
 pub mod model;
 pub mod progress;
 pub mod session;

@@ -201,17 +201,15 @@ pub struct Job {
 }
 
 impl Job {
-    /// `uploads/<job_id>.<ext>` for an extension already known to be safe.
+    /// `uploads/<job_id>.<ext>` for an extension already known to be safe
+    /// ([`crate::layout::upload_key`]).
     pub fn upload_path(job_id: JobId, ext: &str) -> String {
-        if ext.is_empty() {
-            format!("uploads/{job_id}")
-        } else {
-            format!("uploads/{job_id}.{ext}")
-        }
+        crate::layout::upload_key(job_id, ext)
     }
 
+    /// `results/<session_id>` ([`crate::layout::results_key`]).
     pub fn results_path_for(session_id: SessionId) -> String {
-        format!("results/{session_id}")
+        crate::layout::results_key(session_id)
     }
 }
 

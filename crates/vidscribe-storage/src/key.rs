@@ -1,20 +1,14 @@
 //! Keys: relative, `/`-separated paths of plain components. A key can never name anything
 //! outside the storage root, whatever a database row or a request says.
+//!
+//! The layout itself (which prefix holds what) lives in `vidscribe_core::layout`, because the
+//! store writes those keys into job rows and does not depend on this crate.
 
 use std::path::{Component, Path};
 
-use vidscribe_core::BatchId;
+pub use vidscribe_core::layout::{snapshot_key, BATCHES_PREFIX, RESULTS_PREFIX, UPLOADS_PREFIX};
 
 use crate::StorageError;
-
-pub const UPLOADS_PREFIX: &str = "uploads";
-pub const RESULTS_PREFIX: &str = "results";
-pub const BATCHES_PREFIX: &str = "results/batches";
-
-/// `results/batches/<batch_id>.json`: the seed-compatible batch snapshot.
-pub fn snapshot_key(batch_id: BatchId) -> String {
-    format!("{BATCHES_PREFIX}/{batch_id}.json")
-}
 
 /// Accepts `a/b/c.ext`; refuses empty keys, absolute paths, `.`/`..`, backslashes, NUL.
 pub fn check_key(key: &str) -> Result<&str, StorageError> {
@@ -34,6 +28,8 @@ pub fn check_key(key: &str) -> Result<&str, StorageError> {
 
 #[cfg(test)]
 mod tests {
+    use vidscribe_core::BatchId;
+
     use super::*;
 
     #[test]

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::broadcast::error::RecvError;
-use vidscribe_core::{BatchId, BatchSettings, BatchStatus, EventKind, JobId, OutputFormat, SessionId};
+use vidscribe_core::{BatchId, BatchSettings, BatchStatus, EventKind, Job, JobId, OutputFormat, SessionId};
 use vidscribe_store::sqlite::SqliteStore;
 use vidscribe_store::{DynStore, NewJob};
 use vidscribe_worker::testing::InstantTranscriber;
@@ -45,14 +45,15 @@ async fn run(n: usize) -> tempfile::TempDir {
             .iter()
             .map(|i| {
                 let job_id = JobId::new();
+                let file_path = Job::upload_path(job_id, "wav");
                 // The engine opens the upload before transcribing: it must exist.
-                std::fs::write(data.abs(&format!("uploads/{job_id}.wav")).unwrap(), b"RIFF").unwrap();
+                std::fs::write(data.abs(&file_path).unwrap(), b"RIFF").unwrap();
                 NewJob {
                     job_id,
                     session_id: SessionId::new(),
                     original_filename: format!("f{i}.wav"),
                     session_name: format!("F{i}_0101_0000"),
-                    file_path: format!("uploads/{job_id}.wav"),
+                    file_path,
                     media_duration: Some(1.0),
                 }
             })
