@@ -73,7 +73,7 @@ pub const UNKNOWN_LANGUAGE: &str = "unknown";
 pub const DEFAULT_COMPUTE_TYPE: ComputeType = ComputeType::INT8;
 
 /// A Whisper model in memory.
-pub struct Engine {
+pub struct WhisperEngine {
     whisper: Whisper,
     vocab: Vocabulary,
     mel: MelExtractor,
@@ -81,9 +81,9 @@ pub struct Engine {
     model: ModelDir,
 }
 
-impl std::fmt::Debug for Engine {
+impl std::fmt::Debug for WhisperEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine")
+        f.debug_struct("WhisperEngine")
             .field("model", &self.model)
             .field("multilingual", &self.multilingual)
             .finish()
@@ -134,7 +134,7 @@ struct WindowResult {
     compression_ratio: f32,
 }
 
-impl Engine {
+impl WhisperEngine {
     /// Loads `model` with `threads` intra-op threads (all inference of this instance runs on them).
     pub fn load(model: &ModelDir, threads: usize) -> Result<Self, AsrError> {
         let _span = debug_span!("load_model", model = %model.name).entered();
@@ -151,7 +151,7 @@ impl Engine {
         })?;
         let multilingual = whisper.is_multilingual();
         let mel = MelExtractor::new(whisper.n_mels());
-        Ok(Engine {
+        Ok(WhisperEngine {
             whisper,
             vocab,
             mel,

@@ -11,7 +11,7 @@ pub mod transcriber;
 mod vocab;
 mod words;
 
-pub use engine::{DecodeOptions, Engine, WindowReport, UNKNOWN_LANGUAGE};
+pub use engine::{DecodeOptions, WhisperEngine, WindowReport, UNKNOWN_LANGUAGE};
 pub use error::AsrError;
 pub use models::{
     default_cache_dir, ensure_model, known_models, list, pull, KnownModel, ModelDir, ModelStatus,

@@ -16,7 +16,7 @@ use vidscribe_core::{
     CancelFlag, JobStage, ProgressFn, TranscribeError, TranscribeRequest, Transcriber, Transcript,
 };
 
-use crate::engine::{DecodeOptions, Engine, Stop, WindowReport};
+use crate::engine::{DecodeOptions, Stop, WhisperEngine, WindowReport};
 use crate::error::AsrError;
 use crate::models::{ensure_model, ModelDir};
 use crate::stream::AudioSource;
@@ -29,7 +29,7 @@ pub struct WhisperTranscriber {
     /// Registry names and paths already resolved and verified in this process.
     resolved: Mutex<HashMap<String, ModelDir>>,
     /// Loaded engines not in use right now.
-    idle: Mutex<HashMap<PoolKey, Vec<Engine>>>,
+    idle: Mutex<HashMap<PoolKey, Vec<WhisperEngine>>>,
     loads: AtomicUsize,
 }
 
@@ -44,14 +44,14 @@ impl std::fmt::Debug for WhisperTranscriber {
 
 /// A loaded engine lent to one job; it goes back to the pool when dropped.
 pub struct LeasedEngine<'a> {
-    engine: Option<Engine>,
+    engine: Option<WhisperEngine>,
     key: PoolKey,
     owner: &'a WhisperTranscriber,
 }
 
 impl std::ops::Deref for LeasedEngine<'_> {
-    type Target = Engine;
-    fn deref(&self) -> &Engine {
+    type Target = WhisperEngine;
+    fn deref(&self) -> &WhisperEngine {
         // Only taken out in drop.
         self.engine
             .as_ref()
@@ -116,7 +116,7 @@ impl WhisperTranscriber {
             Some(engine) => engine,
             None => {
                 let started = Instant::now();
-                let engine = Engine::load(&dir, threads)?;
+                let engine = WhisperEngine::load(&dir, threads)?;
                 self.loads.fetch_add(1, Ordering::SeqCst);
                 info!(model = %dir.name, threads, secs = started.elapsed().as_secs_f64(), "model loaded");
                 engine
