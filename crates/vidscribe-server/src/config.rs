@@ -34,6 +34,10 @@ pub struct ServerConfig {
     /// 0 makes `upload_grace` a fixed limit for the whole body. Default 1 KiB/s: low enough
     /// for the dashboard's three parallel uploads over a poor mobile link.
     pub upload_min_rate: u64,
+    /// How long a client may take to send a request's line and headers (HTTP/1, enforced by
+    /// hyper); one that trickles them slower is disconnected, so idle half-requests cannot
+    /// exhaust connections. Default 10 s: far beyond any real client, even on a poor link.
+    pub header_read_timeout: Duration,
 }
 
 impl ServerConfig {
@@ -41,6 +45,7 @@ impl ServerConfig {
     pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 2 * 1024 * 1024 * 1024;
     pub const DEFAULT_UPLOAD_GRACE: Duration = Duration::from_secs(60);
     pub const DEFAULT_UPLOAD_MIN_RATE: u64 = 1024;
+    pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
     /// Defaults for a data directory: `127.0.0.1:5001`, no auth, 2 GiB uploads.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
@@ -55,6 +60,7 @@ impl ServerConfig {
             delete_wait: Duration::from_secs(10),
             upload_grace: Self::DEFAULT_UPLOAD_GRACE,
             upload_min_rate: Self::DEFAULT_UPLOAD_MIN_RATE,
+            header_read_timeout: Self::DEFAULT_HEADER_READ_TIMEOUT,
         }
     }
 
@@ -98,6 +104,9 @@ impl ServerConfig {
         if self.upload_grace.is_zero() {
             return Err(ConfigError::UploadTimeout);
         }
+        if self.header_read_timeout.is_zero() {
+            return Err(ConfigError::HeaderReadTimeout);
+        }
         Ok(())
     }
 }
@@ -117,6 +126,8 @@ pub enum ConfigError {
     UploadLimit,
     #[error("the upload timeout (grace period) must be positive")]
     UploadTimeout,
+    #[error("the header read timeout must be positive")]
+    HeaderReadTimeout,
 }
 
 #[cfg(test)]

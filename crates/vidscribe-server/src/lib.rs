@@ -61,25 +61,58 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 
 /// Serves on a bound listener until `shutdown` resolves, then stops accepting, ends the SSE
 /// streams and waits for in-flight requests. Also runs the metrics collector.
+///
+/// The accept loop is hyper's own rather than `axum::serve`, because `axum::serve` gives
+/// hyper no timer, and without one hyper cannot enforce its HTTP/1 header-read timeout: a
+/// client trickling its request headers (slow-loris) would hold a connection forever.
 pub async fn serve(
-    listener: TcpListener,
+    mut listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+
+    listener.local_addr()?;
     let collector = metrics::spawn_collector(state.clone());
     let token = state.shutdown.clone();
+    let header_read_timeout = state.config.header_read_timeout;
     let app = router(state);
-    let result = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async move {
-            tokio::select! {
-                () = shutdown => {}
-                () = token.cancelled() => {}
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.timer(TokioTimer::new()).header_read_timeout(header_read_timeout);
+    let stop = async move {
+        tokio::select! {
+            () = shutdown => {}
+            () = token.cancelled() => {}
+        }
+        // Ends the SSE streams, which would otherwise keep their connections open.
+        token.cancel();
+    };
+    tokio::pin!(stop);
+    loop {
+        let (io, remote) = tokio::select! {
+            // axum's accept: retries (with a pause) on errors such as too many open files.
+            accepted = axum::serve::Listener::accept(&mut listener) => accepted,
+            () = &mut stop => break,
+        };
+        // Handlers may extract `ConnectInfo<SocketAddr>`, as under `axum::serve`.
+        let svc = tower::ServiceExt::map_request(app.clone(), move |mut req: Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(axum::extract::ConnectInfo(remote));
+            req
+        });
+        let conn = builder.serve_connection(TokioIo::new(io), hyper_util::service::TowerToHyperService::new(svc));
+        // No route upgrades the connection (no WebSockets), so a plain HTTP/1 connection.
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::trace!(%remote, "connection ended with an error: {e}");
             }
-            token.cancel();
-        })
-        .await;
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
     collector.abort();
-    result
+    Ok(())
 }
 
 /// Validates the config, binds `config.addr`, and serves until ctrl-c or SIGTERM.

@@ -561,6 +561,54 @@ async fn a_slow_upload_that_keeps_the_minimum_rate_is_never_cut() {
     app.stop().await;
 }
 
+// ---- slow headers ----------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_trickling_its_headers_is_disconnected_after_the_header_read_timeout() {
+    let limit = Duration::from_secs(2);
+    let app = Sandbox::start(|c| ServerConfig { header_read_timeout: limit, ..c }).await;
+
+    // A request line and headers one byte every 100 ms, never finished: ~10 bytes/s, so the
+    // whole head (well over 20 bytes) cannot arrive within the limit.
+    let sock = TcpStream::connect(app.server.addr).await.unwrap();
+    let (mut rd, mut wr) = sock.into_split();
+    let t0 = Instant::now();
+    let trickle = tokio::spawn(async move {
+        let head = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ".iter().chain(std::iter::repeat(&b'a'));
+        let mut sent = 0usize;
+        for b in head {
+            if wr.write_all(&[*b]).await.is_err() || t0.elapsed() > Duration::from_secs(30) {
+                break;
+            }
+            sent += 1;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        sent
+    });
+
+    // Meanwhile every other client is answered at once.
+    let mut health = Vec::new();
+    while t0.elapsed() < limit - Duration::from_millis(500) {
+        health.push(app.healthy_within(Duration::from_secs(2)).await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(health.len() >= 3, "{health:?}");
+
+    // The trickling connection is closed (hyper may first answer 408) soon after the limit,
+    // never with a response to the half-sent request.
+    let (resp, closed) = read_response(&mut rd, Duration::from_secs(20)).await;
+    let cut_after = t0.elapsed();
+    assert!(closed, "the server closed the connection after {cut_after:?}: {resp:?}");
+    assert!(resp.is_empty() || resp.starts_with("HTTP/1.1 408"), "after {cut_after:?}: {resp:?}");
+    assert!(cut_after >= limit && cut_after < limit + Duration::from_secs(4), "cut after {cut_after:?}");
+    let sent = trickle.await.unwrap();
+    assert!(sent < 100, "the trickle was stopped early ({sent} bytes)");
+    eprintln!("slow headers cut after {cut_after:?} ({sent} bytes sent, reply {resp:?}); health: {health:?}");
+
+    app.healthy_within(Duration::from_secs(5)).await;
+    app.stop().await;
+}
+
 // ---- hostile names ---------------------------------------------------------------------------
 
 /// A name the way an attacker would send it (raw bytes in the multipart header), and the
