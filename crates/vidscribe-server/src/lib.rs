@@ -2,8 +2,9 @@
 //! streamed uploads, downloads, live Server-Sent Events, `/health`, `/metrics`,
 //! `/api/openapi.json` and the embedded dashboard.
 //!
-//! The binary builds an [`AppState`] over a store and calls [`run`] (or [`bind`] + [`serve`]);
-//! the worker engine runs beside it and is shut down by the caller after [`run`] returns.
+//! The binary builds an [`AppState`] over a store, then [`bind`]s and [`serve`]s it with its
+//! own ctrl-c/SIGTERM future; the worker engine runs beside it and is shut down by the caller
+//! after [`serve`] returns.
 
 pub mod assets;
 pub mod auth;
@@ -113,47 +114,6 @@ pub async fn serve(
     graceful.shutdown().await;
     collector.abort();
     Ok(())
-}
-
-/// Validates the config, binds `config.addr`, and serves until ctrl-c or SIGTERM.
-/// The caller then shuts its worker engine down (running jobs release their leases).
-pub async fn run(state: AppState) -> anyhow::Result<()> {
-    state.config.validate()?;
-    let listener =
-        bind(state.config.addr).await.map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", state.config.addr))?;
-    let addr = listener.local_addr()?;
-    tracing::info!(%addr, "listening; dashboard at http://{addr}/batch");
-    serve(listener, state, shutdown_signal()).await?;
-    tracing::info!("server stopped");
-    Ok(())
-}
-
-/// Resolves on ctrl-c or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::warn!(error = %e, "cannot listen for ctrl-c");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!("ctrl-c: shutting down"),
-        () = term => tracing::info!("SIGTERM: shutting down"),
-    }
 }
 
 /// How long an SSE keep-alive may be at most, per API.md.
