@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{ConnectOptions, Connection};
+use sqlx::ConnectOptions;
 use tokio::sync::{broadcast, Mutex};
 use vidscribe_core::{Batch, BatchId, BatchSettings, BatchSummary, Event, Job, JobId, JobStage};
 
@@ -217,10 +217,6 @@ impl Store for SqliteStore {
         w.close().await;
     }
 }
-
-/// Silences the unused-import lint for `Connection` on platforms where close is a no-op.
-#[allow(dead_code)]
-fn _assert_connection<C: Connection>() {}
 
 #[cfg(test)]
 mod tests {
