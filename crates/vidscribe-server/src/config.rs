@@ -34,6 +34,10 @@ pub struct ServerConfig {
     /// 0 makes `upload_grace` a fixed limit for the whole body. Default 1 KiB/s: low enough
     /// for the dashboard's three parallel uploads over a poor mobile link.
     pub upload_min_rate: u64,
+    /// The same slow-body guard for JSON bodies (`POST /api/batch/create` …), with this grace
+    /// and `upload_min_rate`: 408 `body_timeout`. Default 10 s, ample for a body of a few
+    /// hundred bytes.
+    pub json_body_grace: Duration,
     /// How long a client may take to send a request's line and headers (HTTP/1, enforced by
     /// hyper); one that trickles them slower is disconnected, so idle half-requests cannot
     /// exhaust connections. Default 10 s: far beyond any real client, even on a poor link.
@@ -45,6 +49,7 @@ impl ServerConfig {
     pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 2 * 1024 * 1024 * 1024;
     pub const DEFAULT_UPLOAD_GRACE: Duration = Duration::from_secs(60);
     pub const DEFAULT_UPLOAD_MIN_RATE: u64 = 1024;
+    pub const DEFAULT_JSON_BODY_GRACE: Duration = Duration::from_secs(10);
     pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
     /// Defaults for a data directory: `127.0.0.1:5001`, no auth, 2 GiB uploads.
@@ -61,6 +66,7 @@ impl ServerConfig {
             upload_grace: Self::DEFAULT_UPLOAD_GRACE,
             upload_min_rate: Self::DEFAULT_UPLOAD_MIN_RATE,
             header_read_timeout: Self::DEFAULT_HEADER_READ_TIMEOUT,
+            json_body_grace: Self::DEFAULT_JSON_BODY_GRACE,
         }
     }
 
@@ -101,7 +107,7 @@ impl ServerConfig {
         if self.max_upload_bytes == 0 {
             return Err(ConfigError::UploadLimit);
         }
-        if self.upload_grace.is_zero() {
+        if self.upload_grace.is_zero() || self.json_body_grace.is_zero() {
             return Err(ConfigError::UploadTimeout);
         }
         if self.header_read_timeout.is_zero() {
@@ -124,7 +130,7 @@ pub enum ConfigError {
     KeepAlive,
     #[error("the upload size limit must be positive")]
     UploadLimit,
-    #[error("the upload timeout (grace period) must be positive")]
+    #[error("the upload and JSON body timeouts (grace periods) must be positive")]
     UploadTimeout,
     #[error("the header read timeout must be positive")]
     HeaderReadTimeout,

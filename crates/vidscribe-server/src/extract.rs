@@ -1,13 +1,16 @@
 //! Extractors whose rejections speak our envelope: JSON bodies and ids in paths.
 
-use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Path, Request};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
+use futures::StreamExt;
 use serde::de::DeserializeOwned;
 use vidscribe_core::{BatchId, JobId};
 
+use crate::body::BodyClock;
 use crate::error::ApiError;
+use crate::state::AppState;
 
 /// A JSON body. Non-JSON content type → 415 `unsupported_media_type`; malformed JSON or wrong
 /// field types → 400 `invalid_json`. An empty body (with any content type) reads as `{}`, as the
@@ -15,9 +18,14 @@ use crate::error::ApiError;
 #[derive(Debug, Clone)]
 pub struct ApiJson<T>(pub T);
 
+/// Largest JSON body: axum's default body limit, which these routes had before they read
+/// their bodies themselves.
+const JSON_BODY_LIMIT: usize = 2 * 1024 * 1024;
+
 impl<S, T> FromRequest<S> for ApiJson<T>
 where
     S: Send + Sync,
+    AppState: FromRef<S>,
     T: DeserializeOwned,
 {
     type Rejection = ApiError;
@@ -25,9 +33,23 @@ where
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let content_type =
             req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(|s| s.to_ascii_lowercase());
-        let bytes = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(|e| ApiError::new(e.status(), "invalid_body", e.body_text()))?;
+        // Read chunk by chunk under the slow-body guard, so a client trickling a JSON body
+        // gets 408 instead of holding the request open.
+        let mut clock = BodyClock::json(&AppState::from_ref(state).config);
+        let mut body = req.into_body().into_data_stream();
+        let mut bytes = Vec::new();
+        while let Some(chunk) = clock.read(body.next()).await? {
+            let chunk = chunk.map_err(|e| ApiError::bad_request("invalid_body", format!("cannot read the body: {e}")))?;
+            clock.count(chunk.len());
+            if bytes.len() + chunk.len() > JSON_BODY_LIMIT {
+                return Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "invalid_body",
+                    format!("the JSON body is larger than {JSON_BODY_LIMIT} bytes"),
+                ));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return serde_json::from_str("{}")
                 .map(ApiJson)

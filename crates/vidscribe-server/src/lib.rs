@@ -8,6 +8,7 @@
 
 pub mod assets;
 pub mod auth;
+mod body;
 pub mod config;
 pub mod error;
 pub mod extract;

@@ -183,6 +183,7 @@ pub fn document(state: &AppState) -> Value {
             responses.insert("415".into(), error_response("Not a media file"));
         }
         if doc.request.is_some_and(|r| r.starts_with("json:")) {
+            responses.insert("408".into(), error_response("Body arrived too slowly (body_timeout)"));
             responses.insert("415".into(), error_response("Body is not JSON"));
         }
         op.insert("responses".into(), Value::Object(responses));

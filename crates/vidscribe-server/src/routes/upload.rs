@@ -1,9 +1,7 @@
 //! `POST /api/batch/add-video`: a multipart upload streamed to disk, size-limited, sniffed by
 //! content, probed, and only then accepted as a job. Every rejection removes what was written.
 
-use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
 use axum::extract::{Multipart, State};
@@ -16,7 +14,7 @@ use tokio::io::{AsyncWriteExt, BufWriter};
 use vidscribe_core::{session, BatchId, BatchStatus, Job, JobId, SessionId};
 use vidscribe_store::NewJob;
 
-use crate::config::ServerConfig;
+use crate::body::BodyClock;
 use crate::error::{ApiError, ApiResult};
 use crate::media;
 use crate::state::AppState;
@@ -65,7 +63,7 @@ fn too_large(limit: u64) -> ApiError {
     )
 }
 
-fn human_bytes(n: u64) -> String {
+pub(crate) fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 4] = ["bytes", "KiB", "MiB", "GiB"];
     let mut v = n as f64;
     let mut unit = 0;
@@ -77,53 +75,6 @@ fn human_bytes(n: u64) -> String {
         format!("{n} bytes")
     } else {
         format!("{v:.1} {}", UNITS[unit])
-    }
-}
-
-/// The slow-body guard ([`ServerConfig::upload_grace`]): every read of the body must finish
-/// before `start + grace + received / min_rate`, so a client trickling bytes (slow-loris)
-/// is cut off, while one that keeps the minimum average rate never is.
-struct BodyClock {
-    start: tokio::time::Instant,
-    grace: Duration,
-    min_rate: u64,
-    received: u64,
-}
-
-impl BodyClock {
-    fn new(config: &ServerConfig) -> Self {
-        Self {
-            start: tokio::time::Instant::now(),
-            grace: config.upload_grace,
-            min_rate: config.upload_min_rate,
-            received: 0,
-        }
-    }
-
-    fn count(&mut self, bytes: usize) {
-        self.received = self.received.saturating_add(bytes as u64);
-    }
-
-    fn deadline(&self) -> tokio::time::Instant {
-        let earned = self.received.checked_div(self.min_rate).map_or(Duration::ZERO, Duration::from_secs);
-        let far = self.start + Duration::from_secs(365 * 24 * 3600);
-        self.start.checked_add(self.grace.saturating_add(earned)).map_or(far, |d| d.min(far))
-    }
-
-    /// Runs one read of the body, or answers 408 when the deadline passes first.
-    async fn read<T>(&self, next: impl Future<Output = T>) -> ApiResult<T> {
-        tokio::time::timeout_at(self.deadline(), next).await.map_err(|_| {
-            tracing::warn!(received = self.received, "upload too slow: cut off");
-            ApiError::new(
-                StatusCode::REQUEST_TIMEOUT,
-                "upload_timeout",
-                format!(
-                    "the upload was too slow: the body must arrive within {} s plus one second per {}",
-                    self.grace.as_secs(),
-                    human_bytes(self.min_rate.max(1))
-                ),
-            )
-        })
     }
 }
 
@@ -253,7 +204,7 @@ pub async fn add_video(
     let mut batch_checked: Option<BatchId> = None;
     let mut session_raw: Option<String> = None;
     let mut upload: Option<Upload> = None;
-    let mut clock = BodyClock::new(&state.config);
+    let mut clock = BodyClock::upload(&state.config);
 
     while let Some(field) = clock.read(multipart.next_field()).await?.map_err(|e| multipart_error(e, limit))? {
         match field.name().unwrap_or("") {
@@ -376,22 +327,6 @@ mod tests {
         assert_eq!(display_filename(Some("evil\u{202E}4pm.exe.mp4")), "evil4pm.exe.mp4");
         assert_eq!(display_filename(Some("\u{2066}a\u{2069}\u{2028}b.wav")), "ab.wav");
         assert_eq!(display_filename(Some("講演 🎬 e\u{301}.wav")), "講演 🎬 e\u{301}.wav");
-    }
-
-    #[tokio::test]
-    async fn the_upload_deadline_moves_with_the_bytes_received() {
-        let config = ServerConfig::new("d").with_upload_timeout(Duration::from_secs(10), 1000);
-        let mut clock = BodyClock::new(&config);
-        assert_eq!(clock.deadline() - clock.start, Duration::from_secs(10));
-        clock.count(5_000);
-        assert_eq!(clock.deadline() - clock.start, Duration::from_secs(15));
-        clock.count(usize::MAX);
-        clock.count(usize::MAX);
-        assert!(clock.deadline() - clock.start <= Duration::from_secs(365 * 24 * 3600));
-        let fixed = BodyClock::new(&config.with_upload_timeout(Duration::from_millis(20), 0));
-        let e = fixed.read(std::future::pending::<()>()).await.unwrap_err();
-        assert_eq!((e.status, e.code), (StatusCode::REQUEST_TIMEOUT, "upload_timeout"));
-        assert_eq!(fixed.read(async { 7 }).await.unwrap(), 7);
     }
 
     #[test]

@@ -561,6 +561,59 @@ async fn a_slow_upload_that_keeps_the_minimum_rate_is_never_cut() {
     app.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_json_body_that_trickles_gets_408_body_timeout_in_the_envelope() {
+    let grace = Duration::from_secs(2);
+    let app = Sandbox::start(|c| ServerConfig { json_body_grace: grace, ..c.with_upload_timeout(grace * 10, 1024) }).await;
+    let body = br#"{"name": "trickled batch with a long name, sent one byte at a time", "max_concurrent": 2}"#.to_vec();
+
+    // Complete headers at once, then the JSON one byte every 100 ms (10 bytes/s, far under
+    // 1 KiB/s): the whole body would take ~9 s, past the 2 s grace.
+    let sock = TcpStream::connect(app.server.addr).await.unwrap();
+    let (mut rd, mut wr) = sock.into_split();
+    let head = format!(
+        "POST /api/batch/create HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let t0 = Instant::now();
+    wr.write_all(head.as_bytes()).await.unwrap();
+    let trickle = tokio::spawn(async move {
+        let mut sent = 0usize;
+        for b in body {
+            if wr.write_all(&[b]).await.is_err() || t0.elapsed() > Duration::from_secs(30) {
+                break;
+            }
+            sent += 1;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        sent
+    });
+
+    let mut health = Vec::new();
+    while t0.elapsed() < grace - Duration::from_millis(500) {
+        health.push(app.healthy_within(Duration::from_secs(2)).await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(health.len() >= 3, "{health:?}");
+
+    let (resp, closed) = read_response(&mut rd, Duration::from_secs(20)).await;
+    let cut_after = t0.elapsed();
+    assert!(resp.starts_with("HTTP/1.1 408"), "after {cut_after:?}: {resp:?}");
+    let json: Value = serde_json::from_str(resp.split("\r\n\r\n").nth(1).unwrap_or("")).unwrap_or(Value::Null);
+    assert_eq!((json["success"].clone(), json["code"].clone()), (json!(false), json!("body_timeout")), "{resp}");
+    assert!(json["error"].as_str().is_some_and(|m| !m.is_empty()), "{resp}");
+    assert!(closed, "the server closed the connection: {resp}");
+    assert!(cut_after >= grace && cut_after < grace + Duration::from_secs(4), "cut after {cut_after:?}");
+    let sent = trickle.await.unwrap();
+    eprintln!("slow JSON body cut after {cut_after:?} ({sent} bytes sent); health during it: {health:?}");
+
+    // No batch was created from the half body, and JSON routes still work at full speed.
+    let batches = app.client.get("/api/batch/list").await.unwrap().ok();
+    assert_eq!(batches["batches"], json!([]), "{batches}");
+    app.client.create_batch(json!({ "name": "fast" })).await;
+    app.stop().await;
+}
+
 // ---- slow headers ----------------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
