@@ -239,18 +239,6 @@ impl Iterator for AudioDecoder {
     }
 }
 
-/// Decodes the whole first audio stream of `path` into one 16 kHz mono buffer.
-pub fn decode_all(path: &Path) -> Result<Vec<f32>, MediaError> {
-    let mut d = AudioDecoder::open(path)?;
-    let mut all = Vec::with_capacity(
-        (d.duration().max(0.0) * f64::from(SAMPLE_RATE)) as usize + CHUNK_SAMPLES,
-    );
-    while let Some(chunk) = d.next_chunk()? {
-        all.extend_from_slice(&chunk);
-    }
-    Ok(all)
-}
-
 impl SymphoniaStream {
     fn corrupt(file: &str, reason: impl Into<String>) -> MediaError {
         MediaError::Corrupt {

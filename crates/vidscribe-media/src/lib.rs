@@ -13,7 +13,7 @@ mod timeline;
 pub mod testdata;
 mod tools;
 
-pub use decode::{decode_all, AudioDecoder, CHUNK_SAMPLES};
+pub use decode::{AudioDecoder, CHUNK_SAMPLES};
 pub use error::MediaError;
 pub use probe::{probe, probe_with, DecoderKind, MediaInfo};
 pub use sniff::{sniff, Container, Sniffed, SNIFF_LEN};

@@ -1,10 +1,10 @@
-use vidscribe_media::{decode_all, AudioDecoder, DecoderKind, CHUNK_SAMPLES};
+use vidscribe_media::{AudioDecoder, DecoderKind, CHUNK_SAMPLES};
 
-use super::support::{best_correlation, decode, fixture, seconds, system_tools};
+use super::support::{all_samples, best_correlation, decode, fixture, seconds, system_tools};
 
 #[test]
 fn jfk_wav_decodes_to_eleven_seconds_of_16khz_mono() {
-    let samples = decode_all(&fixture("jfk.wav")).unwrap();
+    let samples = all_samples(&fixture("jfk.wav"));
     assert!(
         (seconds(&samples) - 11.0).abs() < 0.05,
         "{} s",
@@ -17,7 +17,7 @@ fn jfk_wav_decodes_to_eleven_seconds_of_16khz_mono() {
 
 #[test]
 fn the_jfk_videos_decode_in_process_to_the_same_audio() {
-    let reference = decode_all(&fixture("jfk.wav")).unwrap();
+    let reference = all_samples(&fixture("jfk.wav"));
     for video in ["video/jfk.mp4", "video/jfk.mov", "video/jfk.mkv"] {
         let (kind, samples) = decode(&fixture(video), &system_tools()).unwrap();
         assert_eq!(kind, DecoderKind::Symphonia, "{video}");
@@ -35,7 +35,7 @@ fn the_jfk_videos_decode_in_process_to_the_same_audio() {
 
 #[test]
 fn audio_only_encodings_decode_in_process() {
-    let reference = decode_all(&fixture("jfk.wav")).unwrap();
+    let reference = all_samples(&fixture("jfk.wav"));
     for file in ["jfk.mp3", "jfk.flac", "jfk.ogg"] {
         let (kind, samples) = decode(&fixture(file), &system_tools()).unwrap();
         assert_eq!(kind, DecoderKind::Symphonia, "{file}");
@@ -52,8 +52,8 @@ fn audio_only_encodings_decode_in_process() {
 
 #[test]
 fn flac_is_bit_exact_after_decoding() {
-    let reference = decode_all(&fixture("jfk.wav")).unwrap();
-    let flac = decode_all(&fixture("jfk.flac")).unwrap();
+    let reference = all_samples(&fixture("jfk.wav"));
+    let flac = all_samples(&fixture("jfk.flac"));
     assert_eq!(flac, reference);
 }
 
@@ -68,7 +68,7 @@ fn eight_and_forty_eight_khz_sources_are_resampled_to_16khz() {
         "{} s of {duration} s",
         seconds(&samples)
     );
-    let fr = decode_all(&fixture("fr_prompts.wav")).unwrap(); // 8 kHz
+    let fr = all_samples(&fixture("fr_prompts.wav")); // 8 kHz
     assert!((seconds(&fr) - 40.04).abs() < 0.05, "{} s", seconds(&fr));
 }
 
@@ -104,7 +104,7 @@ fn the_long_form_file_streams_in_bounded_chunks() {
 
 #[test]
 fn silence_decodes_to_silence() {
-    let s = decode_all(&fixture("silence_10s.wav")).unwrap();
+    let s = all_samples(&fixture("silence_10s.wav"));
     assert_eq!(s.len(), 160_000);
     assert!(s.iter().all(|v| *v == 0.0));
 }

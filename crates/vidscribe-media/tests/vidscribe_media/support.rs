@@ -24,6 +24,11 @@ pub fn decode(path: &Path, options: &MediaOptions) -> Result<(DecoderKind, Vec<f
     Ok((kind, all))
 }
 
+/// Every sample of a fixture, read chunk by chunk like every job reads its media.
+pub fn all_samples(path: &Path) -> Vec<f32> {
+    decode(path, &system_tools()).unwrap().1
+}
+
 pub fn seconds(samples: &[f32]) -> f64 {
     samples.len() as f64 / f64::from(SAMPLE_RATE)
 }
