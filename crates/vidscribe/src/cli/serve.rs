@@ -44,6 +44,8 @@ pub struct ServeArgs {
     /// Minimum average upload rate in bytes/s that extends that time; 0 = fixed limit [default: 1024].
     #[arg(long, env = "VIDSCRIBE_UPLOAD_MIN_RATE", value_name = "BYTES_PER_SEC")]
     pub upload_min_rate: Option<u64>,
+    #[command(flatten)]
+    pub lease: super::worker::LeaseArgs,
 }
 
 pub const DEFAULT_DATA_DIR: &str = "./vidscribe-data";
@@ -69,8 +71,10 @@ pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<u8> {
     let mut server_config = ServerConfig::new(&data_dir).with_addr(addr).with_auth_token(auth_token).with_max_upload_bytes(max_upload)
         .with_upload_timeout(std::time::Duration::from_secs(upload_grace), upload_min_rate);
     server_config.insecure_no_auth = insecure_no_auth;
+    let mut engine_config = EngineConfig::new(&data_dir);
     // Refuse a bad setup before touching the database.
     server_config.validate()?;
+    args.lease.apply(&mut engine_config)?;
 
     std::fs::create_dir_all(&data_dir).with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
     let store = vidscribe_store::open(&database).await.with_context(|| format!("cannot open the database {}", redact(&database)))?;
@@ -80,7 +84,6 @@ pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<u8> {
 
     let engine = if workers > 0 {
         let transcriber = Arc::new(super::whisper(model_dir));
-        let mut engine_config = EngineConfig::new(&data_dir);
         engine_config.slots = workers;
         Some(Engine::start(store.clone(), transcriber, engine_config))
     } else {

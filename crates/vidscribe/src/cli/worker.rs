@@ -2,8 +2,9 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use clap::Args;
 use vidscribe_worker::{Engine, EngineConfig};
 
@@ -27,6 +28,48 @@ pub struct WorkerArgs {
     /// Whisper model cache [default: $VIDSCRIBE_MODEL_DIR or ~/.cache/vidscribe/models].
     #[arg(long, env = "VIDSCRIBE_MODEL_DIR", value_name = "DIR")]
     pub model_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub lease: LeaseArgs,
+}
+
+/// Claim lease and heartbeat of the worker slots, shared by `serve` and `worker`.
+#[derive(Debug, Clone, Args)]
+pub struct LeaseArgs {
+    /// Seconds a job's claim stays valid without a heartbeat; after that another worker may take it over [default: 15].
+    #[arg(long, env = "VIDSCRIBE_LEASE_SECS", value_name = "SECS")]
+    pub lease_secs: Option<u64>,
+    /// Milliseconds between heartbeats (lease renewal, progress, cancel check); at most a third of the lease [default: 500].
+    #[arg(long, env = "VIDSCRIBE_HEARTBEAT_MS", value_name = "MS")]
+    pub heartbeat_ms: Option<u64>,
+}
+
+impl LeaseArgs {
+    /// Sets `lease` and `heartbeat_interval`, refusing a heartbeat that could let a healthy
+    /// job's lease expire: it must fit at least three times into the lease, so one or two
+    /// late heartbeats (a busy machine, a slow database) do not hand a running job to a
+    /// second worker.
+    pub fn apply(&self, config: &mut EngineConfig) -> anyhow::Result<()> {
+        let lease = self.lease_secs.map_or(config.lease, Duration::from_secs);
+        let heartbeat = self.heartbeat_ms.map_or(config.heartbeat_interval, Duration::from_millis);
+        if lease.is_zero() {
+            bail!("--lease-secs must be at least 1");
+        }
+        if heartbeat.is_zero() {
+            bail!("--heartbeat-ms must be at least 1");
+        }
+        if heartbeat.saturating_mul(3) > lease {
+            bail!(
+                "--heartbeat-ms {} is too close to --lease-secs {}: the heartbeat must be at most a third of the \
+                 lease (at most {} ms here), or a running job can lose its lease to another worker",
+                heartbeat.as_millis(),
+                lease.as_secs(),
+                lease.as_millis() / 3
+            );
+        }
+        config.lease = lease;
+        config.heartbeat_interval = heartbeat;
+        Ok(())
+    }
 }
 
 pub async fn run(args: WorkerArgs, file: &FileConfig) -> anyhow::Result<u8> {
@@ -34,9 +77,11 @@ pub async fn run(args: WorkerArgs, file: &FileConfig) -> anyhow::Result<u8> {
     let database = pick(args.database, file.database.clone(), || config::default_database(&data_dir));
     let slots = pick(args.slots, file.worker.slots, || 1).max(1);
     let model_dir = config::model_dir(args.model_dir, file);
+    let mut engine_config = EngineConfig::new(&data_dir);
+    // Refuse a bad setup before touching the database.
+    args.lease.apply(&mut engine_config)?;
 
     let store = vidscribe_store::open(&database).await.with_context(|| format!("cannot open the database {}", redact(&database)))?;
-    let mut engine_config = EngineConfig::new(&data_dir);
     engine_config.slots = slots;
     if let Some(name) = args.name.or_else(|| file.worker.name.clone()) {
         engine_config.worker_name = name;
@@ -49,4 +94,28 @@ pub async fn run(args: WorkerArgs, file: &FileConfig) -> anyhow::Result<u8> {
     engine.shutdown().await;
     store.close().await;
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn applied(lease_secs: Option<u64>, heartbeat_ms: Option<u64>) -> anyhow::Result<EngineConfig> {
+        let mut c = EngineConfig::new("d");
+        LeaseArgs { lease_secs, heartbeat_ms }.apply(&mut c)?;
+        Ok(c)
+    }
+
+    #[test]
+    fn lease_and_heartbeat_are_set_and_checked_against_each_other() {
+        let c = applied(None, None).unwrap();
+        assert_eq!((c.lease, c.heartbeat_interval), (Duration::from_secs(15), Duration::from_millis(500)));
+        let c = applied(Some(30), Some(10_000)).unwrap();
+        assert_eq!((c.lease, c.heartbeat_interval), (Duration::from_secs(30), Duration::from_secs(10)));
+        assert!(applied(Some(30), Some(10_001)).unwrap_err().to_string().contains("at most a third"));
+        assert!(applied(Some(2), None).is_ok(), "500 ms fits three times into 2 s");
+        assert!(applied(Some(1), None).is_err(), "500 ms is half of 1 s");
+        assert!(applied(Some(0), None).is_err());
+        assert!(applied(None, Some(0)).is_err());
+    }
 }

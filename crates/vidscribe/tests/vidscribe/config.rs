@@ -64,3 +64,36 @@ fn a_typo_in_the_config_file_is_an_error_naming_the_file() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr.contains("bad.toml") && stderr.contains("workerz"), "{stderr}");
 }
+
+#[test]
+fn a_heartbeat_too_close_to_the_lease_is_refused_by_serve_and_worker_before_the_database() {
+    for command in ["serve", "worker"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = tmp.path().join("data");
+        // 2 s lease, 1 s heartbeat: one late beat would lose the lease.
+        let out = crate::support::run(
+            vidscribe()
+                .args([command, "--lease-secs", "2", "--heartbeat-ms", "1000", "--data-dir"])
+                .arg(&data)
+                .args(if command == "serve" { vec!["--workers", "0", "--addr", "127.0.0.1:0"] } else { vec![] }),
+            std::time::Duration::from_secs(30),
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{command}: {stderr}");
+        assert_eq!(
+            stderr.trim(),
+            "error: --heartbeat-ms 1000 is too close to --lease-secs 2: the heartbeat must be at most a third of \
+             the lease (at most 666 ms here), or a running job can lose its lease to another worker",
+            "{command}"
+        );
+        assert!(!data.exists(), "{command} created its data directory or database before refusing");
+
+        let out = crate::support::run(
+            vidscribe().args([command, "--lease-secs", "0", "--data-dir"]).arg(&data),
+            std::time::Duration::from_secs(30),
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{command}: {stderr}");
+        assert!(stderr.contains("--lease-secs must be at least 1"), "{command}: {stderr}");
+    }
+}
