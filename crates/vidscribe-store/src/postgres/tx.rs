@@ -14,11 +14,14 @@
 //! the event payloads are prepared before it is taken), so it costs one short critical
 //! section per transition, and nothing waits on it while holding it (no deadlock).
 
+use std::hash::BuildHasher;
+use std::time::Duration;
+
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use vidscribe_core::{BatchId, EventKind, JobId};
 
 use super::PgStore;
-use crate::error::Result;
+use crate::error::{Result, StoreError};
 
 struct PendingEvent {
     kind: EventKind,
@@ -102,22 +105,201 @@ pub(super) async fn begin(pool: &PgPool) -> Result<Transaction<'static, Postgres
     Ok(tx)
 }
 
+/// Tries of one transaction that PostgreSQL keeps aborting for conflicts with others.
+/// A few: each conflict means another transaction made progress, so a retry normally wins;
+/// one that keeps losing reports the error instead of spinning.
+pub(super) const CONFLICT_ATTEMPTS: u32 = 4;
+
+/// PostgreSQL aborted the transaction because of a concurrent one, not because of what it
+/// does: 40001 serialization_failure (REPEATABLE READ / SERIALIZABLE conflicts) or 40P01
+/// deadlock_detected. Nothing of it was committed, so running it again from the start is safe.
+pub(super) fn is_conflict(e: &StoreError) -> bool {
+    let StoreError::Database(sqlx::Error::Database(db)) = e else { return false };
+    matches!(db.code().as_deref(), Some("40001" | "40P01"))
+}
+
+/// The pause before try `attempt + 1`: 5, 10, 20 ms plus up to as much again at random, so
+/// two transactions that conflicted do not retry in lockstep and collide again.
+fn conflict_backoff(attempt: u32) -> Duration {
+    let base = Duration::from_millis(5 << attempt.saturating_sub(1).min(4));
+    // Each RandomState has fresh keys: random enough for jitter, without a dependency.
+    let jitter = std::collections::hash_map::RandomState::new().hash_one(attempt) % (base.as_micros() as u64 + 1);
+    base + Duration::from_micros(jitter)
+}
+
+/// Whether to run a failed transaction again, and after what pause: only for a conflict
+/// ([`is_conflict`]) and only while tries are left ([`CONFLICT_ATTEMPTS`]).
+pub(super) fn conflict_retry(e: &StoreError, attempt: u32) -> Option<Duration> {
+    (attempt < CONFLICT_ATTEMPTS && is_conflict(e)).then(|| {
+        let pause = conflict_backoff(attempt);
+        tracing::debug!(attempt, ?pause, "transaction aborted by a concurrent one, retrying: {e}");
+        pause
+    })
+}
+
 /// Runs `$body` inside one transaction: COMMIT (events appended, then published) on
-/// `Ok`, ROLLBACK on `Err`.
+/// `Ok`, ROLLBACK on `Err`. A transaction PostgreSQL aborts for a conflict with another
+/// (serialization failure, deadlock) is run again from BEGIN ([`conflict_retry`]), so
+/// `$body` must not consume what it captures.
 macro_rules! in_tx {
     ($store:expr, |$tx:ident| $body:block) => {{
-        let mut $tx = $store.begin().await?;
-        let result: $crate::error::Result<_> = async { $body }.await;
-        match result {
-            Ok(v) => {
-                $tx.commit().await?;
-                Ok(v)
+        let mut attempt: u32 = 1;
+        loop {
+            let outcome: $crate::error::Result<_> = async {
+                let mut $tx = $store.begin().await?;
+                let result: $crate::error::Result<_> = async { $body }.await;
+                match result {
+                    Ok(v) => {
+                        $tx.commit().await?;
+                        Ok(v)
+                    }
+                    Err(e) => {
+                        let _ = $tx.rollback().await;
+                        Err(e)
+                    }
+                }
             }
-            Err(e) => {
-                let _ = $tx.rollback().await;
-                Err(e)
+            .await;
+            match outcome {
+                Err(e) => match $crate::postgres::tx::conflict_retry(&e, attempt) {
+                    Some(pause) => {
+                        ::tokio::time::sleep(pause).await;
+                        attempt += 1;
+                    }
+                    None => break Err(e),
+                },
+                ok => break ok,
             }
         }
     }};
 }
 pub(super) use in_tx;
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+    use crate::postgres::PgConfig;
+    use crate::Store as _;
+
+    /// A database error with just a SQLSTATE, for the classifier.
+    #[derive(Debug)]
+    struct Sqlstate(&'static str);
+
+    impl std::fmt::Display for Sqlstate {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "SQLSTATE {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Sqlstate {}
+
+    impl sqlx::error::DatabaseError for Sqlstate {
+        fn message(&self) -> &str {
+            "test"
+        }
+        fn code(&self) -> Option<std::borrow::Cow<'_, str>> {
+            Some(self.0.into())
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> sqlx::error::ErrorKind {
+            sqlx::error::ErrorKind::Other
+        }
+    }
+
+    fn db_error(code: &'static str) -> StoreError {
+        StoreError::Database(sqlx::Error::Database(Box::new(Sqlstate(code))))
+    }
+
+    #[test]
+    fn only_serialization_failures_and_deadlocks_are_retried_and_only_a_few_times() {
+        for code in ["40001", "40P01"] {
+            assert!(is_conflict(&db_error(code)), "{code}");
+            for attempt in 1..CONFLICT_ATTEMPTS {
+                let pause = conflict_retry(&db_error(code), attempt).expect("retried");
+                let base = Duration::from_millis(5 << (attempt - 1));
+                assert!(pause >= base && pause <= base * 2, "attempt {attempt}: {pause:?}");
+            }
+            assert_eq!(conflict_retry(&db_error(code), CONFLICT_ATTEMPTS), None, "{code}: tries are bounded");
+        }
+        // Unique violation, a lost connection, a query error: retrying would not help.
+        for code in ["23505", "08006", "42601", "40002", "25006"] {
+            assert_eq!(conflict_retry(&db_error(code), 1), None, "{code}");
+        }
+        assert_eq!(conflict_retry(&StoreError::BatchNotFound("x".into()), 1), None);
+        assert_eq!(conflict_retry(&StoreError::Database(sqlx::Error::PoolTimedOut), 1), None);
+    }
+
+    /// A store on a fresh schema of the test PostgreSQL, with a one-row table `t`.
+    async fn store_with_table() -> (PgStore, String) {
+        let base = std::env::var("VIDSCRIBE_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string());
+        let schema = format!("t_{}", uuid::Uuid::now_v7().simple());
+        let pool = PgPool::connect(&base)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL at {base} is needed (set VIDSCRIBE_TEST_POSTGRES_URL): {e}"));
+        sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&pool).await.unwrap();
+        sqlx::query(&format!("CREATE TABLE {schema}.t (id int PRIMARY KEY, v int NOT NULL)")).execute(&pool).await.unwrap();
+        sqlx::query(&format!("INSERT INTO {schema}.t VALUES (1, 0)")).execute(&pool).await.unwrap();
+        pool.close().await;
+        let sep = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+        let store = PgStore::connect_with(&url, PgConfig { max_connections: 4, ..PgConfig::default() }).await.unwrap();
+        (store, schema)
+    }
+
+    async fn drop_schema(store: PgStore, schema: &str) {
+        sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(store.pool()).await.unwrap();
+        store.close().await;
+    }
+
+    /// One transaction of `in_tx!` that reads `t` in REPEATABLE READ and then, for its first
+    /// `conflicts` tries, finds the row changed by another connection before it writes:
+    /// PostgreSQL aborts that write with a real 40001.
+    async fn increment_with_conflicts(store: &PgStore, conflicts: u32, tries: &AtomicU32) -> Result<i32> {
+        in_tx!(store, |tx| {
+            let n = tries.fetch_add(1, Ordering::SeqCst) + 1;
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ").execute(tx.conn()).await?;
+            let _: i32 = sqlx::query_scalar("SELECT v FROM t WHERE id = 1").fetch_one(tx.conn()).await?;
+            if n <= conflicts {
+                sqlx::query("UPDATE t SET v = v + 100 WHERE id = 1").execute(store.pool()).await?;
+            }
+            let v: i32 = sqlx::query_scalar("UPDATE t SET v = v + 1 WHERE id = 1 RETURNING v").fetch_one(tx.conn()).await?;
+            Ok(v)
+        })
+    }
+
+    #[tokio::test]
+    async fn a_real_serialization_failure_is_retried_until_the_transaction_commits() {
+        let (store, schema) = store_with_table().await;
+        let tries = AtomicU32::new(0);
+        let v = increment_with_conflicts(&store, 2, &tries).await.expect("committed on the third try");
+        assert_eq!(tries.load(Ordering::SeqCst), 3);
+        // Two conflicting writers committed (+100 each), then this transaction once (+1).
+        assert_eq!(v, 201);
+        drop_schema(store, &schema).await;
+    }
+
+    #[tokio::test]
+    async fn a_transaction_that_keeps_conflicting_gives_up_with_the_40001() {
+        let (store, schema) = store_with_table().await;
+        let tries = AtomicU32::new(0);
+        let e = increment_with_conflicts(&store, u32::MAX, &tries).await.unwrap_err();
+        assert_eq!(tries.load(Ordering::SeqCst), CONFLICT_ATTEMPTS);
+        let StoreError::Database(sqlx::Error::Database(db)) = &e else { panic!("{e:?}") };
+        assert_eq!(db.code().as_deref(), Some("40001"), "{e}");
+        // None of the aborted tries wrote anything: only the other connection's updates.
+        let v: i32 = sqlx::query_scalar("SELECT v FROM t WHERE id = 1").fetch_one(store.pool()).await.unwrap();
+        assert_eq!(v, 100 * CONFLICT_ATTEMPTS as i32);
+        drop_schema(store, &schema).await;
+    }
+}
