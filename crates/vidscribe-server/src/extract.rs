@@ -39,7 +39,8 @@ where
         let mut body = req.into_body().into_data_stream();
         let mut bytes = Vec::new();
         while let Some(chunk) = clock.read(body.next()).await? {
-            let chunk = chunk.map_err(|e| ApiError::bad_request("invalid_body", format!("cannot read the body: {e}")))?;
+            let chunk =
+                chunk.map_err(|e| ApiError::bad_request("invalid_body", format!("cannot read the body: {e}")))?;
             clock.count(chunk.len());
             if bytes.len() + chunk.len() > JSON_BODY_LIMIT {
                 return Err(ApiError::new(

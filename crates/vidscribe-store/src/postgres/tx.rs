@@ -248,7 +248,10 @@ mod tests {
             .await
             .unwrap_or_else(|e| panic!("PostgreSQL at {base} is needed (set VIDSCRIBE_TEST_POSTGRES_URL): {e}"));
         sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&pool).await.unwrap();
-        sqlx::query(&format!("CREATE TABLE {schema}.t (id int PRIMARY KEY, v int NOT NULL)")).execute(&pool).await.unwrap();
+        sqlx::query(&format!("CREATE TABLE {schema}.t (id int PRIMARY KEY, v int NOT NULL)"))
+            .execute(&pool)
+            .await
+            .unwrap();
         sqlx::query(&format!("INSERT INTO {schema}.t VALUES (1, 0)")).execute(&pool).await.unwrap();
         pool.close().await;
         let sep = if base.contains('?') { '&' } else { '?' };
@@ -273,7 +276,8 @@ mod tests {
             if n <= conflicts {
                 sqlx::query("UPDATE t SET v = v + 100 WHERE id = 1").execute(store.pool()).await?;
             }
-            let v: i32 = sqlx::query_scalar("UPDATE t SET v = v + 1 WHERE id = 1 RETURNING v").fetch_one(tx.conn()).await?;
+            let v: i32 =
+                sqlx::query_scalar("UPDATE t SET v = v + 1 WHERE id = 1 RETURNING v").fetch_one(tx.conn()).await?;
             Ok(v)
         })
     }
