@@ -29,6 +29,75 @@ pub fn retry_backoff(attempt: u32) -> Duration {
     Duration::from_secs(2u64.saturating_pow(attempt.clamp(1, 6)).min(60))
 }
 
+/// How a claimed attempt ends: the one description both backends turn into their SQL, so
+/// which outcome a completion, failure, cancel or release leads to is decided here only.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finish<'a> {
+    pub to: JobStatus,
+    /// The attempt row's outcome.
+    pub outcome: &'a str,
+    /// `(code, message)` for the job row.
+    pub error: Option<(&'a str, std::borrow::Cow<'a, str>)>,
+    pub media_duration: Option<f64>,
+    /// For the user, on a completed job (NULL otherwise).
+    pub warning: Option<&'a str>,
+    /// Retry backoff: not claimable for this long.
+    pub not_before: Option<Duration>,
+    /// Change of the job's automatic-attempt count.
+    pub auto_attempts_delta: i32,
+}
+
+impl<'a> Finish<'a> {
+    fn to(to: JobStatus, outcome: &'a str) -> Self {
+        Finish {
+            to,
+            outcome,
+            error: None,
+            media_duration: None,
+            warning: None,
+            not_before: None,
+            auto_attempts_delta: 0,
+        }
+    }
+
+    pub fn completed(media_duration: Option<f64>, warning: Option<&'a str>) -> Self {
+        Finish { media_duration, warning, ..Self::to(JobStatus::Completed, "completed") }
+    }
+
+    /// Retry-or-fail: a retryable failure with automatic attempts left goes back to the queue
+    /// after [`retry_backoff`]; anything else fails the job for good.
+    pub fn failed(failure: &'a crate::types::Failure, attempt: u32, auto_attempts: u32) -> Self {
+        if failure.retryable && auto_attempts < failure.max_attempts {
+            let wait = retry_backoff(attempt);
+            let message = format!("attempt {attempt} failed: {}; retrying in {} s", failure.message, wait.as_secs());
+            Finish {
+                error: Some((&failure.code, message.into())),
+                not_before: Some(wait),
+                ..Self::to(JobStatus::Queued, "failed")
+            }
+        } else {
+            Finish {
+                error: Some((&failure.code, failure.message.as_str().into())),
+                ..Self::to(JobStatus::Failed, "failed")
+            }
+        }
+    }
+
+    pub fn cancelled() -> Self {
+        Finish { error: Some(("cancelled", "Cancelled by user".into())), ..Self::to(JobStatus::Cancelled, "cancelled") }
+    }
+
+    /// Handing a job back on shutdown does not count against its automatic attempts.
+    pub fn released() -> Self {
+        Finish { auto_attempts_delta: -1, ..Self::to(JobStatus::Queued, "released") }
+    }
+
+    /// `(code, message)` as borrowed strings, for binding.
+    pub fn error(&self) -> Option<(&str, &str)> {
+        self.error.as_ref().map(|(c, m)| (*c, m.as_ref()))
+    }
+}
+
 /// How one job going `from → to` moves its batch's media counters.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MediaDelta {
@@ -114,6 +183,30 @@ mod tests {
             warning: None,
             history: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_failure_is_retried_only_while_retryable_and_attempts_remain() {
+        let failure = |retryable| crate::types::Failure {
+            code: "inference".into(),
+            message: "boom".into(),
+            retryable,
+            max_attempts: 3,
+        };
+        let transient = failure(true);
+        let again = Finish::failed(&transient, 2, 1);
+        assert_eq!((again.to, again.outcome), (JobStatus::Queued, "failed"));
+        assert_eq!(again.not_before, Some(retry_backoff(2)));
+        assert_eq!(again.error(), Some(("inference", "attempt 2 failed: boom; retrying in 4 s")));
+        let exhausted = Finish::failed(&transient, 3, 3);
+        assert_eq!(
+            (exhausted.to, exhausted.not_before, exhausted.error()),
+            (JobStatus::Failed, None, Some(("inference", "boom")))
+        );
+        let deterministic = failure(false);
+        assert_eq!(Finish::failed(&deterministic, 1, 0).to, JobStatus::Failed);
+        assert_eq!(Finish::released().auto_attempts_delta, -1);
+        assert_eq!(Finish::cancelled().error(), Some(("cancelled", "Cancelled by user")));
     }
 
     fn delta(queued_seconds: f64, queued_unknown: i64, done_seconds: f64) -> MediaDelta {

@@ -10,7 +10,7 @@ use super::rows::{self, BATCH_COLUMNS, JOB_COLUMNS};
 use super::tx::{in_tx, Tx};
 use super::PgStore;
 use crate::error::{Result, StoreError};
-use crate::rules;
+use crate::rules::{self, Finish};
 use crate::types::{Claim, Failure, Heartbeat};
 
 pub(super) fn emit_job(tx: &mut Tx<'_>, job: &Job) -> Result<()> {
@@ -219,19 +219,6 @@ pub(super) async fn heartbeat(
     })
 }
 
-/// How a claimed attempt ends.
-struct Finish<'a> {
-    to: JobStatus,
-    outcome: &'a str,
-    error: Option<(&'a str, &'a str)>,
-    media_duration: Option<f64>,
-    /// For the user, on a completed job (NULL otherwise).
-    warning: Option<&'a str>,
-    /// Retry backoff: not claimable for this long.
-    not_before: Option<Duration>,
-    auto_attempts_delta: i32,
-}
-
 /// Ends the claimed attempt: `processing → to`, fenced by worker and attempt number.
 async fn finish(store: &PgStore, claim: &Claim, f: Finish<'_>) -> Result<Job> {
     JobStatus::Processing.check(f.to)?;
@@ -260,8 +247,8 @@ async fn finish(store: &PgStore, claim: &Claim, f: Finish<'_>) -> Result<Job> {
         .bind(claim.attempt as i32)
         .bind(f.to.as_str())
         .bind(stage)
-        .bind(f.error.map(|e| e.0))
-        .bind(f.error.map(|e| e.1))
+        .bind(f.error().map(|e| e.0))
+        .bind(f.error().map(|e| e.1))
         .bind(f.media_duration)
         .bind(f.not_before.map(millis))
         .bind(f.auto_attempts_delta)
@@ -278,9 +265,13 @@ async fn finish(store: &PgStore, claim: &Claim, f: Finish<'_>) -> Result<Job> {
     })
 }
 
-pub(super) async fn complete(store: &PgStore, claim: &Claim, media_duration: Option<f64>, warning: Option<&str>) -> Result<Job> {
-    let f = Finish { to: JobStatus::Completed, outcome: "completed", error: None, media_duration, warning, not_before: None, auto_attempts_delta: 0 };
-    finish(store, claim, f).await
+pub(super) async fn complete(
+    store: &PgStore,
+    claim: &Claim,
+    media_duration: Option<f64>,
+    warning: Option<&str>,
+) -> Result<Job> {
+    finish(store, claim, Finish::completed(media_duration, warning)).await
 }
 
 pub(super) async fn fail(store: &PgStore, claim: &Claim, failure: Failure) -> Result<Job> {
@@ -289,50 +280,15 @@ pub(super) async fn fail(store: &PgStore, claim: &Claim, failure: Failure) -> Re
         .fetch_optional(&store.pool)
         .await?
         .ok_or_else(|| StoreError::JobNotFound(claim.job_id.to_string()))?;
-    if failure.retryable && (auto_attempts.max(0) as u32) < failure.max_attempts {
-        let wait = rules::retry_backoff(claim.attempt);
-        let message = format!("attempt {} failed: {}; retrying in {} s", claim.attempt, failure.message, wait.as_secs());
-        let f = Finish {
-            to: JobStatus::Queued,
-            outcome: "failed",
-            error: Some((&failure.code, &message)),
-            media_duration: None,
-            warning: None,
-            not_before: Some(wait),
-            auto_attempts_delta: 0,
-        };
-        finish(store, claim, f).await
-    } else {
-        let f = Finish {
-            to: JobStatus::Failed,
-            outcome: "failed",
-            error: Some((&failure.code, &failure.message)),
-            media_duration: None,
-            warning: None,
-            not_before: None,
-            auto_attempts_delta: 0,
-        };
-        finish(store, claim, f).await
-    }
+    finish(store, claim, Finish::failed(&failure, claim.attempt, auto_attempts.max(0) as u32)).await
 }
 
 pub(super) async fn finish_cancelled(store: &PgStore, claim: &Claim) -> Result<Job> {
-    let f = Finish {
-        to: JobStatus::Cancelled,
-        outcome: "cancelled",
-        error: Some(("cancelled", "Cancelled by user")),
-        media_duration: None,
-        warning: None,
-        not_before: None,
-        auto_attempts_delta: 0,
-    };
-    finish(store, claim, f).await
+    finish(store, claim, Finish::cancelled()).await
 }
 
 pub(super) async fn release(store: &PgStore, claim: &Claim) -> Result<Job> {
-    // Handing a job back on shutdown does not count against its automatic attempts.
-    let f = Finish { to: JobStatus::Queued, outcome: "released", error: None, media_duration: None, warning: None, not_before: None, auto_attempts_delta: -1 };
-    finish(store, claim, f).await
+    finish(store, claim, Finish::released()).await
 }
 
 /// Re-queues (or gives up on) expired leases, one job per transaction, taking each with
@@ -432,7 +388,10 @@ pub(super) async fn cancel(store: &PgStore, batch_id: BatchId, job_id: JobId) ->
                     .await?;
                 Ok(job)
             }
-            other => Err(StoreError::WrongState { code: "wrong_state", message: format!("a {other} job cannot be cancelled") }),
+            other => Err(StoreError::WrongState {
+                code: "wrong_state",
+                message: format!("a {other} job cannot be cancelled"),
+            }),
         }
     })
 }

@@ -11,7 +11,7 @@ use super::rows::{self, ts, BATCH_COLUMNS, JOB_COLUMNS};
 use super::writer::{Script, WriteTx};
 use super::SqliteStore;
 use crate::error::{Result, StoreError};
-use crate::rules;
+use crate::rules::{self, Finish};
 use crate::types::{Claim, Failure, Heartbeat};
 
 pub(super) async fn emit_job(tx: &mut WriteTx<'_>, job: &Job) -> Result<()> {
@@ -149,9 +149,8 @@ pub(super) async fn claim(store: &SqliteStore, worker: &str, lease: Duration) ->
         .bind(now_ts);
     counters(&mut s, &job, JobStatus::Queued, JobStatus::Processing, Some(BATCH_COLUMNS));
     let rows = tx.commit_script(s).await?;
-    let batch = rows::batch_from_row(
-        rows[1].first().ok_or_else(|| StoreError::BatchNotFound(job.batch_id.to_string()))?,
-    )?;
+    let batch =
+        rows::batch_from_row(rows[1].first().ok_or_else(|| StoreError::BatchNotFound(job.batch_id.to_string()))?)?;
     Ok(Some(Claim {
         batch_id: job.batch_id,
         job_id: job.job_id,
@@ -230,17 +229,11 @@ pub(super) async fn heartbeat(
 /// back with RETURNING) and the batch's running jobs in one command; the batch close (when
 /// this was its last unfinished job), the events and COMMIT in the next. When the fence
 /// does not match (the lease is lost), the whole transaction is rolled back.
-async fn finish(
-    store: &SqliteStore,
-    claim: &Claim,
-    to: JobStatus,
-    outcome: &str,
-    error: Option<(&str, &str)>,
-    media_duration: Option<f64>,
-    warning: Option<&str>,
-    not_before: Option<i64>,
-    auto_attempts_delta: i64,
-) -> Result<Job> {
+async fn finish(store: &SqliteStore, claim: &Claim, f: Finish<'_>) -> Result<Job> {
+    let Finish { to, outcome, media_duration, warning, auto_attempts_delta, .. } = f;
+    let error = f.error();
+    // SQLite keeps the backoff as an absolute time in milliseconds.
+    let not_before = f.not_before.map(|wait| Utc::now().timestamp_millis() + wait.as_millis() as i64);
     JobStatus::Processing.check(to)?;
     let now = ts(Utc::now());
     let (stage, progress_sql, completed_at) = match to {
@@ -268,7 +261,7 @@ async fn finish(
         .bind(media_duration)
         .bind(warning.map(str::to_string))
         .bind(not_before)
-        .bind(auto_attempts_delta)
+        .bind(i64::from(auto_attempts_delta))
         .bind(claim.job_id.to_string())
         .bind(claim.worker.clone())
         .bind(claim.attempt as i64);
@@ -356,8 +349,13 @@ async fn finish(
     }
 }
 
-pub(super) async fn complete(store: &SqliteStore, claim: &Claim, media_duration: Option<f64>, warning: Option<&str>) -> Result<Job> {
-    finish(store, claim, JobStatus::Completed, "completed", None, media_duration, warning, None, 0).await
+pub(super) async fn complete(
+    store: &SqliteStore,
+    claim: &Claim,
+    media_duration: Option<f64>,
+    warning: Option<&str>,
+) -> Result<Job> {
+    finish(store, claim, Finish::completed(media_duration, warning)).await
 }
 
 pub(super) async fn fail(store: &SqliteStore, claim: &Claim, failure: Failure) -> Result<Job> {
@@ -369,23 +367,15 @@ pub(super) async fn fail(store: &SqliteStore, claim: &Claim, failure: Failure) -
             .await?
             .ok_or_else(|| StoreError::JobNotFound(claim.job_id.to_string()))?
     };
-    if failure.retryable && (auto_attempts as u32) < failure.max_attempts {
-        let wait = rules::retry_backoff(claim.attempt);
-        let not_before = Utc::now().timestamp_millis() + wait.as_millis() as i64;
-        let message = format!("attempt {} failed: {}; retrying in {} s", claim.attempt, failure.message, wait.as_secs());
-        finish(store, claim, JobStatus::Queued, "failed", Some((&failure.code, &message)), None, None, Some(not_before), 0).await
-    } else {
-        finish(store, claim, JobStatus::Failed, "failed", Some((&failure.code, &failure.message)), None, None, None, 0).await
-    }
+    finish(store, claim, Finish::failed(&failure, claim.attempt, auto_attempts.max(0) as u32)).await
 }
 
 pub(super) async fn finish_cancelled(store: &SqliteStore, claim: &Claim) -> Result<Job> {
-    finish(store, claim, JobStatus::Cancelled, "cancelled", Some(("cancelled", "Cancelled by user")), None, None, None, 0).await
+    finish(store, claim, Finish::cancelled()).await
 }
 
 pub(super) async fn release(store: &SqliteStore, claim: &Claim) -> Result<Job> {
-    // Handing a job back on shutdown does not count against its automatic attempts.
-    finish(store, claim, JobStatus::Queued, "released", None, None, None, None, -1).await
+    finish(store, claim, Finish::released()).await
 }
 
 pub(super) async fn requeue_expired(store: &SqliteStore, max_attempts: u32) -> Result<usize> {
@@ -469,7 +459,10 @@ pub(super) async fn cancel(store: &SqliteStore, batch_id: BatchId, job_id: JobId
                     .await?;
                 Ok(job)
             }
-            other => Err(StoreError::WrongState { code: "wrong_state", message: format!("a {other} job cannot be cancelled") }),
+            other => Err(StoreError::WrongState {
+                code: "wrong_state",
+                message: format!("a {other} job cannot be cancelled"),
+            }),
         }
     })
 }
