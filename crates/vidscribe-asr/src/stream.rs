@@ -31,12 +31,7 @@ pub(crate) struct Lookahead<'a> {
 
 impl<'a> Lookahead<'a> {
     pub(crate) fn new(source: &'a mut dyn AudioSource) -> Self {
-        Lookahead {
-            source,
-            buf: Vec::new(),
-            start: 0,
-            ended: false,
-        }
+        Lookahead { source, buf: Vec::new(), start: 0, ended: false }
     }
 
     /// Pulls from the source until samples up to stream index `end` (exclusive) are held or

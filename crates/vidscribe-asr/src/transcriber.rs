@@ -12,9 +12,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use tracing::{info, info_span, warn};
-use vidscribe_core::{
-    CancelFlag, JobStage, ProgressFn, TranscribeError, TranscribeRequest, Transcriber, Transcript,
-};
+use vidscribe_core::{CancelFlag, JobStage, ProgressFn, TranscribeError, TranscribeRequest, Transcriber, Transcript};
 
 use crate::engine::{DecodeOptions, Stop, WhisperEngine, WindowReport};
 use crate::error::AsrError;
@@ -53,19 +51,14 @@ impl std::ops::Deref for LeasedEngine<'_> {
     type Target = WhisperEngine;
     fn deref(&self) -> &WhisperEngine {
         // Only taken out in drop.
-        self.engine
-            .as_ref()
-            .unwrap_or_else(|| unreachable!("engine taken before drop"))
+        self.engine.as_ref().unwrap_or_else(|| unreachable!("engine taken before drop"))
     }
 }
 
 impl Drop for LeasedEngine<'_> {
     fn drop(&mut self) {
         if let Some(engine) = self.engine.take() {
-            lock(&self.owner.idle)
-                .entry(self.key.clone())
-                .or_default()
-                .push(engine);
+            lock(&self.owner.idle).entry(self.key.clone()).or_default().push(engine);
         }
     }
 }
@@ -122,11 +115,7 @@ impl WhisperTranscriber {
                 engine
             }
         };
-        Ok(LeasedEngine {
-            engine: Some(engine),
-            key,
-            owner: self,
-        })
+        Ok(LeasedEngine { engine: Some(engine), key, owner: self })
     }
 
     /// Transcribes the audio of `source` (16 kHz mono, read once; see [`crate::stream`]).
@@ -143,14 +132,12 @@ impl WhisperTranscriber {
         cancel: &CancelFlag,
     ) -> Result<Transcript, TranscribeError> {
         let engine = self.engine(model, threads)?;
-        engine
-            .transcribe(source, expected_seconds, options, on_window, &|| {
-                cancel.is_cancelled()
-            })
-            .map_err(|stop| match stop {
+        engine.transcribe(source, expected_seconds, options, on_window, &|| cancel.is_cancelled()).map_err(|stop| {
+            match stop {
                 Stop::Cancelled => TranscribeError::Cancelled,
                 Stop::Failed(e) => e.into(),
-            })
+            }
+        })
     }
 }
 
@@ -161,8 +148,7 @@ impl Transcriber for WhisperTranscriber {
         progress: &ProgressFn<'_>,
         cancel: &CancelFlag,
     ) -> Result<Transcript, TranscribeError> {
-        let span =
-            info_span!("transcribe", media = %request.media_path.display(), model = %request.model);
+        let span = info_span!("transcribe", media = %request.media_path.display(), model = %request.model);
         let _entered = span.enter();
         let started = Instant::now();
 
@@ -179,10 +165,7 @@ impl Transcriber for WhisperTranscriber {
         let mut decoder = vidscribe_media::AudioDecoder::open(&request.media_path)?;
         progress(JobStage::Transcribing, 0.0);
         let options = DecodeOptions {
-            language: request
-                .language
-                .clone()
-                .filter(|l| !l.is_empty() && l != "auto"),
+            language: request.language.clone().filter(|l| !l.is_empty() && l != "auto"),
             beam_size: request.beam_size.max(1),
             word_timestamps: request.word_timestamps,
             ..DecodeOptions::default()
@@ -195,11 +178,8 @@ impl Transcriber for WhisperTranscriber {
             &options,
             request.threads,
             &mut |w| {
-                let fraction = if w.expected_seconds > 0.0 {
-                    (w.done_seconds / w.expected_seconds).min(1.0)
-                } else {
-                    1.0
-                };
+                let fraction =
+                    if w.expected_seconds > 0.0 { (w.done_seconds / w.expected_seconds).min(1.0) } else { 1.0 };
                 progress(JobStage::Transcribing, fraction)
             },
             cancel,
@@ -210,13 +190,7 @@ impl Transcriber for WhisperTranscriber {
         }
         let audio_secs = transcript.duration;
         let secs = started.elapsed().as_secs_f64();
-        info!(
-            audio_secs,
-            secs,
-            rtf = secs / audio_secs.max(1e-9),
-            segments = transcript.segments.len(),
-            "transcribed"
-        );
+        info!(audio_secs, secs, rtf = secs / audio_secs.max(1e-9), segments = transcript.segments.len(), "transcribed");
         Ok(transcript)
     }
 }

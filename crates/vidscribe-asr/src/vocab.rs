@@ -26,28 +26,14 @@ pub(crate) struct Vocabulary {
 impl Vocabulary {
     pub fn load(model_dir: &Path) -> Result<Self, AsrError> {
         let path = model_dir.join("vocabulary.txt");
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| AsrError::io(format!("read {}", path.display()), e))?;
-        Self::parse(text.lines().map(str::to_string).collect()).map_err(|message| {
-            AsrError::InvalidModel {
-                path: model_dir.to_path_buf(),
-                message,
-            }
-        })
+        let text = std::fs::read_to_string(&path).map_err(|e| AsrError::io(format!("read {}", path.display()), e))?;
+        Self::parse(text.lines().map(str::to_string).collect())
+            .map_err(|message| AsrError::InvalidModel { path: model_dir.to_path_buf(), message })
     }
 
     fn parse(tokens: Vec<String>) -> Result<Self, String> {
-        let index: HashMap<&str, usize> = tokens
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (t.as_str(), i))
-            .collect();
-        let id = |name: &str| {
-            index
-                .get(name)
-                .copied()
-                .ok_or_else(|| format!("vocabulary has no {name}"))
-        };
+        let index: HashMap<&str, usize> = tokens.iter().enumerate().map(|(i, t)| (t.as_str(), i)).collect();
+        let id = |name: &str| index.get(name).copied().ok_or_else(|| format!("vocabulary has no {name}"));
         let eot = id("<|endoftext|>")?;
         let sot = id("<|startoftranscript|>")?;
         let sot_prev = id("<|startofprev|>")?;
@@ -61,9 +47,7 @@ impl Vocabulary {
             .zip(sot + 1..)
             .take_while(|(t, _)| t.as_str() != "<|translate|>")
             .filter_map(|(t, id)| {
-                t.strip_prefix("<|")
-                    .and_then(|t| t.strip_suffix("|>"))
-                    .map(|code| (code.to_string(), id))
+                t.strip_prefix("<|").and_then(|t| t.strip_suffix("|>")).map(|code| (code.to_string(), id))
             })
             .collect();
         Ok(Vocabulary {
@@ -93,10 +77,7 @@ impl Vocabulary {
 
     /// The token id of language `code`, if the vocabulary has it.
     pub fn language_id(&self, code: &str) -> Option<usize> {
-        self.languages
-            .iter()
-            .find(|(c, _)| c == code)
-            .map(|&(_, id)| id)
+        self.languages.iter().find(|(c, _)| c == code).map(|&(_, id)| id)
     }
 
     #[cfg(test)]
@@ -114,11 +95,7 @@ impl Vocabulary {
     pub fn bytes(&self, ids: &[usize]) -> Vec<u8> {
         let mut bytes = Vec::new();
         for &id in ids.iter().filter(|&&id| id < self.eot) {
-            bytes.extend(
-                self.token(id)
-                    .chars()
-                    .filter_map(|c| self.byte_of_char.get(&c)),
-            );
+            bytes.extend(self.token(id).chars().filter_map(|c| self.byte_of_char.get(&c)));
         }
         bytes
     }
@@ -127,9 +104,7 @@ impl Vocabulary {
 /// The inverse of GPT-2's byte → printable-character table: printable Latin-1 bytes stand for
 /// themselves, the remaining 68 bytes are shifted to U+0100 onwards, in byte order.
 fn byte_decoder() -> HashMap<char, u8> {
-    let printable = |b: u8| {
-        (b'!'..=b'~').contains(&b) || (0xA1..=0xAC).contains(&b) || (0xAE..=0xFF).contains(&b)
-    };
+    let printable = |b: u8| (b'!'..=b'~').contains(&b) || (0xA1..=0xAC).contains(&b) || (0xAE..=0xFF).contains(&b);
     let mut map = HashMap::with_capacity(256);
     let mut shifted = 0u32;
     for b in 0..=255u8 {
@@ -149,18 +124,11 @@ mod tests {
     use super::*;
 
     fn toy() -> Vocabulary {
-        let mut tokens: Vec<String> = [
-            "Hello",
-            "Ġworld",
-            "Ã©",
-            "<|endoftext|>",
-            "<|startoftranscript|>",
-            "<|en|>",
-            "<|fr|>",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        let mut tokens: Vec<String> =
+            ["Hello", "Ġworld", "Ã©", "<|endoftext|>", "<|startoftranscript|>", "<|en|>", "<|fr|>"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
         for t in [
             "<|translate|>",
             "<|transcribe|>",

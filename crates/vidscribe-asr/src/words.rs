@@ -40,8 +40,7 @@ fn split_words(vocab: &Vocabulary, tokens: &[usize]) -> Vec<(String, std::ops::R
         };
         let text = text.to_string();
         pending.clear();
-        let is_punct = text.trim().chars().count() == 1
-            && text.trim().chars().all(|c| c.is_ascii_punctuation());
+        let is_punct = text.trim().chars().count() == 1 && text.trim().chars().all(|c| c.is_ascii_punctuation());
         match words.last_mut() {
             Some(last) if !text.starts_with(' ') && !is_punct => {
                 last.0.push_str(&text);
@@ -71,24 +70,13 @@ pub(crate) fn align_words(
             last_token = Some(token);
         }
     }
-    let time_at = |i: usize| {
-        jump_times
-            .get(i)
-            .or(jump_times.last())
-            .copied()
-            .unwrap_or(0.0)
-    };
+    let time_at = |i: usize| jump_times.get(i).or(jump_times.last()).copied().unwrap_or(0.0);
 
     let mut timed: Vec<TimedWord> = words
         .into_iter()
         .map(|(text, range)| {
-            let probs =
-                &token_probs[range.start.min(token_probs.len())..range.end.min(token_probs.len())];
-            let probability = if probs.is_empty() {
-                0.0
-            } else {
-                probs.iter().sum::<f32>() / probs.len() as f32
-            };
+            let probs = &token_probs[range.start.min(token_probs.len())..range.end.min(token_probs.len())];
+            let probability = if probs.is_empty() { 0.0 } else { probs.iter().sum::<f32>() / probs.len() as f32 };
             TimedWord {
                 text,
                 start: time_at(range.start),
@@ -136,13 +124,7 @@ mod tests {
     use super::*;
 
     fn word(text: &str, start: f64) -> TimedWord {
-        TimedWord {
-            text: text.to_string(),
-            start,
-            end: start + 0.5,
-            probability: 0.9,
-            first_token: 0,
-        }
+        TimedWord { text: text.to_string(), start, end: start + 0.5, probability: 0.9, first_token: 0 }
     }
 
     #[test]

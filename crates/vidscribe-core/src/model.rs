@@ -133,13 +133,23 @@ impl BatchSettings {
                 )))
             }
         };
-        let model = model.map(|m| m.trim().to_string()).filter(|m| !m.is_empty()).unwrap_or_else(|| Self::DEFAULT_MODEL.to_string());
+        let model = model
+            .map(|m| m.trim().to_string())
+            .filter(|m| !m.is_empty())
+            .unwrap_or_else(|| Self::DEFAULT_MODEL.to_string());
         if model.len() > 512 || model.chars().any(char::is_control) {
             return Err(CoreError::InvalidInput("model must be a model name or directory path".into()));
         }
         let language = match language.map(|l| l.trim().to_ascii_lowercase()).filter(|l| !l.is_empty() && l != "auto") {
-            Some(l) if l.len() >= 2 && l.len() <= 8 && l.chars().all(|c| c.is_ascii_alphabetic() || c == '-') => Some(l),
-            Some(l) => return Err(CoreError::InvalidInput(format!("language '{}' is not a language code", l.chars().take(16).collect::<String>()))),
+            Some(l) if l.len() >= 2 && l.len() <= 8 && l.chars().all(|c| c.is_ascii_alphabetic() || c == '-') => {
+                Some(l)
+            }
+            Some(l) => {
+                return Err(CoreError::InvalidInput(format!(
+                    "language '{}' is not a language code",
+                    l.chars().take(16).collect::<String>()
+                )))
+            }
             None => None,
         };
         let formats = match formats {

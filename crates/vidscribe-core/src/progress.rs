@@ -311,7 +311,15 @@ mod tests {
     #[test]
     fn job_progress_never_goes_back_across_stages() {
         use crate::status::JobStage::*;
-        let steps = [(LoadingModel, 0.0), (Decoding, 0.0), (Decoding, 0.5), (Decoding, 1.0), (Transcribing, 0.0), (Transcribing, 0.5), (Writing, 0.0)];
+        let steps = [
+            (LoadingModel, 0.0),
+            (Decoding, 0.0),
+            (Decoding, 0.5),
+            (Decoding, 1.0),
+            (Transcribing, 0.0),
+            (Transcribing, 0.5),
+            (Writing, 0.0),
+        ];
         let values: Vec<f64> = steps.iter().map(|(s, f)| job_fraction(*s, *f)).collect();
         assert!(values.windows(2).all(|w| w[0] <= w[1]), "{values:?}");
         assert_eq!(values.last(), Some(&1.0));

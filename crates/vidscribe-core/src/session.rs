@@ -16,11 +16,8 @@ pub fn from_filename(filename: &str, at: DateTime<Utc>) -> String {
         Some(i) if i > 0 => &file[..i],
         _ => file,
     };
-    let words: Vec<String> = stem
-        .split(|c: char| !c.is_alphanumeric())
-        .map(title_case)
-        .filter(|w| !w.is_empty())
-        .collect();
+    let words: Vec<String> =
+        stem.split(|c: char| !c.is_alphanumeric()).map(title_case).filter(|w| !w.is_empty()).collect();
     let mut base: String = words.join(" ");
     if base.is_empty() {
         base = "Session".to_string();
@@ -55,9 +52,7 @@ pub fn safe_component(label: &str) -> String {
     let trimmed = out.trim_matches(|c| c == '_' || c == '-');
     // Trimmed again after the cut, which may end on a `-` as well as a `_`: the result is
     // then its own safe form (idempotent).
-    truncate_chars(trimmed, MAX_BASE_CHARS)
-        .trim_end_matches(['_', '-'])
-        .to_string()
+    truncate_chars(trimmed, MAX_BASE_CHARS).trim_end_matches(['_', '-']).to_string()
 }
 
 fn stamp(at: DateTime<Utc>) -> String {
@@ -118,7 +113,10 @@ mod tests {
     fn safe_components_never_contain_path_syntax() {
         for s in ["..", "../x", "a/../../b", "\\\\server\\share", "C:\\x", "~root", ".hidden", "a\nb"] {
             let c = safe_component(s);
-            assert!(!c.contains('/') && !c.contains('\\') && !c.contains("..") && !c.starts_with('.'), "{s:?} -> {c:?}");
+            assert!(
+                !c.contains('/') && !c.contains('\\') && !c.contains("..") && !c.starts_with('.'),
+                "{s:?} -> {c:?}"
+            );
         }
     }
 

@@ -21,9 +21,7 @@ pub const MAX_CUE_SECONDS: f64 = 7.0;
 const MAX_CUE_MS: u64 = 7_000;
 
 /// Punctuation after which a cue is preferably cut (Latin and CJK).
-const BREAK_AFTER: &[char] = &[
-    '.', ',', '!', '?', ';', ':', '…', '。', '，', '、', '！', '？', '；', '：',
-];
+const BREAK_AFTER: &[char] = &['.', ',', '!', '?', ';', ':', '…', '。', '，', '、', '！', '？', '；', '：'];
 
 /// One subtitle cue: whole milliseconds from the start of the media, and its display lines.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,11 +102,7 @@ fn push_spread(out: &mut Vec<Token>, text: &str, start: f64, end: f64) {
         let s = start + span * offset as f64 / total as f64;
         let e = start + span * (offset + n) as f64 / total as f64;
         offset += n + 1;
-        out.push(Token {
-            text: p,
-            start: s,
-            end: e,
-        });
+        out.push(Token { text: p, start: s, end: e });
     }
 }
 
@@ -116,11 +110,7 @@ fn tokens_of(seg: &Segment) -> Vec<Token> {
     let seg_start = clean(seg.start, 0.0);
     let seg_end = clean(seg.end, seg_start).max(seg_start);
     let mut out = Vec::new();
-    if let Some(words) = seg
-        .words
-        .as_ref()
-        .filter(|w| w.iter().any(|w| !w.word.trim().is_empty()))
-    {
+    if let Some(words) = seg.words.as_ref().filter(|w| w.iter().any(|w| !w.word.trim().is_empty())) {
         for w in words {
             let s = clean(w.start, seg_start);
             let e = clean(w.end, s).max(s);
@@ -137,12 +127,7 @@ fn tokens_of(seg: &Segment) -> Vec<Token> {
 fn layout(tokens: &[Token]) -> Option<Vec<String>> {
     let lens: Vec<usize> = tokens.iter().map(|t| chars(&t.text)).collect();
     let total = lens.iter().sum::<usize>() + lens.len().saturating_sub(1);
-    let join = |ts: &[Token]| {
-        ts.iter()
-            .map(|t| t.text.as_str())
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
+    let join = |ts: &[Token]| ts.iter().map(|t| t.text.as_str()).collect::<Vec<_>>().join(" ");
     if total <= MAX_LINE_CHARS {
         return Some(vec![join(tokens)]);
     }
@@ -221,16 +206,9 @@ pub fn build_cues(t: &Transcript) -> Vec<Cue> {
             if start >= limit_ms {
                 continue;
             }
-            let end = to_ms(last.end)
-                .min(start.saturating_add(MAX_CUE_MS))
-                .min(limit_ms)
-                .max(start + 1);
+            let end = to_ms(last.end).min(start.saturating_add(MAX_CUE_MS)).min(limit_ms).max(start + 1);
             prev_end = end;
-            cues.push(Cue {
-                start_ms: start,
-                end_ms: end,
-                lines,
-            });
+            cues.push(Cue { start_ms: start, end_ms: end, lines });
         }
     }
     cues

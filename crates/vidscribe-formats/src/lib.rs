@@ -6,11 +6,11 @@
 
 pub mod cues;
 pub mod metadata;
+mod outputs;
 pub mod render;
 pub mod wer;
-mod outputs;
 
 pub use cues::{build_cues, Cue, MAX_CUE_SECONDS, MAX_LINES, MAX_LINE_CHARS};
 pub use metadata::{Metadata, METADATA_FILE_NAME};
-pub use render::{format_timestamp, render, TimestampStyle};
 pub use outputs::rendered_outputs;
+pub use render::{format_timestamp, render, TimestampStyle};

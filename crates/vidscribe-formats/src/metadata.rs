@@ -39,11 +39,8 @@ impl Metadata {
         created_at: DateTime<Utc>,
     ) -> Self {
         // A zero/unknown duration would make the factor infinite, which JSON cannot carry.
-        let real_time_factor = if t.duration.is_finite() && t.duration > 0.0 {
-            processing_time / t.duration
-        } else {
-            0.0
-        };
+        let real_time_factor =
+            if t.duration.is_finite() && t.duration > 0.0 { processing_time / t.duration } else { 0.0 };
         Metadata {
             session_name: session_name.into(),
             session_id,
@@ -100,14 +97,7 @@ mod tests {
 
     #[test]
     fn metadata_counts_words_and_computes_the_real_time_factor() {
-        let m = Metadata::for_transcript(
-            &transcript(10.0),
-            "Talk",
-            SessionId::new(),
-            "talk.mp4",
-            2.5,
-            Utc::now(),
-        );
+        let m = Metadata::for_transcript(&transcript(10.0), "Talk", SessionId::new(), "talk.mp4", 2.5, Utc::now());
         assert_eq!(m.word_count, 5);
         assert_eq!(m.segment_count, 1);
         assert!((m.real_time_factor - 0.25).abs() < 1e-12);
@@ -116,27 +106,13 @@ mod tests {
 
     #[test]
     fn metadata_of_zero_length_media_has_a_finite_factor() {
-        let m = Metadata::for_transcript(
-            &transcript(0.0),
-            "T",
-            SessionId::new(),
-            "x.mp4",
-            1.0,
-            Utc::now(),
-        );
+        let m = Metadata::for_transcript(&transcript(0.0), "T", SessionId::new(), "x.mp4", 1.0, Utc::now());
         assert_eq!(m.real_time_factor, 0.0);
     }
 
     #[test]
     fn metadata_json_round_trips() {
-        let mut m = Metadata::for_transcript(
-            &transcript(4.0),
-            "Talk",
-            SessionId::new(),
-            "talk.mp4",
-            1.0,
-            Utc::now(),
-        );
+        let mut m = Metadata::for_transcript(&transcript(4.0), "Talk", SessionId::new(), "talk.mp4", 1.0, Utc::now());
         m.job_id = Some(JobId::new());
         // The worker stores these bytes as `metadata.json` (storage writes them atomically).
         let json = m.to_json();

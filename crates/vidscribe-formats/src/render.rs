@@ -19,11 +19,7 @@ pub enum TimestampStyle {
 /// not wrapped (a 100-hour recording gives `100:00:00,000`); negative or non-finite input
 /// is shown as zero.
 pub fn format_timestamp(seconds: f64, style: TimestampStyle) -> String {
-    let ms = if seconds.is_finite() && seconds > 0.0 {
-        (seconds * 1000.0).round() as u64
-    } else {
-        0
-    };
+    let ms = if seconds.is_finite() && seconds > 0.0 { (seconds * 1000.0).round() as u64 } else { 0 };
     format_ms(ms, style)
 }
 
@@ -112,11 +108,7 @@ fn render_vtt(cues: &[Cue]) -> String {
             "{} --> {}\n{}\n\n",
             format_ms(cue.start_ms, TimestampStyle::Vtt),
             format_ms(cue.end_ms, TimestampStyle::Vtt),
-            cue.lines
-                .iter()
-                .map(|l| escape_vtt(l))
-                .collect::<Vec<_>>()
-                .join("\n")
+            cue.lines.iter().map(|l| escape_vtt(l)).collect::<Vec<_>>().join("\n")
         );
     }
     out

@@ -60,11 +60,7 @@ pub fn corpus_wer<'a, I>(pairs: I) -> f64
 where
     I: IntoIterator<Item = (&'a str, &'a str)>,
 {
-    pairs
-        .into_iter()
-        .map(|(r, h)| measure(r, h))
-        .sum::<WerStats>()
-        .wer()
+    pairs.into_iter().map(|(r, h)| measure(r, h)).sum::<WerStats>().wer()
 }
 
 /// Word-level Levenshtein alignment of the normalised texts.
@@ -79,31 +75,18 @@ pub fn measure(reference: &str, hypothesis: &str) -> WerStats {
         cur.push((i, 0, i, 0));
         for j in 1..=h.len() {
             let diag = prev[j - 1];
-            let sub = if r[i - 1] == h[j - 1] {
-                diag
-            } else {
-                (diag.0 + 1, diag.1 + 1, diag.2, diag.3)
-            };
+            let sub = if r[i - 1] == h[j - 1] { diag } else { (diag.0 + 1, diag.1 + 1, diag.2, diag.3) };
             let up = prev[j];
             let del = (up.0 + 1, up.1, up.2 + 1, up.3);
             let left = cur[j - 1];
             let ins = (left.0 + 1, left.1, left.2, left.3 + 1);
-            let best = [sub, del, ins]
-                .into_iter()
-                .min_by_key(|c| c.0)
-                .expect("three candidates");
+            let best = [sub, del, ins].into_iter().min_by_key(|c| c.0).expect("three candidates");
             cur.push(best);
         }
         prev = cur;
     }
     let (_, substitutions, deletions, insertions) = prev[h.len()];
-    WerStats {
-        substitutions,
-        deletions,
-        insertions,
-        reference_words: r.len(),
-        hypothesis_words: h.len(),
-    }
+    WerStats { substitutions, deletions, insertions, reference_words: r.len(), hypothesis_words: h.len() }
 }
 
 /// Lowercases, expands contractions, strips punctuation and turns number words into digits.
@@ -148,13 +131,7 @@ fn expand_contraction(w: &str) -> Vec<String> {
     if let Some(e) = whole {
         return e.split(' ').map(str::to_string).collect();
     }
-    for (suffix, expansion) in [
-        ("n't", "not"),
-        ("'re", "are"),
-        ("'m", "am"),
-        ("'ll", "will"),
-        ("'ve", "have"),
-    ] {
+    for (suffix, expansion) in [("n't", "not"), ("'re", "are"), ("'m", "am"), ("'ll", "will"), ("'ve", "have")] {
         if let Some(stem) = w.strip_suffix(suffix).filter(|s| !s.is_empty()) {
             return vec![stem.to_string(), expansion.to_string()];
         }
@@ -186,15 +163,11 @@ fn small_number(w: &str) -> Option<u64> {
         "eighteen",
         "nineteen",
     ];
-    const TENS: [&str; 8] = [
-        "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
-    ];
+    const TENS: [&str; 8] = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"];
     if let Some(i) = ONES.iter().position(|x| *x == w) {
         return Some(i as u64);
     }
-    TENS.iter()
-        .position(|x| *x == w)
-        .map(|i| (i as u64 + 2) * 10)
+    TENS.iter().position(|x| *x == w).map(|i| (i as u64 + 2) * 10)
 }
 
 fn scale(w: &str) -> Option<u64> {
@@ -294,9 +267,7 @@ fn numbers_to_digits(words: &[String]) -> Vec<String> {
         if w == "and"
             && n.active
             && matches!(n.last, Some(Kind::Hundred | Kind::Scale))
-            && words
-                .get(i + 1)
-                .is_some_and(|next| small_number(next).is_some_and(|v| v > 0))
+            && words.get(i + 1).is_some_and(|next| small_number(next).is_some_and(|v| v > 0))
         {
             i += 1;
             continue;
@@ -368,23 +339,14 @@ mod tests {
 
     #[test]
     fn contractions_are_expanded() {
-        assert_eq!(
-            norm("Don't you'll we're I'm they've"),
-            "do not you will we are i am they have"
-        );
+        assert_eq!(norm("Don't you'll we're I'm they've"), "do not you will we are i am they have");
         assert_eq!(norm("won't can’t"), "will not can not");
         assert_eq!(norm("it's John's"), "its johns");
     }
 
     #[test]
     fn identical_texts_have_zero_wer_even_when_formatted_differently() {
-        assert_eq!(
-            wer(
-                "Press 7 to delete this message.",
-                "press seven to delete this message"
-            ),
-            0.0
-        );
+        assert_eq!(wer("Press 7 to delete this message.", "press seven to delete this message"), 0.0);
     }
 
     #[test]
@@ -406,10 +368,7 @@ mod tests {
     #[test]
     fn corpus_wer_weighs_by_reference_length() {
         // 1 error in 1 word and 0 errors in 9 words: corpus 0.1, not the mean 0.5.
-        let pairs = [
-            ("hello", "goodbye"),
-            ("a b c d e f g h i", "a b c d e f g h i"),
-        ];
+        let pairs = [("hello", "goodbye"), ("a b c d e f g h i", "a b c d e f g h i")];
         assert!((corpus_wer(pairs) - 0.1).abs() < 1e-12);
     }
 }

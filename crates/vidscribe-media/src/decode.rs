@@ -86,10 +86,7 @@ impl AudioDecoder {
             Some(reader) => {
                 let decoder = symphonia::default::get_codecs()
                     .make(&reader.codec_params, &DecoderOptions::default())
-                    .map_err(|e| MediaError::UnsupportedCodec {
-                        file: file.clone(),
-                        codec: e.to_string(),
-                    })?;
+                    .map_err(|e| MediaError::UnsupportedCodec { file: file.clone(), codec: e.to_string() })?;
                 Source::Symphonia(Box::new(SymphoniaStream {
                     reader,
                     decoder,
@@ -108,10 +105,7 @@ impl AudioDecoder {
                 }))
             }
             None => {
-                let format = format!(
-                    "{}/{}",
-                    inspected.info.extension, inspected.info.audio_codec
-                );
+                let format = format!("{}/{}", inspected.info.extension, inspected.info.audio_codec);
                 Source::Ffmpeg(FfmpegStream::spawn(path, options, &format)?)
             }
         };
@@ -153,9 +147,7 @@ impl AudioDecoder {
         while !self.finished && self.ready.len() < CHUNK_SAMPLES {
             let more = match &mut self.source {
                 Source::Symphonia(s) => s.next_samples(&self.file, &mut self.ready),
-                Source::Ffmpeg(f) => f
-                    .next_samples()
-                    .map(|o| o.map(|v| self.ready.extend_from_slice(&v))),
+                Source::Ffmpeg(f) => f.next_samples().map(|o| o.map(|v| self.ready.extend_from_slice(&v))),
             };
             match more {
                 Ok(Some(())) => {}
@@ -241,10 +233,7 @@ impl Iterator for AudioDecoder {
 
 impl SymphoniaStream {
     fn corrupt(file: &str, reason: impl Into<String>) -> MediaError {
-        MediaError::Corrupt {
-            file: file.to_string(),
-            reason: reason.into(),
-        }
+        MediaError::Corrupt { file: file.to_string(), reason: reason.into() }
     }
 
     /// Decodes one packet of the track into `out`; `Ok(None)` at the end of the stream.
@@ -256,24 +245,14 @@ impl SymphoniaStream {
             return self.emit_gap(file, out).map(Some);
         }
         let packet = match catch_unwind(AssertUnwindSafe(|| self.reader.format.next_packet())) {
-            Err(p) => {
-                return Err(Self::corrupt(
-                    file,
-                    format!("the demuxer crashed ({})", panic_message(&*p)),
-                ))
-            }
+            Err(p) => return Err(Self::corrupt(file, format!("the demuxer crashed ({})", panic_message(&*p)))),
             Ok(Ok(p)) => p,
             Ok(Err(SymError::IoError(e))) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
                 return self.end(file, out);
             }
             // A chained stream (a new Ogg logical stream): only the first is transcribed.
             Ok(Err(SymError::ResetRequired)) => return self.end(file, out),
-            Ok(Err(SymError::IoError(e))) => {
-                return Err(MediaError::Io {
-                    file: file.to_string(),
-                    source: e,
-                })
-            }
+            Ok(Err(SymError::IoError(e))) => return Err(MediaError::Io { file: file.to_string(), source: e }),
             Ok(Err(e)) => return Err(Self::corrupt(file, e.to_string())),
         };
         if packet.track_id() != self.reader.track_id {
@@ -294,12 +273,7 @@ impl SymphoniaStream {
             Err(e) => Err(e.to_string()),
         }));
         let (rate, channels, frames) = match decoded {
-            Err(p) => {
-                return Err(Self::corrupt(
-                    file,
-                    format!("the decoder crashed ({})", panic_message(&*p)),
-                ))
-            }
+            Err(p) => return Err(Self::corrupt(file, format!("the decoder crashed ({})", panic_message(&*p)))),
             Ok(Err(reason)) => return Err(Self::corrupt(file, reason)),
             Ok(Ok(None)) => {
                 self.bad_in_a_row += 1;
@@ -322,24 +296,13 @@ impl SymphoniaStream {
             self.resampler = Some(MonoResampler::new(rate).map_err(|r| Self::corrupt(file, r))?);
             self.timeline = Some(Timeline::new(rate, self.declared_seconds));
         } else if rate != self.rate {
-            return Err(Self::corrupt(
-                file,
-                format!("the sample rate changes from {} to {rate} Hz", self.rate),
-            ));
+            return Err(Self::corrupt(file, format!("the sample rate changes from {} to {rate} Hz", self.rate)));
         }
         let start = self.packet_start(packet.ts(), rate);
-        let placement = self
-            .timeline
-            .as_mut()
-            .expect("created with the resampler")
-            .place(start, frames);
+        let placement = self.timeline.as_mut().expect("created with the resampler").place(start, frames);
         let sb = self.sample_buf.as_ref().expect("filled above");
         self.mono.clear();
-        downmix_into(
-            &sb.samples()[placement.skip * channels..frames * channels],
-            channels,
-            &mut self.mono,
-        );
+        downmix_into(&sb.samples()[placement.skip * channels..frames * channels], channels, &mut self.mono);
         self.source_frames += (frames - placement.skip) as u64;
         if placement.silence > 0 {
             // The gap's silence goes first, a second at a time (a gap may be long), then
@@ -348,11 +311,7 @@ impl SymphoniaStream {
             std::mem::swap(&mut self.held, &mut self.mono);
             return self.emit_gap(file, out).map(Some);
         }
-        self.resampler
-            .as_mut()
-            .expect("created above")
-            .push(&self.mono, out)
-            .map_err(|r| Self::corrupt(file, r))?;
+        self.resampler.as_mut().expect("created above").push(&self.mono, out).map_err(|r| Self::corrupt(file, r))?;
         Ok(Some(()))
     }
 
@@ -388,14 +347,10 @@ impl SymphoniaStream {
     fn end(&mut self, file: &str, out: &mut Vec<f32>) -> Result<Option<()>, MediaError> {
         self.ended = true;
         if let Some(r) = self.resampler.as_mut() {
-            r.finish(out)
-                .map_err(|reason| Self::corrupt(file, reason))?;
+            r.finish(out).map_err(|reason| Self::corrupt(file, reason))?;
         }
         if self.source_frames == 0 {
-            return Err(MediaError::Truncated {
-                file: file.to_string(),
-                reason: "no audio could be decoded".into(),
-            });
+            return Err(MediaError::Truncated { file: file.to_string(), reason: "no audio could be decoded".into() });
         }
         Ok(Some(()))
     }

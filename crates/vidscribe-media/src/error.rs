@@ -18,11 +18,7 @@ pub enum MediaError {
     #[error("'{file}' uses an unsupported audio codec ({codec})")]
     UnsupportedCodec { file: String, codec: String },
     #[error("'{file}' ({format}) needs ffmpeg to be decoded, and ffmpeg was not found ({tool}); install ffmpeg or set VIDSCRIBE_FFMPEG")]
-    FfmpegMissing {
-        file: String,
-        format: String,
-        tool: String,
-    },
+    FfmpegMissing { file: String, format: String, tool: String },
     #[error("ffmpeg could not decode '{file}': {reason}")]
     FfmpegFailed { file: String, reason: String },
     #[error("could not read '{file}': {source}")]
@@ -59,25 +55,17 @@ impl From<MediaError> for TranscribeError {
         let message = e.to_string();
         match e {
             // A read error may be a full disk or a flaky mount: another attempt can succeed.
-            MediaError::Io { .. } => TranscribeError::Engine {
-                code: "io",
-                message,
-            },
+            MediaError::Io { .. } => TranscribeError::Engine { code: "io", message },
             // Everything else is a property of the file (or of this installation) and
             // retrying the same job would fail the same way.
-            other => TranscribeError::Media {
-                code: other.code(),
-                message,
-            },
+            other => TranscribeError::Media { code: other.code(), message },
         }
     }
 }
 
 /// The file name shown in messages: the last path component only.
 pub(crate) fn display_name(path: &std::path::Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "(unnamed)".to_string())
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "(unnamed)".to_string())
 }
 
 #[cfg(test)]
@@ -86,16 +74,11 @@ mod tests {
 
     #[test]
     fn io_errors_are_retryable_engine_errors_and_the_rest_are_media_errors() {
-        let io = MediaError::Io {
-            file: "a.mp4".into(),
-            source: io::Error::other("disk"),
-        };
+        let io = MediaError::Io { file: "a.mp4".into(), source: io::Error::other("disk") };
         let t: TranscribeError = io.into();
         assert!(t.is_retryable());
         assert_eq!(ErrorCode::code(&t), "io");
-        let bad = MediaError::NoAudioStream {
-            file: "a.mp4".into(),
-        };
+        let bad = MediaError::NoAudioStream { file: "a.mp4".into() };
         let t: TranscribeError = bad.into();
         assert!(!t.is_retryable());
         assert_eq!(ErrorCode::code(&t), "no_audio_stream");
@@ -104,24 +87,15 @@ mod tests {
 
     #[test]
     fn the_ffmpeg_missing_message_says_ffmpeg_is_needed_for_the_format() {
-        let e = MediaError::FfmpegMissing {
-            file: "talk.webm".into(),
-            format: "webm/opus".into(),
-            tool: "ffmpeg".into(),
-        };
+        let e =
+            MediaError::FfmpegMissing { file: "talk.webm".into(), format: "webm/opus".into(), tool: "ffmpeg".into() };
         assert_eq!(e.code(), "ffmpeg_missing");
         let m = e.to_string();
-        assert!(
-            m.contains("talk.webm") && m.contains("needs ffmpeg") && m.contains("webm/opus"),
-            "{m}"
-        );
+        assert!(m.contains("talk.webm") && m.contains("needs ffmpeg") && m.contains("webm/opus"), "{m}");
     }
 
     #[test]
     fn display_names_never_contain_directories() {
-        assert_eq!(
-            display_name(std::path::Path::new("/srv/data/uploads/x.mp4")),
-            "x.mp4"
-        );
+        assert_eq!(display_name(std::path::Path::new("/srv/data/uploads/x.mp4")), "x.mp4");
     }
 }

@@ -35,11 +35,7 @@ fn missing(path: &Path, tool: &Path, format: &str) -> MediaError {
     } else {
         format!("no `{}` on PATH", tool.display())
     };
-    MediaError::FfmpegMissing {
-        file: display_name(path),
-        format: format.to_string(),
-        tool,
-    }
+    MediaError::FfmpegMissing { file: display_name(path), format: format.to_string(), tool }
 }
 
 /// Whether `tool` can be started at all.
@@ -57,10 +53,7 @@ pub(crate) fn available(tool: &Path) -> bool {
 fn classify(path: &Path, stderr: &str) -> MediaError {
     let file = display_name(path);
     // ffmpeg echoes the input path in its messages; the error must only name the file.
-    let reason = stderr
-        .replace(&path.display().to_string(), &file)
-        .trim()
-        .to_string();
+    let reason = stderr.replace(&path.display().to_string(), &file).trim().to_string();
     let lower = reason.to_lowercase();
     if lower.contains("matches no streams")
         || lower.contains("does not contain any stream")
@@ -70,11 +63,7 @@ fn classify(path: &Path, stderr: &str) -> MediaError {
     } else if lower.contains("invalid data found when processing input") {
         MediaError::Corrupt { file, reason }
     } else {
-        let reason = if reason.is_empty() {
-            "ffmpeg exited with an error and printed nothing".into()
-        } else {
-            reason
-        };
+        let reason = if reason.is_empty() { "ffmpeg exited with an error and printed nothing".into() } else { reason };
         MediaError::FfmpegFailed { file, reason }
     }
 }
@@ -92,11 +81,7 @@ pub(crate) struct FfmpegStream {
 }
 
 impl FfmpegStream {
-    pub(crate) fn spawn(
-        path: &Path,
-        options: &MediaOptions,
-        format: &str,
-    ) -> Result<Self, MediaError> {
+    pub(crate) fn spawn(path: &Path, options: &MediaOptions, format: &str) -> Result<Self, MediaError> {
         let mut command = Command::new(&options.ffmpeg);
         command
             .args(["-nostdin", "-hide_banner", "-loglevel", "error", "-i"])
@@ -108,8 +93,7 @@ impl FfmpegStream {
             // audio that starts late is preceded by silence from time zero.
             .args(["-af", "aresample=async=1:min_hard_comp=0.04:first_pts=0"])
             .args(["-f", "f32le", "pipe:1"]);
-        let mut child =
-            spawn_grouped(&mut command).map_err(|e| spawn_failed(path, &options.ffmpeg, format, e))?;
+        let mut child = spawn_grouped(&mut command).map_err(|e| spawn_failed(path, &options.ffmpeg, format, e))?;
         let mut stdout = child.stdout.take().expect("stdout was piped");
         let mut err_pipe = child.stderr.take().expect("stderr was piped");
         let stderr = Arc::new(Mutex::new(String::new()));
@@ -124,9 +108,7 @@ impl FfmpegStream {
                 s.push_str(&String::from_utf8_lossy(&buf[..n]));
                 if s.len() > STDERR_TAIL * 2 {
                     let cut = s.len() - STDERR_TAIL;
-                    let cut = (cut..s.len())
-                        .find(|&i| s.is_char_boundary(i))
-                        .unwrap_or(s.len());
+                    let cut = (cut..s.len()).find(|&i| s.is_char_boundary(i)).unwrap_or(s.len());
                     s.drain(..cut);
                 }
             }
@@ -163,10 +145,7 @@ impl FfmpegStream {
     }
 
     fn stderr_text(&self) -> String {
-        self.stderr
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.stderr.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The next samples; `Ok(None)` after ffmpeg finished successfully.
@@ -191,10 +170,7 @@ impl FfmpegStream {
                 }
                 Ok(Err(e)) => {
                     self.kill();
-                    return Err(MediaError::Io {
-                        file: display_name(&self.path),
-                        source: e,
-                    });
+                    return Err(MediaError::Io { file: display_name(&self.path), source: e });
                 }
                 Err(RecvTimeoutError::Timeout) => {
                     self.kill();
@@ -208,10 +184,8 @@ impl FfmpegStream {
                 }
                 Err(RecvTimeoutError::Disconnected) => {
                     self.done = true;
-                    let status = self.child.wait().map_err(|e| MediaError::Io {
-                        file: display_name(&self.path),
-                        source: e,
-                    })?;
+                    let status =
+                        self.child.wait().map_err(|e| MediaError::Io { file: display_name(&self.path), source: e })?;
                     // All of stderr is read once the child has exited and closed its end.
                     if let Some(reader) = self.stderr_reader.take() {
                         let _ = reader.join();
@@ -328,22 +302,9 @@ pub(crate) struct Probed {
     pub has_video: bool,
 }
 
-pub(crate) fn ffprobe(
-    path: &Path,
-    options: &MediaOptions,
-    format: &str,
-) -> Result<Probed, MediaError> {
+pub(crate) fn ffprobe(path: &Path, options: &MediaOptions, format: &str) -> Result<Probed, MediaError> {
     let mut command = Command::new(&options.ffprobe);
-    command
-        .args([
-            "-v",
-            "error",
-            "-print_format",
-            "json",
-            "-show_format",
-            "-show_streams",
-        ])
-        .arg(path);
+    command.args(["-v", "error", "-print_format", "json", "-show_format", "-show_streams"]).arg(path);
     let out = output_within(command, options.ffmpeg_stall_timeout)
         .map_err(|e| spawn_failed(path, &options.ffprobe, format, e))?;
     let Some(out) = out else {
@@ -358,38 +319,24 @@ pub(crate) fn ffprobe(
     if !out.status.success() {
         return Err(classify(path, &String::from_utf8_lossy(&out.stderr)));
     }
-    let parsed: ProbeOut =
-        serde_json::from_slice(&out.stdout).map_err(|e| MediaError::FfmpegFailed {
-            file: display_name(path),
-            reason: format!("unreadable ffprobe output: {e}"),
-        })?;
-    let has_video = parsed
-        .streams
-        .iter()
-        .any(|s| s.codec_type.as_deref() == Some("video"));
+    let parsed: ProbeOut = serde_json::from_slice(&out.stdout).map_err(|e| MediaError::FfmpegFailed {
+        file: display_name(path),
+        reason: format!("unreadable ffprobe output: {e}"),
+    })?;
+    let has_video = parsed.streams.iter().any(|s| s.codec_type.as_deref() == Some("video"));
     let audio = parsed
         .streams
         .iter()
         .find(|s| s.codec_type.as_deref() == Some("audio"))
-        .ok_or_else(|| MediaError::NoAudioStream {
-            file: display_name(path),
-        })?;
-    let seconds = |s: &Option<String>| {
-        s.as_deref()
-            .and_then(|d| d.parse::<f64>().ok())
-            .filter(|d| d.is_finite() && *d >= 0.0)
-    };
+        .ok_or_else(|| MediaError::NoAudioStream { file: display_name(path) })?;
+    let seconds =
+        |s: &Option<String>| s.as_deref().and_then(|d| d.parse::<f64>().ok()).filter(|d| d.is_finite() && *d >= 0.0);
     let format_info = parsed.format.as_ref();
     Ok(Probed {
         codec: audio.codec_name.clone().unwrap_or_else(|| "unknown".into()),
-        sample_rate: audio
-            .sample_rate
-            .as_deref()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0),
+        sample_rate: audio.sample_rate.as_deref().and_then(|s| s.parse().ok()).unwrap_or(0),
         channels: audio.channels.unwrap_or(0),
-        duration: seconds(&audio.duration)
-            .or_else(|| format_info.and_then(|f| seconds(&f.duration))),
+        duration: seconds(&audio.duration).or_else(|| format_info.and_then(|f| seconds(&f.duration))),
         container_duration: format_info.and_then(|f| seconds(&f.duration)),
         has_video,
     })
@@ -408,7 +355,8 @@ mod tests {
         std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
         let media = dir.path().join("talk.webm");
         std::fs::write(&media, b"\x1a\x45\xdf\xa3 not really webm").unwrap();
-        let options = MediaOptions { ffprobe: fake, ffmpeg_stall_timeout: Duration::from_secs(1), ..MediaOptions::default() };
+        let options =
+            MediaOptions { ffprobe: fake, ffmpeg_stall_timeout: Duration::from_secs(1), ..MediaOptions::default() };
         let started = Instant::now();
         let err = ffprobe(&media, &options, "webm").unwrap_err();
         assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());

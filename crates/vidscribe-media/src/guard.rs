@@ -51,9 +51,7 @@ pub(crate) fn check(file: &File, len: u64, container: Container) -> Result<Facts
     r.seek(SeekFrom::Start(0))?;
     let mut facts = Facts::default();
     match container {
-        Container::Mp4 | Container::Mov | Container::M4a | Container::ThreeGp => {
-            check_iso(&mut r, len, &mut facts)?
-        }
+        Container::Mp4 | Container::Mov | Container::M4a | Container::ThreeGp => check_iso(&mut r, len, &mut facts)?,
         Container::Matroska | Container::WebM => check_ebml(&mut r, len)?,
         Container::Wav | Container::Avi => check_riff(&mut r, len)?,
         _ => {}
@@ -79,18 +77,13 @@ fn check_iso(r: &mut BufReader<&File>, len: u64, facts: &mut Facts) -> Result<()
             0 => (len - pos, 8),
             1 => {
                 r.read_exact(&mut h[8..16])?;
-                (
-                    u64::from_be_bytes(h[8..16].try_into().expect("8 bytes")),
-                    16,
-                )
+                (u64::from_be_bytes(h[8..16].try_into().expect("8 bytes")), 16)
             }
             n => (u64::from(n), 8),
         };
         let name = String::from_utf8_lossy(&kind).into_owned();
         if size < header {
-            return Err(Problem::Corrupt(format!(
-                "box '{name}' declares {size} bytes"
-            )));
+            return Err(Problem::Corrupt(format!("box '{name}' declares {size} bytes")));
         }
         // A 64-bit size near 2^64 must not wrap the offset around (back to the start).
         let Some(end) = pos.checked_add(size).filter(|end| *end <= len) else {
@@ -112,9 +105,7 @@ fn check_iso(r: &mut BufReader<&File>, len: u64, facts: &mut Facts) -> Result<()
     }
     if !saw_moov {
         // With the index at the end (no "faststart"), a cut-off upload loses it entirely.
-        return Err(Problem::Truncated(
-            "no movie header ('moov' box) was found".into(),
-        ));
+        return Err(Problem::Truncated("no movie header ('moov' box) was found".into()));
     }
     Ok(())
 }
@@ -153,9 +144,7 @@ fn check_iso_children(
         };
         let name = String::from_utf8_lossy(&kind).into_owned();
         if size < header || size > payload.len() - pos {
-            return Err(Problem::Corrupt(format!(
-                "box '{name}' overruns its parent"
-            )));
+            return Err(Problem::Corrupt(format!("box '{name}' overruns its parent")));
         }
         let body = &payload[pos + header..pos + size];
         match &kind {
@@ -163,9 +152,7 @@ fn check_iso_children(
                 let mut t = Trak::default();
                 check_iso_children(body, depth + 1, facts, Some(&mut t))?;
                 if t.handler == Some(*b"soun") && facts.audio_skip_seconds.is_none() {
-                    if let (Some(scale), Some(time)) =
-                        (t.timescale.filter(|s| *s > 0), t.media_time)
-                    {
+                    if let (Some(scale), Some(time)) = (t.timescale.filter(|s| *s > 0), t.media_time) {
                         facts.audio_skip_seconds =
                             Some(time as f64 / f64::from(scale)).filter(|s| *s > 0.0 && *s < 10.0);
                     }
@@ -184,11 +171,7 @@ fn check_iso_children(
             b"mvhd" if trak.is_none() => {
                 // version 1: 64-bit times, timescale at 20, duration at 24; version 0: 12, 16.
                 let (scale, duration) = if body.first() == Some(&1) {
-                    (
-                        read_u32(body, 20),
-                        body.get(24..32)
-                            .map(|b| u64::from_be_bytes(b.try_into().expect("8 bytes"))),
-                    )
+                    (read_u32(body, 20), body.get(24..32).map(|b| u64::from_be_bytes(b.try_into().expect("8 bytes"))))
                 } else {
                     (read_u32(body, 12), read_u32(body, 16).map(u64::from))
                 };
@@ -216,9 +199,7 @@ fn check_iso_children(
                             if v1 {
                                 i64::from_be_bytes(body[at..at + 8].try_into().expect("8 bytes"))
                             } else {
-                                i64::from(i32::from_be_bytes(
-                                    body[at..at + 4].try_into().expect("4 bytes"),
-                                ))
+                                i64::from(i32::from_be_bytes(body[at..at + 4].try_into().expect("4 bytes")))
                             }
                         })
                         .find(|t| *t >= 0);
@@ -232,9 +213,7 @@ fn check_iso_children(
                 }
             }
             b"stco" | b"stss" => table_fits(&name, body, 8, read_u32(body, 4).unwrap_or(0), 4)?,
-            b"co64" | b"stts" | b"ctts" => {
-                table_fits(&name, body, 8, read_u32(body, 4).unwrap_or(0), 8)?
-            }
+            b"co64" | b"stts" | b"ctts" => table_fits(&name, body, 8, read_u32(body, 4).unwrap_or(0), 8)?,
             b"stsc" => table_fits(&name, body, 8, read_u32(body, 4).unwrap_or(0), 12)?,
             _ => {}
         }
@@ -243,16 +222,8 @@ fn check_iso_children(
     Ok(())
 }
 
-fn table_fits(
-    name: &str,
-    body: &[u8],
-    header: usize,
-    count: u32,
-    entry: usize,
-) -> Result<(), Problem> {
-    let need = (count as usize)
-        .saturating_mul(entry)
-        .saturating_add(header);
+fn table_fits(name: &str, body: &[u8], header: usize, count: u32, entry: usize) -> Result<(), Problem> {
+    let need = (count as usize).saturating_mul(entry).saturating_add(header);
     if need > body.len() {
         return Err(Problem::Corrupt(format!(
             "table '{name}' declares {count} entries but has room for {}",
@@ -266,28 +237,20 @@ fn table_fits(
 
 /// Elements whose payload is more elements (the ones the walk descends into).
 const EBML_MASTERS: &[u32] = &[
-    0x1A45DFA3, 0x18538067, 0x114D9B74, 0x4DBB, 0x1549A966, 0x1654AE6B, 0xAE, 0xE0, 0xE1, 0x6D80,
-    0x6240, 0x1C53BB6B, 0xBB, 0xB7, 0x1254C367, 0x7373, 0x63C0, 0x67C8, 0x1043A770, 0x45B9, 0xB6,
-    0x80, 0x1941A469, 0x61A7, 0x1F43B675, 0xA0, 0x75A1, 0xA6,
+    0x1A45DFA3, 0x18538067, 0x114D9B74, 0x4DBB, 0x1549A966, 0x1654AE6B, 0xAE, 0xE0, 0xE1, 0x6D80, 0x6240, 0x1C53BB6B,
+    0xBB, 0xB7, 0x1254C367, 0x7373, 0x63C0, 0x67C8, 0x1043A770, 0x45B9, 0xB6, 0x80, 0x1941A469, 0x61A7, 0x1F43B675,
+    0xA0, 0x75A1, 0xA6,
 ];
 
 /// Reads an EBML variable-length integer; returns (value without marker, length, all ones).
-fn read_vint(
-    r: &mut BufReader<&File>,
-    max_len: u32,
-    keep_marker: bool,
-) -> Result<(u64, u32, bool), Problem> {
+fn read_vint(r: &mut BufReader<&File>, max_len: u32, keep_marker: bool) -> Result<(u64, u32, bool), Problem> {
     let mut b = [0u8; 1];
     r.read_exact(&mut b)?;
     let len = b[0].leading_zeros() + 1;
     if b[0] == 0 || len > max_len {
         return Err(Problem::Corrupt("invalid EBML length field".into()));
     }
-    let mut value = if keep_marker {
-        u64::from(b[0])
-    } else {
-        u64::from(b[0]) & ((1u64 << (8 - len)) - 1)
-    };
+    let mut value = if keep_marker { u64::from(b[0]) } else { u64::from(b[0]) & ((1u64 << (8 - len)) - 1) };
     for _ in 1..len {
         r.read_exact(&mut b)?;
         value = (value << 8) | u64::from(b[0]);
@@ -334,9 +297,7 @@ fn walk_ebml(
             )));
         }
         if elem_end > end {
-            return Err(Problem::Corrupt(format!(
-                "element {id:#x} overruns its parent"
-            )));
+            return Err(Problem::Corrupt(format!("element {id:#x} overruns its parent")));
         }
         if EBML_MASTERS.contains(&(id as u32)) {
             walk_ebml(r, payload, elem_end, file_len, depth + 1, visited)?;
@@ -364,10 +325,7 @@ fn check_riff(r: &mut BufReader<&File>, len: u64) -> Result<(), Problem> {
             // (at upload) rather than after it waited in the queue for a worker.
             let available = len - (pos + 8);
             let missing = size.saturating_sub(available);
-            if size != 0
-                && size != u64::from(u32::MAX)
-                && (available == 0 || missing > (size / 50).max(4096))
-            {
+            if size != 0 && size != u64::from(u32::MAX) && (available == 0 || missing > (size / 50).max(4096)) {
                 return Err(Problem::Truncated(format!(
                     "the audio data needs {} bytes but the file ends after {len}",
                     pos + 8 + size

@@ -9,8 +9,8 @@ mod guard;
 mod probe;
 mod resample;
 mod sniff;
-mod timeline;
 pub mod testdata;
+mod timeline;
 mod tools;
 
 pub use decode::{AudioDecoder, CHUNK_SAMPLES};

@@ -88,10 +88,7 @@ pub(crate) struct SymphoniaReader {
 }
 
 pub(crate) fn io_err(path: &Path, e: std::io::Error) -> MediaError {
-    MediaError::Io {
-        file: display_name(path),
-        source: e,
-    }
+    MediaError::Io { file: display_name(path), source: e }
 }
 
 pub(crate) fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
@@ -124,10 +121,7 @@ fn open_symphonia(path: &Path, container: Container) -> Result<Box<dyn FormatRea
     let mss = MediaSourceStream::new(Box::new(file), Default::default());
     let mut hint = Hint::new();
     hint.with_extension(container.extension());
-    let opts = FormatOptions {
-        enable_gapless: true,
-        ..Default::default()
-    };
+    let opts = FormatOptions { enable_gapless: true, ..Default::default() };
     match catch_unwind(AssertUnwindSafe(|| {
         symphonia::default::get_probe().format(&hint, mss, &opts, &MetadataOptions::default())
     })) {
@@ -154,12 +148,7 @@ fn track_seconds(track: &Track) -> Option<f64> {
 /// state it.
 fn scan_seconds(path: &Path, container: Container, track_id: u32) -> Option<f64> {
     let mut format = open_symphonia(path, container).ok()?;
-    let tb = format
-        .tracks()
-        .iter()
-        .find(|t| t.id == track_id)?
-        .codec_params
-        .time_base?;
+    let tb = format.tracks().iter().find(|t| t.id == track_id)?.codec_params.time_base?;
     let mut end = 0u64;
     loop {
         match catch_unwind(AssertUnwindSafe(|| format.next_packet())) {
@@ -209,16 +198,10 @@ pub(crate) fn inspect(path: &Path, options: &MediaOptions) -> Result<Inspected, 
     let mut file = File::open(path).map_err(|e| io_err(path, e))?;
     let len = file.metadata().map_err(|e| io_err(path, e))?.len();
     if len == 0 {
-        return Err(MediaError::NotMedia {
-            file: name,
-            reason: "the file is empty".into(),
-        });
+        return Err(MediaError::NotMedia { file: name, reason: "the file is empty".into() });
     }
     let mut head = Vec::with_capacity(SNIFF_LEN);
-    (&mut file)
-        .take(SNIFF_LEN as u64)
-        .read_to_end(&mut head)
-        .map_err(|e| io_err(path, e))?;
+    (&mut file).take(SNIFF_LEN as u64).read_to_end(&mut head).map_err(|e| io_err(path, e))?;
     let Some(sniffed) = sniff(&head) else {
         return Err(MediaError::NotMedia {
             file: name,
@@ -228,9 +211,7 @@ pub(crate) fn inspect(path: &Path, options: &MediaOptions) -> Result<Inspected, 
     let container = sniffed.container;
     let facts = match guard::check(&file, len, container) {
         Ok(facts) => facts,
-        Err(Problem::Truncated(reason)) => {
-            return Err(MediaError::Truncated { file: name, reason })
-        }
+        Err(Problem::Truncated(reason)) => return Err(MediaError::Truncated { file: name, reason }),
         Err(Problem::Corrupt(reason)) => return Err(MediaError::Corrupt { file: name, reason }),
         Err(Problem::Io(e)) => return Err(io_err(path, e)),
     };
@@ -248,11 +229,7 @@ pub(crate) fn inspect(path: &Path, options: &MediaOptions) -> Result<Inspected, 
         }
     };
     let tracks = format.tracks();
-    let Some(track) = tracks
-        .iter()
-        .find(|t| t.codec_params.codec != CODEC_TYPE_NULL)
-        .cloned()
-    else {
+    let Some(track) = tracks.iter().find(|t| t.codec_params.codec != CODEC_TYPE_NULL).cloned() else {
         // Symphonia lists codecs it does not know (AC-3, DTS…) as "null"; ffprobe can tell.
         if ffmpeg::available(&options.ffprobe) && !container.audio_only() {
             return from_ffprobe(path, options, container, container.extension());
@@ -260,50 +237,32 @@ pub(crate) fn inspect(path: &Path, options: &MediaOptions) -> Result<Inspected, 
         return Err(MediaError::NoAudioStream { file: name });
     };
     let has_video = !container.audio_only()
-        && tracks.iter().any(|t| {
-            t.codec_params.codec == CODEC_TYPE_NULL && t.codec_params.sample_rate.is_none()
-        });
+        && tracks.iter().any(|t| t.codec_params.codec == CODEC_TYPE_NULL && t.codec_params.sample_rate.is_none());
     let codec = codec_name(track.codec_params.codec);
     let decodable = matches!(
         catch_unwind(AssertUnwindSafe(|| {
-            symphonia::default::get_codecs()
-                .make(&track.codec_params, &DecoderOptions::default())
-                .is_ok()
+            symphonia::default::get_codecs().make(&track.codec_params, &DecoderOptions::default()).is_ok()
         })),
         Ok(true)
     );
     if !decodable {
         let format_name = format!("{}/{}", container.extension(), codec);
         if codec == "unknown" {
-            return Err(MediaError::UnsupportedCodec {
-                file: name,
-                codec: format!("{:?}", track.codec_params.codec),
-            });
+            return Err(MediaError::UnsupportedCodec { file: name, codec: format!("{:?}", track.codec_params.codec) });
         }
         let mut inspected = from_ffprobe(path, options, container, &format_name)?;
         inspected.info.has_video |= has_video;
         return Ok(inspected);
     }
-    if let Some(rate) = track
-        .codec_params
-        .sample_rate
-        .filter(|r| !crate::resample::RATES.contains(r))
-    {
-        return Err(MediaError::Corrupt {
-            file: name,
-            reason: format!("implausible sample rate of {rate} Hz"),
-        });
+    if let Some(rate) = track.codec_params.sample_rate.filter(|r| !crate::resample::RATES.contains(r)) {
+        return Err(MediaError::Corrupt { file: name, reason: format!("implausible sample rate of {rate} Hz") });
     }
     // Matroska only states the whole segment's length (video included), so it is not a
     // reliable measure of whether the audio track was cut off.
     let per_track = !matches!(container, Container::Matroska | Container::WebM);
     let stated = track_seconds(&track);
     let skip_seconds = facts.audio_skip_seconds.unwrap_or(0.0);
-    let duration = (stated
-        .or_else(|| scan_seconds(path, container, track.id))
-        .unwrap_or(0.0)
-        - skip_seconds)
-        .max(0.0);
+    let duration = (stated.or_else(|| scan_seconds(path, container, track.id)).unwrap_or(0.0) - skip_seconds).max(0.0);
     Ok(Inspected {
         info: MediaInfo {
             duration,
@@ -315,22 +274,10 @@ pub(crate) fn inspect(path: &Path, options: &MediaOptions) -> Result<Inspected, 
             has_video,
             decoder: DecoderKind::Symphonia,
         },
-        track_seconds: if per_track {
-            stated.map(|s| (s - skip_seconds).max(0.0))
-        } else {
-            None
-        },
+        track_seconds: if per_track { stated.map(|s| (s - skip_seconds).max(0.0)) } else { None },
         // Matroska's stated length is the segment's, which is the container's.
-        container_seconds: if per_track {
-            facts.container_seconds
-        } else {
-            stated
-        },
+        container_seconds: if per_track { facts.container_seconds } else { stated },
         skip_seconds,
-        reader: Some(SymphoniaReader {
-            format,
-            track_id: track.id,
-            codec_params: track.codec_params.clone(),
-        }),
+        reader: Some(SymphoniaReader { format, track_id: track.id, codec_params: track.codec_params.clone() }),
     })
 }

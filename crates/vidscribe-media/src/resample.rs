@@ -21,11 +21,7 @@ pub(crate) fn downmix_into(interleaved: &[f32], channels: usize, out: &mut Vec<f
         return;
     }
     let scale = 1.0 / channels as f32;
-    out.extend(
-        interleaved
-            .chunks_exact(channels)
-            .map(|frame| frame.iter().sum::<f32>() * scale),
-    );
+    out.extend(interleaved.chunks_exact(channels).map(|frame| frame.iter().sum::<f32>() * scale));
 }
 
 /// Streams mono audio at any rate into 16 kHz mono, with the resampler's delay removed so
@@ -55,18 +51,8 @@ impl MonoResampler {
             Some(r)
         };
         let skip = inner.as_ref().map_or(0, |r| r.output_delay());
-        let out_buf = inner
-            .as_ref()
-            .map_or_else(Vec::new, |r| vec![vec![0.0; r.output_frames_max()]]);
-        Ok(MonoResampler {
-            inner,
-            rate_in,
-            pending: Vec::new(),
-            frames_in: 0,
-            frames_out: 0,
-            skip,
-            out_buf,
-        })
+        let out_buf = inner.as_ref().map_or_else(Vec::new, |r| vec![vec![0.0; r.output_frames_max()]]);
+        Ok(MonoResampler { inner, rate_in, pending: Vec::new(), frames_in: 0, frames_out: 0, skip, out_buf })
     }
 
     fn expected_out(&self) -> u64 {
@@ -100,11 +86,7 @@ impl MonoResampler {
                 break;
             }
             let (_, n) = r
-                .process_into_buffer(
-                    &[&self.pending[start..start + need]],
-                    &mut self.out_buf,
-                    None,
-                )
+                .process_into_buffer(&[&self.pending[start..start + need]], &mut self.out_buf, None)
                 .map_err(|e| e.to_string())?;
             start += need;
             self.emit(n, out);
@@ -200,11 +182,7 @@ mod tests {
     fn a_tone_above_8khz_is_filtered_out_instead_of_aliasing() {
         // 12 kHz at 48 kHz would alias to 4 kHz if samples were simply dropped.
         let out = resample_all(48_000, &sine(48_000, 12_000.0, 1.0), 4096);
-        assert!(
-            rms(&out[1000..15_000]) < 0.01,
-            "rms {}",
-            rms(&out[1000..15_000])
-        );
+        assert!(rms(&out[1000..15_000]) < 0.01, "rms {}", rms(&out[1000..15_000]));
     }
 
     #[test]

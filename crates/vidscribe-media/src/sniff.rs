@@ -129,11 +129,7 @@ pub struct Sniffed {
 
 impl From<Container> for Sniffed {
     fn from(container: Container) -> Self {
-        Sniffed {
-            container,
-            extension: container.extension(),
-            mime: container.mime(),
-        }
+        Sniffed { container, extension: container.extension(), mime: container.mime() }
     }
 }
 
@@ -156,21 +152,13 @@ fn sniff_container(head: &[u8]) -> Option<Container> {
         return iso_brand(head.get(8..12)?);
     }
     // Old QuickTime files start with other top-level atoms.
-    if head.len() >= 8
-        && [&b"moov"[..], b"mdat", b"wide", b"free", b"skip", b"pnot"]
-            .iter()
-            .any(|a| at(head, 4, a))
-    {
+    if head.len() >= 8 && [&b"moov"[..], b"mdat", b"wide", b"free", b"skip", b"pnot"].iter().any(|a| at(head, 4, a)) {
         return Some(Container::Mov);
     }
     if at(head, 0, &[0x1A, 0x45, 0xDF, 0xA3]) {
         // The EBML header's DocType says which flavour; it comes within the first ~40 bytes.
         let window = &head[..head.len().min(96)];
-        return Some(if contains(window, b"webm") {
-            Container::WebM
-        } else {
-            Container::Matroska
-        });
+        return Some(if contains(window, b"webm") { Container::WebM } else { Container::Matroska });
     }
     if at(head, 0, b"RIFF") || at(head, 0, b"RF64") {
         return match head.get(8..12)? {
@@ -207,11 +195,7 @@ fn sniff_container(head: &[u8]) -> Option<Container> {
         return Some(Container::MpegPs);
     }
     // Transport stream: 188-byte packets each starting with 0x47; two in a row rule out chance.
-    if head.len() > 188
-        && head[0] == 0x47
-        && head[188] == 0x47
-        && (head.len() <= 376 || head[376] == 0x47)
-    {
+    if head.len() > 188 && head[0] == 0x47 && head[188] == 0x47 && (head.len() <= 376 || head[376] == 0x47) {
         return Some(Container::MpegTs);
     }
     mpeg_audio_frame(head)
@@ -222,8 +206,8 @@ fn iso_brand(brand: &[u8]) -> Option<Container> {
         b"qt  " => Some(Container::Mov),
         b"M4A " | b"M4B " | b"M4P " | b"F4A " | b"F4B " => Some(Container::M4a),
         // Still images and image sequences share the box format but carry no audio.
-        b"heic" | b"heix" | b"heim" | b"heis" | b"hevc" | b"hevx" | b"mif1" | b"msf1" | b"avif"
-        | b"avis" | b"jpx " | b"jp2 " | b"crx " => None,
+        b"heic" | b"heix" | b"heim" | b"heis" | b"hevc" | b"hevx" | b"mif1" | b"msf1" | b"avif" | b"avis" | b"jpx "
+        | b"jp2 " | b"crx " => None,
         b if b.starts_with(b"3g") => Some(Container::ThreeGp),
         _ => Some(Container::Mp4),
     }
@@ -242,9 +226,7 @@ fn mpeg_audio_frame(head: &[u8]) -> Option<Container> {
             return None;
         }
         let sr_index = (head[2] >> 2) & 0x0F;
-        let len = (usize::from(head[3] & 0x03) << 11)
-            | (usize::from(head[4]) << 3)
-            | usize::from(head[5] >> 5);
+        let len = (usize::from(head[3] & 0x03) << 11) | (usize::from(head[4]) << 3) | usize::from(head[5] >> 5);
         if sr_index > 12 || len < 7 {
             return None;
         }
@@ -258,26 +240,12 @@ fn mpeg_audio_frame(head: &[u8]) -> Option<Container> {
     }
     // Frame length of layer III (the common case); other layers are accepted on the header alone.
     if layer == 0b01 {
-        const KBPS_V1: [usize; 15] = [
-            0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320,
-        ];
+        const KBPS_V1: [usize; 15] = [0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320];
         const KBPS_V2: [usize; 15] = [0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160];
         let (kbps, rate, coef) = match version {
-            0b11 => (
-                KBPS_V1[bitrate as usize],
-                [44_100, 48_000, 32_000][sr as usize],
-                144,
-            ),
-            0b10 => (
-                KBPS_V2[bitrate as usize],
-                [22_050, 24_000, 16_000][sr as usize],
-                72,
-            ),
-            _ => (
-                KBPS_V2[bitrate as usize],
-                [11_025, 12_000, 8_000][sr as usize],
-                72,
-            ),
+            0b11 => (KBPS_V1[bitrate as usize], [44_100, 48_000, 32_000][sr as usize], 144),
+            0b10 => (KBPS_V2[bitrate as usize], [22_050, 24_000, 16_000][sr as usize], 72),
+            _ => (KBPS_V2[bitrate as usize], [11_025, 12_000, 8_000][sr as usize], 72),
         };
         let len = coef * kbps * 1000 / rate + usize::from((head[2] >> 1) & 1);
         return second_sync(head, len).then_some(Container::Mp3);
@@ -303,19 +271,10 @@ mod tests {
 
     #[test]
     fn iso_bmff_brands_decide_between_mp4_mov_m4a_and_images() {
-        assert_eq!(
-            kind(b"\0\0\0\x20ftypisom\0\0\x02\0isomiso2"),
-            Some(Container::Mp4)
-        );
-        assert_eq!(
-            kind(b"\0\0\0\x14ftypqt  \0\0\x02\0qt  "),
-            Some(Container::Mov)
-        );
+        assert_eq!(kind(b"\0\0\0\x20ftypisom\0\0\x02\0isomiso2"), Some(Container::Mp4));
+        assert_eq!(kind(b"\0\0\0\x14ftypqt  \0\0\x02\0qt  "), Some(Container::Mov));
         assert_eq!(kind(b"\0\0\0\x18ftypM4A \0\0\0\0"), Some(Container::M4a));
-        assert_eq!(
-            kind(b"\0\0\0\x18ftyp3gp5\0\0\0\0"),
-            Some(Container::ThreeGp)
-        );
+        assert_eq!(kind(b"\0\0\0\x18ftyp3gp5\0\0\0\0"), Some(Container::ThreeGp));
         assert_eq!(kind(b"\0\0\0\x18ftypheic\0\0\0\0"), None);
         assert_eq!(kind(b"\0\0\0\x18ftypavif\0\0\0\0"), None);
         assert_eq!(kind(b"\0\0\0\x08wide\0\0\0\0mdat"), Some(Container::Mov));
@@ -331,9 +290,7 @@ mod tests {
 
     #[test]
     fn ebml_doc_type_separates_webm_from_matroska() {
-        let mut webm = vec![
-            0x1A, 0x45, 0xDF, 0xA3, 0x9F, 0x42, 0x86, 0x81, 0x01, 0x42, 0x82, 0x84,
-        ];
+        let mut webm = vec![0x1A, 0x45, 0xDF, 0xA3, 0x9F, 0x42, 0x86, 0x81, 0x01, 0x42, 0x82, 0x84];
         webm.extend_from_slice(b"webm");
         assert_eq!(kind(&webm), Some(Container::WebM));
         let mut mkv = webm[..12].to_vec();
@@ -362,16 +319,9 @@ mod tests {
         assert_eq!(kind(&mp3), Some(Container::Mp3));
         mp3[417] = 0x00;
         assert_eq!(kind(&mp3), None, "no second frame where the first ends");
-        assert_eq!(
-            kind(&[0xFF, 0xFB, 0xF0, 0x64]),
-            None,
-            "bitrate index 15 is invalid"
-        );
+        assert_eq!(kind(&[0xFF, 0xFB, 0xF0, 0x64]), None, "bitrate index 15 is invalid");
         // ADTS, 44.1 kHz (index 4), frame length 7 + 0 bytes of payload.
-        assert_eq!(
-            kind(&[0xFF, 0xF1, 0x50, 0x80, 0x00, 0xFF, 0xFC]),
-            Some(Container::Aac)
-        );
+        assert_eq!(kind(&[0xFF, 0xF1, 0x50, 0x80, 0x00, 0xFF, 0xFC]), Some(Container::Aac));
     }
 
     #[test]

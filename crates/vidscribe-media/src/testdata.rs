@@ -20,9 +20,7 @@ pub fn dir() -> PathBuf {
     if let Some(d) = std::env::var_os("VIDSCRIBE_TESTDATA").filter(|d| !d.is_empty()) {
         return PathBuf::from(d);
     }
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("."));
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
     home.join(".cache").join("vidscribe").join("testdata")
 }
 
@@ -37,13 +35,8 @@ pub fn try_path(relative: &str) -> Option<PathBuf> {
 /// # Panics
 /// When it does not exist, with a message that says to run `scripts/fetch-test-data`.
 pub fn path(relative: &str) -> PathBuf {
-    try_path(relative).unwrap_or_else(|| {
-        panic!(
-            "test fixture '{}' is missing in {}: {FETCH_HINT}",
-            relative,
-            dir().display()
-        )
-    })
+    try_path(relative)
+        .unwrap_or_else(|| panic!("test fixture '{}' is missing in {}: {FETCH_HINT}", relative, dir().display()))
 }
 
 /// The reference transcript of an audio fixture: the `.txt` beside it, trimmed.

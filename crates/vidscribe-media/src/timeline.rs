@@ -56,9 +56,7 @@ impl Timeline {
             rate,
             slack: (SLACK_SECONDS * rate_f).round() as u64,
             cursor: 0,
-            limit: declared_seconds
-                .filter(|s| s.is_finite() && *s > 0.0)
-                .map(|s| (s * rate_f).round() as u64),
+            limit: declared_seconds.filter(|s| s.is_finite() && *s > 0.0).map(|s| (s * rate_f).round() as u64),
             report: TimingReport::default(),
         }
     }
@@ -85,9 +83,7 @@ impl Timeline {
                     self.report.overlap_seconds += placement.skip as f64 / rate as f64;
                 }
             } else if start > cursor + self.slack as i64 {
-                let beyond_end = self
-                    .limit
-                    .is_some_and(|limit| start > limit as i64 + rate);
+                let beyond_end = self.limit.is_some_and(|limit| start > limit as i64 + rate);
                 if beyond_end {
                     self.report.discontinuities += 1;
                 } else {

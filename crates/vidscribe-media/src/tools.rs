@@ -40,9 +40,7 @@ impl MediaOptions {
         if let Some(ffprobe) = get("VIDSCRIBE_FFPROBE").filter(|s| !s.is_empty()) {
             o.ffprobe = PathBuf::from(ffprobe);
         }
-        if let Some(secs) =
-            get("VIDSCRIBE_FFMPEG_TIMEOUT_SECS").and_then(|s| s.trim().parse::<u64>().ok())
-        {
+        if let Some(secs) = get("VIDSCRIBE_FFMPEG_TIMEOUT_SECS").and_then(|s| s.trim().parse::<u64>().ok()) {
             o.ffmpeg_stall_timeout = Duration::from_secs(secs.max(1));
         }
         o

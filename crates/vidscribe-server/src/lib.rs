@@ -74,7 +74,6 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     use hyper_util::rt::{TokioIo, TokioTimer};
 
-    listener.local_addr()?;
     let collector = metrics::spawn_collector(state.clone());
     let token = state.shutdown.clone();
     let header_read_timeout = state.config.header_read_timeout;

@@ -258,11 +258,7 @@ pub struct SseClient {
 
 impl SseClient {
     pub fn new(resp: reqwest::Response) -> Self {
-        Self {
-            stream: resp.bytes_stream().boxed(),
-            parser: SseParser::default(),
-            pending: Default::default(),
-        }
+        Self { stream: resp.bytes_stream().boxed(), parser: SseParser::default(), pending: Default::default() }
     }
 
     /// The next event; otherwise why none came: the server closed the stream, `within`

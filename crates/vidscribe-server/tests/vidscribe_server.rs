@@ -17,7 +17,7 @@ mod events;
 mod hostile;
 #[path = "vidscribe_server/load.rs"]
 mod load;
-#[path = "vidscribe_server/names.rs"]
-mod names;
 #[path = "vidscribe_server/multipart_order.rs"]
 mod multipart_order;
+#[path = "vidscribe_server/names.rs"]
+mod names;

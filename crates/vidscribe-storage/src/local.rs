@@ -72,14 +72,10 @@ impl LocalDir {
         self.path(key).map_err(io::Error::from)
     }
 
-    fn blocking<T: Send + 'static>(
-        f: impl FnOnce() -> Result<T> + Send + 'static,
-    ) -> impl std::future::Future<Output = Result<T>> {
-        async move {
-            tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
-                Err(StorageError::Io { action: "run", key: String::new(), source: io::Error::other(e) })
-            })
-        }
+    async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+        tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
+            Err(StorageError::Io { action: "run", key: String::new(), source: io::Error::other(e) })
+        })
     }
 }
 
@@ -129,10 +125,8 @@ impl Storage for LocalDir {
 
     /// One blocking task for all of a job's outputs instead of one per file.
     async fn put_all(&self, items: Vec<(String, Vec<u8>)>) -> Result<()> {
-        let items = items
-            .into_iter()
-            .map(|(key, bytes)| Ok((self.path(&key)?, key, bytes)))
-            .collect::<Result<Vec<_>>>()?;
+        let items =
+            items.into_iter().map(|(key, bytes)| Ok((self.path(&key)?, key, bytes))).collect::<Result<Vec<_>>>()?;
         Self::blocking(move || {
             let mut made: Option<PathBuf> = None;
             for (path, key, bytes) in items {

@@ -28,9 +28,11 @@ impl Db {
     async fn open(&self) -> DynStore {
         match self {
             Db::Sqlite(p) => Arc::new(SqliteStore::open(p).await.expect("sqlite")),
-            Db::Postgres(url) => {
-                Arc::new(PgStore::connect_with(url, PgConfig { max_connections: 4, ..PgConfig::default() }).await.expect("postgres"))
-            }
+            Db::Postgres(url) => Arc::new(
+                PgStore::connect_with(url, PgConfig { max_connections: 4, ..PgConfig::default() })
+                    .await
+                    .expect("postgres"),
+            ),
         }
     }
 }

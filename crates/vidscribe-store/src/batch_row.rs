@@ -42,8 +42,11 @@ impl BatchRow {
     /// while the batch is processing: a pending or finished batch has no ETA. Unknown
     /// durations are estimated by [`progress::media_totals`].
     pub fn progress_at(&self, running: &[(f64, Option<f64>)], now: DateTime<Utc>) -> vidscribe_core::BatchProgress {
-        let counters =
-            MediaCounters { queued_seconds: self.media_queued, queued_unknown: self.queued_unknown, done_seconds: self.media_done };
+        let counters = MediaCounters {
+            queued_seconds: self.media_queued,
+            queued_unknown: self.queued_unknown,
+            done_seconds: self.media_done,
+        };
         let media = progress::media_totals(counters, self.counts.queued, running);
         let elapsed = if self.status == BatchStatus::Processing {
             self.eta_since.map(|s| (now - s).num_milliseconds() as f64 / 1000.0)
@@ -148,7 +151,11 @@ mod tests {
         let later = t0() + Duration::seconds(10);
         assert_eq!(b.progress_at(&[], later).estimated_remaining.as_deref(), Some("00:00:10"));
         b.eta_since = Some(later - Duration::seconds(2));
-        assert_eq!(b.progress_at(&[], later).estimated_remaining.as_deref(), Some("00:00:02"), "measured from eta_since");
+        assert_eq!(
+            b.progress_at(&[], later).estimated_remaining.as_deref(),
+            Some("00:00:02"),
+            "measured from eta_since"
+        );
         b.eta_since = None;
         assert_eq!(b.progress_at(&[], later).estimated_remaining, None);
         b.eta_since = Some(t0());

@@ -91,7 +91,9 @@ impl PgStore {
         // Per schema, so independent deployments (or test schemas) in one database do not
         // serialise each other's event appends.
         let event_lock_key: i64 =
-            sqlx::query_scalar("SELECT hashtext('vidscribe.events.' || current_schema())::bigint").fetch_one(&pool).await?;
+            sqlx::query_scalar("SELECT hashtext('vidscribe.events.' || current_schema())::bigint")
+                .fetch_one(&pool)
+                .await?;
         let last: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM events").fetch_one(&pool).await?;
         let hub = EventHub::default();
         let feed = Arc::new(feed::Feed::new(last.unwrap_or(0)));
@@ -173,7 +175,13 @@ impl Store for PgStore {
         jobs::claim(self, worker, lease).await
     }
 
-    async fn heartbeat(&self, claim: &Claim, lease: Duration, stage: Option<JobStage>, progress: Option<f64>) -> Result<Heartbeat> {
+    async fn heartbeat(
+        &self,
+        claim: &Claim,
+        lease: Duration,
+        stage: Option<JobStage>,
+        progress: Option<f64>,
+    ) -> Result<Heartbeat> {
         jobs::heartbeat(self, claim, lease, stage, progress).await
     }
 

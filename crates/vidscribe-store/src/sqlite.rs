@@ -40,7 +40,7 @@ impl SqliteStore {
     pub async fn open(path: &Path) -> Result<Self> {
         if let Some(parent) = path.parent() {
             if !parent.as_os_str().is_empty() {
-                std::fs::create_dir_all(parent).map_err(|e| sqlx::Error::Io(e))?;
+                std::fs::create_dir_all(parent).map_err(sqlx::Error::Io)?;
             }
         }
         let options = SqliteConnectOptions::new().filename(path);
@@ -148,7 +148,13 @@ impl Store for SqliteStore {
         jobs::claim(self, worker, lease).await
     }
 
-    async fn heartbeat(&self, claim: &Claim, lease: Duration, stage: Option<JobStage>, progress: Option<f64>) -> Result<Heartbeat> {
+    async fn heartbeat(
+        &self,
+        claim: &Claim,
+        lease: Duration,
+        stage: Option<JobStage>,
+        progress: Option<f64>,
+    ) -> Result<Heartbeat> {
         jobs::heartbeat(self, claim, lease, stage, progress).await
     }
 
@@ -265,9 +271,13 @@ mod tests {
     async fn a_write_dropped_half_way_is_rolled_back_and_the_writer_goes_on() {
         let (_dir, store) = store().await;
         for lazy in [false, true] {
-            let dropped = tokio::time::timeout(Duration::from_millis(200), write_half_way(&store, lazy, "half-done")).await;
+            let dropped =
+                tokio::time::timeout(Duration::from_millis(200), write_half_way(&store, lazy, "half-done")).await;
             assert!(dropped.is_err(), "the write was dropped with its transaction open");
-            store.register_worker(if lazy { "after-lazy" } else { "after" }, 1).await.expect("the next write is not wedged");
+            store
+                .register_worker(if lazy { "after-lazy" } else { "after" }, 1)
+                .await
+                .expect("the next write is not wedged");
         }
         assert_eq!(worker_names(&store).await, ["after", "after-lazy"], "the half-done inserts never committed");
     }
@@ -280,11 +290,13 @@ mod tests {
             let store = store.clone();
             tokio::spawn(async move {
                 let mut tx = store.write().await.expect("writer");
-                sqlx::query("INSERT INTO workers (name, slots, started_at, heartbeat_at) VALUES ('aborted', 1, ?1, ?1)")
-                    .bind(AT)
-                    .execute(tx.conn())
-                    .await
-                    .expect("insert");
+                sqlx::query(
+                    "INSERT INTO workers (name, slots, started_at, heartbeat_at) VALUES ('aborted', 1, ?1, ?1)",
+                )
+                .bind(AT)
+                .execute(tx.conn())
+                .await
+                .expect("insert");
                 wrote.send(()).await.expect("signal");
                 pending::<()>().await;
             })

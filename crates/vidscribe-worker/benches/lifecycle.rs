@@ -36,7 +36,15 @@ async fn run(n: usize) -> tempfile::TempDir {
     data.create().unwrap();
     let store: DynStore = Arc::new(SqliteStore::open(&data.database()).await.unwrap());
     let id = BatchId::new();
-    let settings = BatchSettings::new(id, Some(format!("bench {n}")), Some(16), Some("instant".into()), None, Some(vec![OutputFormat::Txt])).unwrap();
+    let settings = BatchSettings::new(
+        id,
+        Some(format!("bench {n}")),
+        Some(16),
+        Some("instant".into()),
+        None,
+        Some(vec![OutputFormat::Txt]),
+    )
+    .unwrap();
     store.create_batch(id, &settings).await.unwrap();
 
     let t0 = Instant::now();
@@ -105,7 +113,11 @@ async fn run(n: usize) -> tempfile::TempDir {
     if let Some(path) = std::env::var_os("BENCH_JSONL") {
         // The same row, machine-readable, for bench/report.
         let line = serde_json::json!({ "bench": "lifecycle", "jobs": n, "add_s": add_s, "run_s": run_s, "transitions": transitions, "events": events });
-        std::io::Write::write_all(&mut std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap(), format!("{line}\n").as_bytes()).unwrap();
+        std::io::Write::write_all(
+            &mut std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap(),
+            format!("{line}\n").as_bytes(),
+        )
+        .unwrap();
     }
     store.close().await;
     dir

@@ -10,9 +10,9 @@ use tracing::{info, warn, Instrument};
 use vidscribe_core::Transcriber;
 use vidscribe_store::DynStore;
 
-use vidscribe_storage::{DynStorage, LocalDir};
 use crate::run::{run_claim, RunContext};
 use crate::snapshot;
+use vidscribe_storage::{DynStorage, LocalDir};
 
 #[derive(Debug, Clone)]
 pub struct EngineConfig {

@@ -8,7 +8,7 @@ pub mod snapshot;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use engine::{Engine, EngineConfig, EngineHandle};
 /// The local data directory (uploads, results, snapshots, the SQLite file).
 pub use vidscribe_storage::LocalDir as DataDir;
 pub use vidscribe_storage::{DynStorage, Storage};
-pub use engine::{Engine, EngineConfig, EngineHandle};

@@ -9,8 +9,8 @@ use tokio::sync::watch;
 use tracing::{info, info_span, warn, Instrument};
 use vidscribe_core::{CancelFlag, ErrorCode, JobStage, TranscribeError, TranscribeRequest, Transcriber, Transcript};
 use vidscribe_formats::{rendered_outputs, Metadata, METADATA_FILE_NAME};
-use vidscribe_store::{Claim, DynStore, Failure, Heartbeat};
 use vidscribe_storage::{DynStorage, StorageError};
+use vidscribe_store::{Claim, DynStore, Failure, Heartbeat};
 
 use crate::engine::EngineConfig;
 
@@ -167,14 +167,16 @@ async fn run_claim_inner(ctx: &RunContext, claim: Claim) {
             let elapsed = started.elapsed().as_secs_f64();
             let warning = (!transcript.warnings.is_empty()).then(|| transcript.warnings.join("; "));
             match write_results(ctx, &claim, &transcript, elapsed).await {
-                Ok(()) => match ctx.store.complete_with_warning(&claim, Some(transcript.duration), warning.as_deref()).await {
-                    Ok(_) => info!(seconds = elapsed, words = transcript.word_count(), "job completed"),
-                    Err(e) => {
-                        // Not completed, so no outputs: the job re-runs once its lease expires.
-                        warn!(error = %e, "could not record completion");
-                        remove_results(ctx, &claim).await;
+                Ok(()) => {
+                    match ctx.store.complete_with_warning(&claim, Some(transcript.duration), warning.as_deref()).await {
+                        Ok(_) => info!(seconds = elapsed, words = transcript.word_count(), "job completed"),
+                        Err(e) => {
+                            // Not completed, so no outputs: the job re-runs once its lease expires.
+                            warn!(error = %e, "could not record completion");
+                            remove_results(ctx, &claim).await;
+                        }
                     }
-                },
+                }
                 Err(e) => {
                     remove_results(ctx, &claim).await;
                     let msg = format!("could not write results: {e}");
@@ -201,7 +203,12 @@ fn name_the_users_file(message: &str, claim: &Claim) -> String {
 
 async fn end_failed(ctx: &RunContext, claim: &Claim, code: &str, message: &str, retryable: bool) {
     warn!(code, error = message, retryable, "job failed");
-    let failure = Failure { code: code.to_string(), message: message.to_string(), retryable, max_attempts: ctx.config.max_attempts };
+    let failure = Failure {
+        code: code.to_string(),
+        message: message.to_string(),
+        retryable,
+        max_attempts: ctx.config.max_attempts,
+    };
     if let Err(e) = ctx.store.fail(claim, failure).await {
         warn!(error = %e, "could not record failure");
     }
@@ -209,7 +216,14 @@ async fn end_failed(ctx: &RunContext, claim: &Claim, code: &str, message: &str, 
 
 async fn write_results(ctx: &RunContext, claim: &Claim, t: &Transcript, elapsed: f64) -> Result<(), StorageError> {
     let dir = &claim.job.results_path;
-    let mut meta = Metadata::for_transcript(t, &claim.job.session_name, claim.job.session_id, &claim.job.original_filename, elapsed, chrono::Utc::now());
+    let mut meta = Metadata::for_transcript(
+        t,
+        &claim.job.session_name,
+        claim.job.session_id,
+        &claim.job.original_filename,
+        elapsed,
+        chrono::Utc::now(),
+    );
     meta.job_id = Some(claim.job_id);
     meta.batch_id = Some(claim.batch_id);
     let mut files: Vec<(String, Vec<u8>)> = rendered_outputs(t, &claim.settings.formats)

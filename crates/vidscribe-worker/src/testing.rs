@@ -4,7 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use vidscribe_core::{CancelFlag, JobStage, ProgressFn, Segment, TranscribeError, TranscribeRequest, Transcriber, Transcript};
+use vidscribe_core::{
+    CancelFlag, JobStage, ProgressFn, Segment, TranscribeError, TranscribeRequest, Transcriber, Transcript,
+};
 
 #[derive(Debug, Clone, Default)]
 pub struct InstantTranscriber {
@@ -25,7 +27,12 @@ impl InstantTranscriber {
 }
 
 impl Transcriber for InstantTranscriber {
-    fn transcribe(&self, req: &TranscribeRequest, progress: &ProgressFn<'_>, cancel: &CancelFlag) -> Result<Transcript, TranscribeError> {
+    fn transcribe(
+        &self,
+        req: &TranscribeRequest,
+        progress: &ProgressFn<'_>,
+        cancel: &CancelFlag,
+    ) -> Result<Transcript, TranscribeError> {
         let name = req.media_path.file_name().and_then(|n| n.to_str()).unwrap_or("").to_string();
         if let Some(marker) = &self.fail_marker {
             if name.contains(marker.as_str()) {

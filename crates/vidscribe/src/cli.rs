@@ -84,10 +84,13 @@ Exit codes: 0 all files transcribed, 1 some file failed (each error is listed),
     Batch(batch::BatchArgs),
 
     /// List and fetch Whisper models.
-    #[command(subcommand, after_help = "Examples:
+    #[command(
+        subcommand,
+        after_help = "Examples:
   vidscribe models list
   vidscribe models pull tiny.en
-  VIDSCRIBE_MODEL_DIR=/srv/models vidscribe models pull base")]
+  VIDSCRIBE_MODEL_DIR=/srv/models vidscribe models pull base"
+    )]
     Models(models::ModelsCommand),
 }
 
@@ -189,7 +192,8 @@ fn init_tracing(filter: Option<&str>, default: &str) {
         .map(EnvFilter::new)
         .or_else(|| std::env::var("RUST_LOG").ok().map(EnvFilter::new))
         .unwrap_or_else(|| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+    let _ =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
 }
 
 #[cfg(test)]

@@ -7,8 +7,14 @@ mod support;
 
 #[path = "vidscribe/api_e2e.rs"]
 mod api_e2e;
+#[path = "vidscribe/cancel_real.rs"]
+mod cancel_real;
 #[path = "vidscribe/config.rs"]
 mod config;
+#[path = "vidscribe/dashboard.rs"]
+mod dashboard;
+#[path = "vidscribe/fault.rs"]
+mod fault;
 #[path = "vidscribe/help.rs"]
 mod help;
 #[path = "vidscribe/media_time.rs"]
@@ -21,9 +27,3 @@ mod terminal;
 mod transcribe;
 #[path = "vidscribe/watch.rs"]
 mod watch;
-#[path = "vidscribe/dashboard.rs"]
-mod dashboard;
-#[path = "vidscribe/fault.rs"]
-mod fault;
-#[path = "vidscribe/cancel_real.rs"]
-mod cancel_real;

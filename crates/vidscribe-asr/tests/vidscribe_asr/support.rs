@@ -2,20 +2,14 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
 use vidscribe_asr::{default_cache_dir, WhisperTranscriber};
-use vidscribe_core::{
-    CancelFlag, JobStage, TranscribeError, TranscribeRequest, Transcriber, Transcript,
-};
+use vidscribe_core::{CancelFlag, JobStage, TranscribeError, TranscribeRequest, Transcriber, Transcript};
 
 pub const THREADS: usize = 2;
 
 /// A fixture from scripts/fetch-test-data; fails the test when it is not there.
 pub fn fixture(name: &str) -> PathBuf {
     let path = vidscribe_media::testdata::path(name);
-    assert!(
-        path.exists(),
-        "test fixture {} is missing: run scripts/fetch-test-data",
-        path.display()
-    );
+    assert!(path.exists(), "test fixture {} is missing: run scripts/fetch-test-data", path.display());
     path
 }
 
@@ -59,11 +53,6 @@ pub fn transcribe_with(
 }
 
 pub fn transcribe(media: &Path, model: &str) -> Transcript {
-    transcribe_with(
-        transcriber(),
-        &request(media, model),
-        &CancelFlag::new(),
-        &|_, _| {},
-    )
-    .unwrap_or_else(|e| panic!("transcribing {} with {model} failed: {e}", media.display()))
+    transcribe_with(transcriber(), &request(media, model), &CancelFlag::new(), &|_, _| {})
+        .unwrap_or_else(|e| panic!("transcribing {} with {model} failed: {e}", media.display()))
 }

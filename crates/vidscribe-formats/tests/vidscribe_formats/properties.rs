@@ -15,37 +15,18 @@ fn time() -> impl Strategy<Value = f64> {
 }
 
 fn text() -> impl Strategy<Value = String> {
-    prop_oneof![
-        "[a-zA-Z ,.!?]{0,200}",
-        "\\PC{0,120}",
-        Just("<b>&amp;</b> --> \n\n 1\n00:00:01,000 --> x".to_string()),
-    ]
+    prop_oneof!["[a-zA-Z ,.!?]{0,200}", "\\PC{0,120}", Just("<b>&amp;</b> --> \n\n 1\n00:00:01,000 --> x".to_string()),]
 }
 
 fn segment() -> impl Strategy<Value = Segment> {
-    (
-        time(),
-        time(),
-        text(),
-        proptest::option::of(proptest::collection::vec(
-            (time(), time(), "\\PC{0,15}"),
-            0..20,
-        )),
-    )
+    (time(), time(), text(), proptest::option::of(proptest::collection::vec((time(), time(), "\\PC{0,15}"), 0..20)))
         .prop_map(|(start, end, text, words)| Segment {
             id: 0,
             start,
             end,
             text,
             words: words.map(|ws| {
-                ws.into_iter()
-                    .map(|(start, end, word)| Word {
-                        start,
-                        end,
-                        word,
-                        probability: 0.5,
-                    })
-                    .collect()
+                ws.into_iter().map(|(start, end, word)| Word { start, end, word, probability: 0.5 }).collect()
             }),
             avg_logprob: 0.0,
             no_speech_prob: 0.0,
@@ -55,15 +36,13 @@ fn segment() -> impl Strategy<Value = Segment> {
 }
 
 fn transcript() -> impl Strategy<Value = Transcript> {
-    (time(), proptest::collection::vec(segment(), 0..12)).prop_map(|(duration, segments)| {
-        Transcript {
-            language: "en".into(),
-            language_probability: None,
-            duration,
-            model: "tiny".into(),
-            segments,
-            warnings: Vec::new(),
-        }
+    (time(), proptest::collection::vec(segment(), 0..12)).prop_map(|(duration, segments)| Transcript {
+        language: "en".into(),
+        language_probability: None,
+        duration,
+        model: "tiny".into(),
+        segments,
+        warnings: Vec::new(),
     })
 }
 
@@ -71,24 +50,12 @@ fn transcript() -> impl Strategy<Value = Transcript> {
 fn parse_ts(s: &str, sep: char) -> Option<u64> {
     let (hms, ms) = s.split_once(sep)?;
     let parts: Vec<&str> = hms.split(':').collect();
-    if parts.len() != 3
-        || ms.len() != 3
-        || parts[1].len() != 2
-        || parts[2].len() != 2
-        || parts[0].len() < 2
-    {
+    if parts.len() != 3 || ms.len() != 3 || parts[1].len() != 2 || parts[2].len() != 2 || parts[0].len() < 2 {
         return None;
     }
-    let all_digits = parts
-        .iter()
-        .chain([&ms])
-        .all(|p| p.bytes().all(|b| b.is_ascii_digit()));
-    let (h, m, sec, milli): (u64, u64, u64, u64) = (
-        parts[0].parse().ok()?,
-        parts[1].parse().ok()?,
-        parts[2].parse().ok()?,
-        ms.parse().ok()?,
-    );
+    let all_digits = parts.iter().chain([&ms]).all(|p| p.bytes().all(|b| b.is_ascii_digit()));
+    let (h, m, sec, milli): (u64, u64, u64, u64) =
+        (parts[0].parse().ok()?, parts[1].parse().ok()?, parts[2].parse().ok()?, ms.parse().ok()?);
     (all_digits && m < 60 && sec < 60).then_some(h * 3_600_000 + m * 60_000 + sec * 1000 + milli)
 }
 

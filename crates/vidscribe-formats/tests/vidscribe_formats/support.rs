@@ -20,17 +20,8 @@ pub fn segment(id: usize, start: f64, end: f64, text: &str) -> Segment {
 pub fn segment_with_words(id: usize, words: &[(f64, f64, &str)]) -> Segment {
     let text: String = words.iter().map(|w| w.2).collect();
     let mut s = segment(id, words[0].0, words[words.len() - 1].1, &text);
-    s.words = Some(
-        words
-            .iter()
-            .map(|&(start, end, w)| Word {
-                start,
-                end,
-                word: w.to_string(),
-                probability: 0.9,
-            })
-            .collect(),
-    );
+    s.words =
+        Some(words.iter().map(|&(start, end, w)| Word { start, end, word: w.to_string(), probability: 0.9 }).collect());
     s
 }
 

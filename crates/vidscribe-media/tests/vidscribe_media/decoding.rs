@@ -5,11 +5,7 @@ use super::support::{all_samples, best_correlation, decode, fixture, seconds, sy
 #[test]
 fn jfk_wav_decodes_to_eleven_seconds_of_16khz_mono() {
     let samples = all_samples(&fixture("jfk.wav"));
-    assert!(
-        (seconds(&samples) - 11.0).abs() < 0.05,
-        "{} s",
-        seconds(&samples)
-    );
+    assert!((seconds(&samples) - 11.0).abs() < 0.05, "{} s", seconds(&samples));
     // Real speech, not silence, within the f32 range.
     let peak = samples.iter().fold(0.0f32, |m, v| m.max(v.abs()));
     assert!(peak > 0.1 && peak <= 1.0, "peak {peak}");
@@ -22,12 +18,7 @@ fn the_jfk_videos_decode_in_process_to_the_same_audio() {
         let (kind, samples) = decode(&fixture(video), &system_tools()).unwrap();
         assert_eq!(kind, DecoderKind::Symphonia, "{video}");
         let diff = (seconds(&samples) - seconds(&reference)).abs();
-        assert!(
-            diff <= 0.05,
-            "{video}: {} s vs {} s",
-            seconds(&samples),
-            seconds(&reference)
-        );
+        assert!(diff <= 0.05, "{video}: {} s vs {} s", seconds(&samples), seconds(&reference));
         let c = best_correlation(&reference, &samples, 3 * 16_000, 1_600);
         assert!(c > 0.9, "{video}: correlation {c}");
     }
@@ -40,11 +31,7 @@ fn audio_only_encodings_decode_in_process() {
         let (kind, samples) = decode(&fixture(file), &system_tools()).unwrap();
         assert_eq!(kind, DecoderKind::Symphonia, "{file}");
         // mp3 frames pad the end by up to one frame (~26 ms at 44.1 kHz, more with the encoder delay).
-        assert!(
-            (seconds(&samples) - 11.0).abs() <= 0.06,
-            "{file}: {} s",
-            seconds(&samples)
-        );
+        assert!((seconds(&samples) - 11.0).abs() <= 0.06, "{file}: {} s", seconds(&samples));
         let c = best_correlation(&reference, &samples, 3 * 16_000, 1_600);
         assert!(c > 0.9, "{file}: correlation {c}");
     }
@@ -63,11 +50,7 @@ fn eight_and_forty_eight_khz_sources_are_resampled_to_16khz() {
     let d = AudioDecoder::open_with(&alsa, &system_tools()).unwrap();
     let duration = d.duration();
     let samples: Vec<f32> = d.flat_map(Result::unwrap).collect();
-    assert!(
-        (seconds(&samples) - duration).abs() < 0.01,
-        "{} s of {duration} s",
-        seconds(&samples)
-    );
+    assert!((seconds(&samples) - duration).abs() < 0.01, "{} s of {duration} s", seconds(&samples));
     let fr = all_samples(&fixture("fr_prompts.wav")); // 8 kHz
     assert!((seconds(&fr) - 40.04).abs() < 0.05, "{} s", seconds(&fr));
 }
@@ -83,11 +66,7 @@ fn the_long_form_file_streams_in_bounded_chunks() {
     let mut last_progress = 0.0;
     while let Some(chunk) = d.next_chunk().unwrap() {
         assert_eq!(last_len, CHUNK_SAMPLES, "only the final chunk may be short");
-        assert!(
-            !chunk.is_empty() && chunk.len() <= CHUNK_SAMPLES,
-            "chunk of {} samples",
-            chunk.len()
-        );
+        assert!(!chunk.is_empty() && chunk.len() <= CHUNK_SAMPLES, "chunk of {} samples", chunk.len());
         last_len = chunk.len();
         total += chunk.len();
         chunks += 1;

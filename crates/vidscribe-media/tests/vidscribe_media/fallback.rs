@@ -12,11 +12,7 @@ fn opus_in_webm_and_avi_decode_through_ffmpeg() {
     for video in ["video/jfk.webm", "video/jfk.avi"] {
         let (kind, samples) = decode(&fixture(video), &system_tools()).unwrap();
         assert_eq!(kind, DecoderKind::Ffmpeg, "{video}");
-        assert!(
-            (seconds(&samples) - 11.0).abs() <= 0.1,
-            "{video}: {} s",
-            seconds(&samples)
-        );
+        assert!((seconds(&samples) - 11.0).abs() <= 0.1, "{video}: {} s", seconds(&samples));
         let c = best_correlation(&reference, &samples, 3 * 16_000, 1_600);
         assert!(c > 0.9, "{video}: correlation {c}");
     }
@@ -24,27 +20,17 @@ fn opus_in_webm_and_avi_decode_through_ffmpeg() {
 
 #[test]
 fn without_ffmpeg_webm_fails_with_ffmpeg_missing_while_mp4_still_decodes() {
-    let err = AudioDecoder::open_with(&fixture("video/jfk.webm"), &no_ffmpeg())
-        .err()
-        .expect("webm needs ffmpeg");
+    let err = AudioDecoder::open_with(&fixture("video/jfk.webm"), &no_ffmpeg()).err().expect("webm needs ffmpeg");
     assert_eq!(err.code(), "ffmpeg_missing");
     let msg = err.to_string();
-    assert!(
-        msg.contains("'jfk.webm'") && msg.contains("needs ffmpeg") && msg.contains("opus"),
-        "{msg}"
-    );
-    assert!(
-        !msg.contains("/root") && !msg.contains("testdata"),
-        "only the file name: {msg}"
-    );
+    assert!(msg.contains("'jfk.webm'") && msg.contains("needs ffmpeg") && msg.contains("opus"), "{msg}");
+    assert!(!msg.contains("/root") && !msg.contains("testdata"), "only the file name: {msg}");
 
     let (kind, samples) = decode(&fixture("video/jfk.mp4"), &no_ffmpeg()).unwrap();
     assert_eq!(kind, DecoderKind::Symphonia);
     assert!((seconds(&samples) - 11.0).abs() < 0.05);
     assert_eq!(
-        vidscribe_media::probe_with(&fixture("video/jfk.avi"), &no_ffmpeg())
-            .unwrap_err()
-            .code(),
+        vidscribe_media::probe_with(&fixture("video/jfk.avi"), &no_ffmpeg()).unwrap_err().code(),
         "ffmpeg_missing"
     );
 }
@@ -52,11 +38,7 @@ fn without_ffmpeg_webm_fails_with_ffmpeg_missing_while_mp4_still_decodes() {
 /// A fake ffmpeg that answers `-version` and otherwise runs `body`.
 fn fake_ffmpeg(dir: &Path, body: &str) -> MediaOptions {
     let path = dir.join("ffmpeg");
-    std::fs::write(
-        &path,
-        format!("#!/bin/sh\nif [ \"$1\" = -version ]; then exit 0; fi\n{body}\n"),
-    )
-    .unwrap();
+    std::fs::write(&path, format!("#!/bin/sh\nif [ \"$1\" = -version ]; then exit 0; fi\n{body}\n")).unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
     let mut o = MediaOptions::default().with_ffmpeg(&path);
     o.ffprobe = "ffprobe".into();
@@ -72,11 +54,7 @@ fn a_stalled_ffmpeg_is_killed_after_the_timeout() {
     let err = decode(&fixture("video/jfk.webm"), &o).unwrap_err();
     assert_eq!(err.code(), "ffmpeg_failed");
     assert!(err.to_string().contains("no audio for 1 s"), "{err}");
-    assert!(
-        started.elapsed() < Duration::from_secs(20),
-        "took {:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_secs(20), "took {:?}", started.elapsed());
 }
 
 #[test]
@@ -97,17 +75,11 @@ fn dropping_a_decoder_mid_stream_stops_ffmpeg() {
     // Streams silence forever; if the child outlived the decoder it would create the marker.
     let o = fake_ffmpeg(
         dir.path(),
-        &format!(
-            "trap '' TERM\nhead -c 1000000 /dev/zero\nsleep 2\ntouch {}",
-            marker.display()
-        ),
+        &format!("trap '' TERM\nhead -c 1000000 /dev/zero\nsleep 2\ntouch {}", marker.display()),
     );
     let mut d = AudioDecoder::open_with(&fixture("video/jfk.webm"), &o).unwrap();
     assert!(d.next_chunk().unwrap().is_some());
     drop(d);
     std::thread::sleep(Duration::from_secs(3));
-    assert!(
-        !marker.exists(),
-        "ffmpeg kept running after the decoder was dropped"
-    );
+    assert!(!marker.exists(), "ffmpeg kept running after the decoder was dropped");
 }

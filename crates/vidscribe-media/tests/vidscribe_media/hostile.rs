@@ -32,15 +32,8 @@ fn hostile_fixtures_fail_with_typed_errors_that_name_the_file() {
             assert_eq!(e.code(), code, "{file}: {e}");
             let name = Path::new(file).file_name().unwrap().to_str().unwrap();
             assert!(e.to_string().contains(&format!("'{name}'")), "{e}");
-            assert!(
-                !e.to_string().contains("hostile/"),
-                "no directories in messages: {e}"
-            );
-            assert_eq!(
-                probe_with(&fixture(file), &o).unwrap_err().code(),
-                code,
-                "{file} probe"
-            );
+            assert!(!e.to_string().contains("hostile/"), "no directories in messages: {e}");
+            assert_eq!(probe_with(&fixture(file), &o).unwrap_err().code(), code, "{file} probe");
         }
     }
 }
@@ -53,9 +46,7 @@ fn a_missing_file_is_an_io_error() {
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> usize {
-    hay.windows(needle.len())
-        .position(|w| w == needle)
-        .unwrap_or_else(|| panic!("{needle:?} not found"))
+    hay.windows(needle.len()).position(|w| w == needle).unwrap_or_else(|| panic!("{needle:?} not found"))
 }
 
 #[test]
@@ -111,10 +102,7 @@ fn a_wav_declaring_an_absurd_sample_rate_is_corrupt() {
         let e = open_err(&path, &no_ffmpeg());
         assert_eq!(e.code(), "corrupt_media", "{rate} Hz: {e}");
         assert!(e.to_string().contains("sample rate"), "{e}");
-        assert_eq!(
-            probe_with(&path, &no_ffmpeg()).unwrap_err().code(),
-            "corrupt_media"
-        );
+        assert_eq!(probe_with(&path, &no_ffmpeg()).unwrap_err().code(), "corrupt_media");
     }
 }
 
@@ -153,21 +141,11 @@ const DAMAGED_CODES: &[&str] =
 fn damaged_files_never_panic() {
     let mut seed: u64 = 0x5eed_1234;
     let mut next = move || {
-        seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         (seed >> 33) as usize
     };
     let mut tally: std::collections::BTreeMap<String, usize> = Default::default();
-    for file in [
-        "video/jfk.mp4",
-        "video/jfk.mkv",
-        "jfk.ogg",
-        "jfk.mp3",
-        "jfk.flac",
-        "jfk.wav",
-        "video/jfk.mov",
-    ] {
+    for file in ["video/jfk.mp4", "video/jfk.mkv", "jfk.ogg", "jfk.mp3", "jfk.flac", "jfk.wav", "video/jfk.mov"] {
         let original = std::fs::read(fixture(file)).unwrap();
         let name = Path::new(file).file_name().unwrap().to_str().unwrap();
         let mut decoded = 0usize;
@@ -175,11 +153,7 @@ fn damaged_files_never_panic() {
             let (_dir, path) = scratch_copy(file);
             let mut bytes = original.clone();
             // Damage the headers more often than the payload: that is where parsers trip.
-            let region = if round % 2 == 0 {
-                bytes.len().min(4096)
-            } else {
-                bytes.len()
-            };
+            let region = if round % 2 == 0 { bytes.len().min(4096) } else { bytes.len() };
             for _ in 0..(1 + next() % 24) {
                 let i = next() % region;
                 bytes[i] = (next() & 0xFF) as u8;

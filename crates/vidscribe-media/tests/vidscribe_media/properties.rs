@@ -229,9 +229,9 @@ fn box_size() -> impl Strategy<Value = BoxSize> {
 
 fn kind() -> impl Strategy<Value = [u8; 4]> {
     prop::sample::select(vec![
-        *b"moov", *b"trak", *b"mdia", *b"minf", *b"stbl", *b"edts", *b"mvex", *b"dinf", *b"hdlr", *b"mdhd",
-        *b"elst", *b"stsz", *b"stco", *b"co64", *b"stts", *b"ctts", *b"stsc", *b"stss", *b"mdat", *b"free",
-        *b"udta", *b"tkhd", *b"mvhd", *b"stsd",
+        *b"moov", *b"trak", *b"mdia", *b"minf", *b"stbl", *b"edts", *b"mvex", *b"dinf", *b"hdlr", *b"mdhd", *b"elst",
+        *b"stsz", *b"stco", *b"co64", *b"stts", *b"ctts", *b"stsc", *b"stss", *b"mdat", *b"free", *b"udta", *b"tkhd",
+        *b"mvhd", *b"stsd",
     ])
 }
 
@@ -239,7 +239,10 @@ fn kind() -> impl Strategy<Value = [u8; 4]> {
 fn payload() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         prop::collection::vec(any::<u8>(), 0..48),
-        (prop::sample::select(vec![0u32, 1, 2, 1000, 0x1000_0000, u32::MAX]), prop::collection::vec(any::<u8>(), 0..32))
+        (
+            prop::sample::select(vec![0u32, 1, 2, 1000, 0x1000_0000, u32::MAX]),
+            prop::collection::vec(any::<u8>(), 0..32)
+        )
             .prop_map(|(count, rest)| {
                 let mut v = vec![0, 0, 0, 0];
                 v.extend_from_slice(&count.to_be_bytes());
@@ -251,11 +254,19 @@ fn payload() -> impl Strategy<Value = Vec<u8>> {
 }
 
 fn iso_tree() -> impl Strategy<Value = IsoBox> {
-    let leaf = (kind(), box_size(), payload())
-        .prop_map(|(kind, size, payload)| IsoBox { kind, size, payload, children: vec![] });
+    let leaf = (kind(), box_size(), payload()).prop_map(|(kind, size, payload)| IsoBox {
+        kind,
+        size,
+        payload,
+        children: vec![],
+    });
     leaf.prop_recursive(4, 24, 4, |inner| {
-        (kind(), box_size(), prop::collection::vec(inner, 0..4))
-            .prop_map(|(kind, size, children)| IsoBox { kind, size, payload: vec![], children })
+        (kind(), box_size(), prop::collection::vec(inner, 0..4)).prop_map(|(kind, size, children)| IsoBox {
+            kind,
+            size,
+            payload: vec![],
+            children,
+        })
     })
 }
 

@@ -46,11 +46,7 @@ pub fn best_correlation(a: &[f32], b: &[f32], at: usize, max_lag: usize) -> f64 
         let Some(y) = b.get(start..start + n) else {
             continue;
         };
-        let dot: f64 = x
-            .iter()
-            .zip(y)
-            .map(|(p, q)| f64::from(*p) * f64::from(*q))
-            .sum();
+        let dot: f64 = x.iter().zip(y).map(|(p, q)| f64::from(*p) * f64::from(*q)).sum();
         let c = dot / (ex * energy(y)).sqrt().max(1e-12);
         best = best.max(c);
     }

@@ -41,10 +41,7 @@ fn copies_joined_with_timestamp_gaps_stay_at_their_place_in_the_video() {
             let level = rms(&samples[gap * rate..(gap + 1) * rate]);
             assert!(level < 1e-4, "{file}: {gap} s should be silent, rms {level}");
         }
-        assert!(
-            warnings.iter().any(|w| w.contains("2 gap(s), 19.9 s")),
-            "{file}: {warnings:?}"
-        );
+        assert!(warnings.iter().any(|w| w.contains("2 gap(s), 19.9 s")), "{file}: {warnings:?}");
     }
 }
 
@@ -53,10 +50,7 @@ fn audio_that_ends_before_the_video_is_decoded_as_far_as_it_goes_with_a_warning(
     let (samples, warnings) = decode_with_warnings(&fixture("video/jfk_short_audio.mp4"));
     assert!((seconds(&samples) - 11.0).abs() < 0.1, "{} s", seconds(&samples));
     assert_eq!(warnings.len(), 1, "{warnings:?}");
-    assert!(
-        warnings[0].contains("ends at 11.0 s but the file lasts 25.0 s"),
-        "{warnings:?}"
-    );
+    assert!(warnings[0].contains("ends at 11.0 s but the file lasts 25.0 s"), "{warnings:?}");
 }
 
 #[test]

@@ -130,7 +130,9 @@ pub async fn remove(State(state): State<AppState>, BatchPath(id): BatchPath) -> 
     }
     let deleted = state.store.delete_batch(id).await?;
     // The rows are gone; files that cannot be removed now are logged, not resurrected.
-    if let Err(e) = vidscribe_storage::remove_all(state.storage.as_ref(), &deleted.file_paths, &deleted.results_paths).await {
+    if let Err(e) =
+        vidscribe_storage::remove_all(state.storage.as_ref(), &deleted.file_paths, &deleted.results_paths).await
+    {
         tracing::warn!(error = %e, "could not remove every file of the deleted batch");
     }
     if let Err(e) = state.storage.delete(&vidscribe_storage::snapshot_key(id)).await {

@@ -184,19 +184,38 @@ async fn health_metrics_workers_and_openapi_answer() {
 
     // The counters follow the event log asynchronously: wait until the last transition is counted.
     let completed = r#"vidscribe_job_transitions_total{to="completed"}"#;
-    let scrape = || async { common::metric_samples(&app.client.http.get(app.client.url("/metrics")).send().await.unwrap().text().await.unwrap()) };
+    let scrape = || async {
+        common::metric_samples(
+            &app.client.http.get(app.client.url("/metrics")).send().await.unwrap().text().await.unwrap(),
+        )
+    };
     let m = vidscribe_server::testing::wait_until(WAIT, scrape, |m| m.get(completed) == Some(&1.0))
         .await
         .unwrap_or_else(|| panic!("{completed} never reached 1"));
     let value = |key: &str| *m.get(key).unwrap_or_else(|| panic!("no sample {key} in {m:#?}"));
     // One job went queued → processing → completed, in one batch that is now completed.
-    for (status, n) in [("queued", 0.0), ("processing", 0.0), ("completed", 1.0), ("failed", 0.0), ("skipped", 0.0), ("cancelled", 0.0)] {
+    for (status, n) in [
+        ("queued", 0.0),
+        ("processing", 0.0),
+        ("completed", 1.0),
+        ("failed", 0.0),
+        ("skipped", 0.0),
+        ("cancelled", 0.0),
+    ] {
         assert_eq!(value(&format!("vidscribe_jobs{{status=\"{status}\"}}")), n, "jobs {status}");
     }
-    for (to, n) in [("queued", 1.0), ("processing", 1.0), ("completed", 1.0), ("failed", 0.0), ("skipped", 0.0), ("cancelled", 0.0)] {
+    for (to, n) in [
+        ("queued", 1.0),
+        ("processing", 1.0),
+        ("completed", 1.0),
+        ("failed", 0.0),
+        ("skipped", 0.0),
+        ("cancelled", 0.0),
+    ] {
         assert_eq!(value(&format!("vidscribe_job_transitions_total{{to=\"{to}\"}}")), n, "job transitions to {to}");
     }
-    for (status, n) in [("pending", 0.0), ("processing", 0.0), ("completed", 1.0), ("failed", 0.0), ("cancelled", 0.0)] {
+    for (status, n) in [("pending", 0.0), ("processing", 0.0), ("completed", 1.0), ("failed", 0.0), ("cancelled", 0.0)]
+    {
         assert_eq!(value(&format!("vidscribe_batches{{status=\"{status}\"}}")), n, "batches {status}");
     }
     for (to, n) in [("pending", 1.0), ("processing", 1.0), ("completed", 1.0), ("failed", 0.0), ("cancelled", 0.0)] {

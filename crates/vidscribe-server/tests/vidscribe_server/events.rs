@@ -246,8 +246,9 @@ async fn a_follower_that_misses_a_live_event_reads_it_from_the_log() {
     for e in rest {
         tx.send(e).expect("the follower is subscribed");
     }
-    let got_rest: Vec<i64> =
-        tokio::time::timeout(WAIT, stream.take(2).map(|e| e.seq).collect::<Vec<_>>()).await.expect("the missed event and the next");
+    let got_rest: Vec<i64> = tokio::time::timeout(WAIT, stream.take(2).map(|e| e.seq).collect::<Vec<_>>())
+        .await
+        .expect("the missed event and the next");
     let mut got = vec![got_first.seq];
     got.extend(got_rest);
     assert_eq!(got, log.iter().map(|e| e.seq).collect::<Vec<_>>(), "every committed event once, in order");

@@ -245,7 +245,8 @@ fn corpus(dir: &Path) -> Vec<Case> {
     let mut codec_private = mkv.clone();
     let at = find(&codec_private, &[0x63, 0xA2]) + 2;
     let old = (codec_private[at].leading_zeros() + 1) as usize;
-    let _replaced: Vec<u8> = codec_private.splice(at..at + old, [0x01, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xF0]).collect();
+    let _replaced: Vec<u8> =
+        codec_private.splice(at..at + old, [0x01, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xF0]).collect();
     let mut ts = noise(11, 188 * 8);
     for i in 0..8 {
         ts[i * 188] = 0x47;
@@ -564,7 +565,8 @@ async fn a_slow_upload_that_keeps_the_minimum_rate_is_never_cut() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_json_body_that_trickles_gets_408_body_timeout_in_the_envelope() {
     let grace = Duration::from_secs(2);
-    let app = Sandbox::start(|c| ServerConfig { json_body_grace: grace, ..c.with_upload_timeout(grace * 10, 1024) }).await;
+    let app =
+        Sandbox::start(|c| ServerConfig { json_body_grace: grace, ..c.with_upload_timeout(grace * 10, 1024) }).await;
     let body = br#"{"name": "trickled batch with a long name, sent one byte at a time", "max_concurrent": 2}"#.to_vec();
 
     // Complete headers at once, then the JSON one byte every 100 ms (10 bytes/s, far under

@@ -14,7 +14,8 @@ async fn two_hundred_sse_clients_and_twenty_uploads_lose_nothing() {
     // Production heartbeat timing (the engine's default), and jobs that outlast a heartbeat,
     // so heartbeats write progress while jobs start and end around them.
     let heartbeat = EngineConfig::new(".").heartbeat_interval;
-    let app = spawn(Options { job_delay: Some(heartbeat + heartbeat / 2), slots: 2, heartbeat, ..Options::default() }).await;
+    let app =
+        spawn(Options { job_delay: Some(heartbeat + heartbeat / 2), slots: 2, heartbeat, ..Options::default() }).await;
     let batch = app.client.create_batch(serde_json::json!({ "name": "load", "max_concurrent": 4 })).await;
     let path = format!("/api/batch/{batch}/events");
     let t0 = Instant::now();

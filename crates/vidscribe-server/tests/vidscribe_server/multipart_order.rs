@@ -61,7 +61,11 @@ async fn batch_id_after_the_file_adds_the_job_to_that_batch_as_batch_id_first_do
 
     let after = upload(
         &app,
-        vec![Part::File("after.wav", media()), Part::Text("batch_id", &batch), Part::Text("session_name", "Late fields")],
+        vec![
+            Part::File("after.wav", media()),
+            Part::Text("batch_id", &batch),
+            Part::Text("session_name", "Late fields"),
+        ],
     )
     .await
     .ok();
@@ -78,10 +82,20 @@ async fn batch_id_after_the_file_adds_the_job_to_that_batch_as_batch_id_first_do
         let d = job["media_duration"].as_f64().unwrap_or_else(|| panic!("probed duration: {reply}"));
         assert!((d - 1.0).abs() < 0.05, "{d}");
     }
-    assert_eq!(after["job"]["session_name"], "Late_fields", "a session_name after the file is used too (sanitised): {after}");
+    assert_eq!(
+        after["job"]["session_name"], "Late_fields",
+        "a session_name after the file is used too (sanitised): {after}"
+    );
     assert_ne!(before["job"]["session_name"], "Late_fields", "{before}");
-    assert_eq!(file_names(&app.uploads()), file_names(&[format!("{after_id}.wav").into(), format!("{before_id}.wav").into()]));
-    assert_eq!(std::fs::read(app.data().join(format!("uploads/{after_id}.wav"))).unwrap(), media(), "the stored bytes are the upload");
+    assert_eq!(
+        file_names(&app.uploads()),
+        file_names(&[format!("{after_id}.wav").into(), format!("{before_id}.wav").into()])
+    );
+    assert_eq!(
+        std::fs::read(app.data().join(format!("uploads/{after_id}.wav"))).unwrap(),
+        media(),
+        "the stored bytes are the upload"
+    );
 
     // Both jobs are in that batch, in upload order.
     let b = app.client.batch(&batch).await;
@@ -137,17 +151,26 @@ async fn a_batch_id_after_the_file_replaces_one_before_it_and_is_checked_again()
     let app = spawn(no_engine()).await;
     let first = app.client.create_batch(json!({ "name": "named first" })).await;
     let second = app.client.create_batch(json!({ "name": "named last" })).await;
-    let r = upload(&app, vec![Part::Text("batch_id", &first), Part::File("x.wav", media()), Part::Text("batch_id", &second)])
-        .await
-        .ok();
+    let r = upload(
+        &app,
+        vec![Part::Text("batch_id", &first), Part::File("x.wav", media()), Part::Text("batch_id", &second)],
+    )
+    .await
+    .ok();
     let job = r["job_id"].as_str().unwrap();
-    let jobs_of = |b: Value| b["jobs"].as_array().unwrap().iter().map(|j| j["job_id"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    let jobs_of = |b: Value| {
+        b["jobs"].as_array().unwrap().iter().map(|j| j["job_id"].as_str().unwrap().to_string()).collect::<Vec<_>>()
+    };
     assert_eq!(jobs_of(app.client.batch(&second).await), [job], "the last batch_id wins");
     assert!(jobs_of(app.client.batch(&first).await).is_empty(), "nothing added to the first batch_id's batch");
 
     // The first one was pending when the file began; the last one is not: 409, no file kept.
     app.client.start(&second).await.ok();
-    let r = upload(&app, vec![Part::Text("batch_id", &first), Part::File("y.wav", media()), Part::Text("batch_id", &second)]).await;
+    let r = upload(
+        &app,
+        vec![Part::Text("batch_id", &first), Part::File("y.wav", media()), Part::Text("batch_id", &second)],
+    )
+    .await;
     assert_refused(&r, 409, "batch_not_pending", "a pending batch_id, the file, then a started one");
     assert_eq!(file_names(&app.uploads()), [format!("{job}.wav")]);
     assert!(jobs_of(app.client.batch(&first).await).is_empty());
@@ -185,7 +208,8 @@ async fn read_reply(sock: &mut TcpStream, within: Duration) -> (u16, Value) {
         .unwrap_or_else(|_| panic!("no complete answer within {within:?}; got {:?}", String::from_utf8_lossy(&buf)))
         .expect("read the answer");
     let text = String::from_utf8_lossy(&buf).into_owned();
-    let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("no status line: {text:?}"));
+    let status =
+        text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("no status line: {text:?}"));
     let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
     (status, serde_json::from_str(body).unwrap_or(Value::Null))
 }

@@ -73,12 +73,12 @@ pub(super) async fn add_jobs(store: &PgStore, batch_id: BatchId, jobs: Vec<NewJo
                     n_queued_unknown = n_queued_unknown + $4
              WHERE id = $1",
         )
-            .bind(batch_id.as_uuid())
-            .bind(jobs.len() as i32)
-            .bind(media)
-            .bind(unknown)
-            .execute(tx.conn())
-            .await?;
+        .bind(batch_id.as_uuid())
+        .bind(jobs.len() as i32)
+        .bind(media)
+        .bind(unknown)
+        .execute(tx.conn())
+        .await?;
         emit_batch(&mut tx, batch_id).await?;
         Ok(out)
     })
@@ -94,7 +94,10 @@ pub(super) async fn start(store: &PgStore, batch_id: BatchId) -> Result<BatchSum
             });
         }
         if batch.counts.total() == 0 {
-            return Err(StoreError::Invalid { code: "empty_batch", message: "add at least one video before starting the batch".into() });
+            return Err(StoreError::Invalid {
+                code: "empty_batch",
+                message: "add at least one video before starting the batch".into(),
+            });
         }
         sqlx::query(
             "UPDATE batches SET status = 'processing', started_at = now(), eta_since = now() WHERE id = $1 AND status = 'pending'",
@@ -158,9 +161,10 @@ pub(super) async fn list(store: &PgStore) -> Result<Vec<BatchSummary>> {
     // Two set queries (batches, then the running jobs of processing batches), not one per batch.
     let mut tx = super::tx::begin(&store.pool).await?;
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *tx).await?;
-    let batch_rows = sqlx::query(&format!("SELECT {} FROM batches ORDER BY created_at DESC, id DESC", rows::BATCH_COLUMNS))
-        .fetch_all(&mut *tx)
-        .await?;
+    let batch_rows =
+        sqlx::query(&format!("SELECT {} FROM batches ORDER BY created_at DESC, id DESC", rows::BATCH_COLUMNS))
+            .fetch_all(&mut *tx)
+            .await?;
     let running_rows = sqlx::query(
         "SELECT j.batch_id, j.progress, j.media_duration FROM jobs j JOIN batches b ON b.id = j.batch_id
          WHERE j.status = 'processing'",
@@ -203,7 +207,10 @@ pub(super) async fn cancel(store: &PgStore, batch_id: BatchId) -> Result<Vec<Job
         .bind(batch_id.as_uuid())
         .fetch_all(tx.conn())
         .await?;
-        let mut skipped_jobs = skipped.iter().map(|r| Ok((r.try_get::<i64, _>("seqno")?, rows::job_from_row(r)?))).collect::<Result<Vec<_>>>()?;
+        let mut skipped_jobs = skipped
+            .iter()
+            .map(|r| Ok((r.try_get::<i64, _>("seqno")?, rows::job_from_row(r)?)))
+            .collect::<Result<Vec<_>>>()?;
         skipped_jobs.sort_by_key(|(s, _)| *s);
         let skipped_media: f64 = skipped_jobs.iter().map(|(_, j)| j.media_duration.unwrap_or(0.0)).sum();
         let skipped_unknown = skipped_jobs.iter().filter(|(_, j)| j.media_duration.is_none()).count() as i32;
@@ -222,7 +229,10 @@ pub(super) async fn cancel(store: &PgStore, batch_id: BatchId) -> Result<Vec<Job
         if done.rows_affected() == 0 {
             // It finished (or was cancelled) while we were locking its jobs.
             let now = rows::batch_row(tx.conn(), batch_id).await?;
-            return Err(StoreError::WrongState { code: "wrong_state", message: format!("a {} batch cannot be cancelled", now.status) });
+            return Err(StoreError::WrongState {
+                code: "wrong_state",
+                message: format!("a {} batch cannot be cancelled", now.status),
+            });
         }
         for (_, job) in &skipped_jobs {
             emit_job(&mut tx, job)?;
@@ -235,13 +245,16 @@ pub(super) async fn cancel(store: &PgStore, batch_id: BatchId) -> Result<Vec<Job
 pub(super) async fn delete(store: &PgStore, batch_id: BatchId) -> Result<DeletedBatch> {
     in_tx!(store, |tx| {
         // Lock order: the jobs, then the batch.
-        let paths = sqlx::query("SELECT file_path, results_path FROM jobs WHERE batch_id = $1 ORDER BY seqno FOR UPDATE")
-            .bind(batch_id.as_uuid())
-            .fetch_all(tx.conn())
-            .await?;
+        let paths =
+            sqlx::query("SELECT file_path, results_path FROM jobs WHERE batch_id = $1 ORDER BY seqno FOR UPDATE")
+                .bind(batch_id.as_uuid())
+                .fetch_all(tx.conn())
+                .await?;
         let batch = rows::batch_row_for_update(tx.conn(), batch_id).await?;
         if batch.counts.processing > 0 {
-            return Err(StoreError::wrong_state("the batch still has running jobs; cancel it and wait for them to stop"));
+            return Err(StoreError::wrong_state(
+                "the batch still has running jobs; cancel it and wait for them to stop",
+            ));
         }
         let mut deleted = DeletedBatch::default();
         for r in &paths {

@@ -8,15 +8,16 @@ use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 use vidscribe_core::progress::StatusCounts;
 use vidscribe_core::{
-    Attempt, BatchId, BatchSettings, BatchSummary, Event, EventKind, Job, JobId, JobStage, JobStatus,
-    OutputFormat, SessionId,
+    Attempt, BatchId, BatchSettings, BatchSummary, Event, EventKind, Job, JobId, JobStage, JobStatus, OutputFormat,
+    SessionId,
 };
 
 pub(super) use crate::batch_row::BatchRow;
 use crate::error::{Result, StoreError};
 use crate::types::WorkerInfo;
 
-pub(super) const JOB_COLUMNS: &str = "id, batch_id, original_filename, session_name, session_id, file_path, results_path, \
+pub(super) const JOB_COLUMNS: &str =
+    "id, batch_id, original_filename, session_name, session_id, file_path, results_path, \
      status, stage, progress, media_duration, attempts, worker, heartbeat_at, created_at, started_at, completed_at, \
      error_message, error_code, warning";
 
@@ -164,7 +165,12 @@ pub(super) fn attempt_from_row(r: &PgRow) -> Result<Attempt> {
     })
 }
 
-pub(super) async fn events_after(conn: &mut PgConnection, after: i64, batch: Option<BatchId>, limit: i64) -> Result<Vec<Event>> {
+pub(super) async fn events_after(
+    conn: &mut PgConnection,
+    after: i64,
+    batch: Option<BatchId>,
+    limit: i64,
+) -> Result<Vec<Event>> {
     let rows = match batch {
         Some(b) => {
             sqlx::query(

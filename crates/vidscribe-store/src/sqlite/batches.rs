@@ -92,12 +92,12 @@ pub(super) async fn add_jobs(store: &SqliteStore, batch_id: BatchId, jobs: Vec<N
                     n_queued_unknown = n_queued_unknown + ?4
              WHERE id = ?1",
         )
-            .bind(batch_id.to_string())
-            .bind(jobs.len() as i64)
-            .bind(media)
-            .bind(unknown)
-            .execute(tx.conn())
-            .await?;
+        .bind(batch_id.to_string())
+        .bind(jobs.len() as i64)
+        .bind(media)
+        .bind(unknown)
+        .execute(tx.conn())
+        .await?;
         emit_batch(&mut tx, batch_id).await?;
         Ok(out)
     })
@@ -114,7 +114,10 @@ pub(super) async fn start(store: &SqliteStore, batch_id: BatchId) -> Result<Batc
             });
         }
         if batch.counts.total() == 0 {
-            return Err(StoreError::Invalid { code: "empty_batch", message: "add at least one video before starting the batch".into() });
+            return Err(StoreError::Invalid {
+                code: "empty_batch",
+                message: "add at least one video before starting the batch".into(),
+            });
         }
         sqlx::query("UPDATE batches SET status = 'processing', started_at = ?2, eta_since = ?2 WHERE id = ?1 AND status = 'pending'")
             .bind(batch_id.to_string())
@@ -175,7 +178,8 @@ pub(super) async fn get(store: &SqliteStore, batch_id: BatchId) -> Result<Batch>
 
 pub(super) async fn list(store: &SqliteStore) -> Result<Vec<BatchSummary>> {
     let mut conn = store.readers.acquire().await?;
-    let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM batches ORDER BY created_at DESC, id DESC").fetch_all(&mut *conn).await?;
+    let ids: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM batches ORDER BY created_at DESC, id DESC").fetch_all(&mut *conn).await?;
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
         let id: BatchId = id.parse().map_err(|_| StoreError::Corrupt(format!("bad batch id '{id}'")))?;
@@ -225,7 +229,10 @@ pub(super) async fn cancel(store: &SqliteStore, batch_id: BatchId) -> Result<Vec
             emit_job(&mut tx, &job).await?;
         }
         emit_batch(&mut tx, batch_id).await?;
-        running.iter().map(|s| s.parse::<JobId>().map_err(|_| StoreError::Corrupt(format!("bad job id '{s}'")))).collect()
+        running
+            .iter()
+            .map(|s| s.parse::<JobId>().map_err(|_| StoreError::Corrupt(format!("bad job id '{s}'"))))
+            .collect()
     })
 }
 
@@ -233,7 +240,9 @@ pub(super) async fn delete(store: &SqliteStore, batch_id: BatchId) -> Result<Del
     in_tx!(store, |tx| {
         let batch = rows::batch_row(tx.conn(), batch_id).await?;
         if batch.counts.processing > 0 {
-            return Err(StoreError::wrong_state("the batch still has running jobs; cancel it and wait for them to stop"));
+            return Err(StoreError::wrong_state(
+                "the batch still has running jobs; cancel it and wait for them to stop",
+            ));
         }
         let paths = sqlx::query("SELECT file_path, results_path FROM jobs WHERE batch_id = ?1")
             .bind(batch_id.to_string())

@@ -5,15 +5,16 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
 use vidscribe_core::progress::StatusCounts;
 use vidscribe_core::{
-    Attempt, BatchId, BatchSettings, BatchSummary, Event, EventKind, Job, JobId, JobStage, JobStatus,
-    OutputFormat, SessionId,
+    Attempt, BatchId, BatchSettings, BatchSummary, Event, EventKind, Job, JobId, JobStage, JobStatus, OutputFormat,
+    SessionId,
 };
 
 pub(super) use crate::batch_row::BatchRow;
 use crate::error::{Result, StoreError};
 use crate::types::WorkerInfo;
 
-pub(super) const JOB_COLUMNS: &str = "id, batch_id, original_filename, session_name, session_id, file_path, results_path, \
+pub(super) const JOB_COLUMNS: &str =
+    "id, batch_id, original_filename, session_name, session_id, file_path, results_path, \
      status, stage, progress, media_duration, attempts, worker, heartbeat_at, created_at, started_at, completed_at, \
      error_message, error_code, warning";
 
@@ -204,7 +205,9 @@ pub(super) async fn events_after(
 }
 
 pub(super) async fn workers(conn: &mut SqliteConnection) -> Result<Vec<WorkerInfo>> {
-    let rows = sqlx::query("SELECT name, slots, started_at, heartbeat_at FROM workers ORDER BY name").fetch_all(&mut *conn).await?;
+    let rows = sqlx::query("SELECT name, slots, started_at, heartbeat_at FROM workers ORDER BY name")
+        .fetch_all(&mut *conn)
+        .await?;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
         let name: String = r.try_get("name")?;
@@ -214,9 +217,9 @@ pub(super) async fn workers(conn: &mut SqliteConnection) -> Result<Vec<WorkerInf
                AND (worker = ?1 OR substr(worker, 1, length(?1) + 1) = ?1 || '/')
              ORDER BY started_at, seqno",
         )
-            .bind(&name)
-            .fetch_all(&mut *conn)
-            .await?;
+        .bind(&name)
+        .fetch_all(&mut *conn)
+        .await?;
         out.push(WorkerInfo {
             slots: r.try_get::<i64, _>("slots")? as u32,
             started_at: parse_ts(r.try_get::<&str, _>("started_at")?)?,

@@ -54,7 +54,10 @@ impl Script {
 
     /// Appends one statement (without its `;`).
     pub(super) fn push(&mut self, statement: &str) -> &mut Self {
-        debug_assert!(!statement.contains("?1") && !statement.contains("?2"), "scripts take anonymous `?` parameters only");
+        debug_assert!(
+            !statement.contains("?1") && !statement.contains("?2"),
+            "scripts take anonymous `?` parameters only"
+        );
         self.sql.push_str(statement);
         self.sql.push_str(";\n");
         self.statements += 1;
@@ -84,7 +87,10 @@ impl Script {
         }
         drop(stream);
         if out.len() != expected {
-            return Err(StoreError::Corrupt(format!("a script of {expected} statements reported {} results", out.len())));
+            return Err(StoreError::Corrupt(format!(
+                "a script of {expected} statements reported {} results",
+                out.len()
+            )));
         }
         Ok(out)
     }
@@ -203,8 +209,16 @@ impl<'a> WriteTx<'a> {
                 user_rows = Some(rows.drain(..user_statements).collect::<Vec<_>>());
             }
             for (e, r) in chunk.into_iter().zip(rows) {
-                let seq: i64 = r.first().ok_or_else(|| StoreError::Corrupt("event insert returned no seq".into()))?.try_get(0)?;
-                published.push(Event { seq, kind: e.kind, batch_id: e.batch_id, job_id: e.job_id, at: e.at, data: e.data });
+                let seq: i64 =
+                    r.first().ok_or_else(|| StoreError::Corrupt("event insert returned no seq".into()))?.try_get(0)?;
+                published.push(Event {
+                    seq,
+                    kind: e.kind,
+                    batch_id: e.batch_id,
+                    job_id: e.job_id,
+                    at: e.at,
+                    data: e.data,
+                });
             }
             if last {
                 break;

@@ -252,7 +252,11 @@ async fn cancelling_a_batch_skips_queued_jobs_and_stops_running_ones(b: &Backend
     let batch = store.get_batch(id).await.unwrap();
     assert_eq!(batch.status, BatchStatus::Cancelled);
     assert_eq!(batch.jobs[0].status, JobStatus::Processing, "a running job stops when its worker notices");
-    assert_eq!(batch.jobs[1..].iter().map(|j| j.status).collect::<Vec<_>>(), vec![JobStatus::Skipped; 2], "queued jobs are skipped at once");
+    assert_eq!(
+        batch.jobs[1..].iter().map(|j| j.status).collect::<Vec<_>>(),
+        vec![JobStatus::Skipped; 2],
+        "queued jobs are skipped at once"
+    );
     assert_eq!(batch.progress.skipped_jobs, 2);
     assert_eq!(batch.progress.queued_jobs, 0);
 
@@ -344,7 +348,11 @@ async fn deleting_a_batch_removes_it_and_reports_its_files(b: &Backend) {
     assert!(store.list_batches().await.unwrap().iter().all(|s| s.batch_id != id));
     let left = store.events_after(0, Some(id), 100).await.unwrap();
     // An empty list would also pass an `all`: the deletion itself must be the one event left.
-    assert_eq!(left.iter().map(|e| e.kind).collect::<Vec<_>>(), vec![EventKind::Deleted], "the batch's events go with it");
+    assert_eq!(
+        left.iter().map(|e| e.kind).collect::<Vec<_>>(),
+        vec![EventKind::Deleted],
+        "the batch's events go with it"
+    );
     let e = next_event(&mut events).await;
     assert_eq!((e.kind, e.batch_id), (EventKind::Deleted, id));
 }
@@ -448,7 +456,8 @@ async fn events_are_in_order_and_can_be_read_after_a_sequence_number(b: &Backend
     assert!(store.events_after(store.last_event_seq().await.unwrap(), None, 10).await.unwrap().is_empty());
 
     // The job events carry the job object; batch events the summary.
-    let job_event = events.iter().find(|e| e.kind == EventKind::Job && job_status(e) == Some(JobStatus::Completed)).unwrap();
+    let job_event =
+        events.iter().find(|e| e.kind == EventKind::Job && job_status(e) == Some(JobStatus::Completed)).unwrap();
     assert_eq!(job_event.data["batch_id"], serde_json::json!(job_event.batch_id));
     let batch_event = events.iter().rev().find(|e| e.kind == EventKind::Batch && e.batch_id == a).unwrap();
     assert_eq!(batch_event.data["status"], "completed");
@@ -470,7 +479,10 @@ async fn subscribers_receive_every_event_after_commit(b: &Backend) {
         seen.push(e);
     }
     let last = seen.last().expect("events already published");
-    assert_eq!((last.kind, last.job_id, job_status(last)), (EventKind::Job, Some(c.job_id), Some(JobStatus::Processing)));
+    assert_eq!(
+        (last.kind, last.job_id, job_status(last)),
+        (EventKind::Job, Some(c.job_id), Some(JobStatus::Processing))
+    );
     store.complete(&c, None).await.unwrap();
     let c = claim(&store, "w/1").await;
     store.heartbeat(&c, LEASE, Some(JobStage::Decoding), Some(0.1)).await.unwrap();
@@ -632,7 +644,8 @@ async fn the_eta_mid_batch_is_media_throughput_since_the_batch_started(b: &Backe
     let store = b.open().await;
     let id = BatchId::new();
     store.create_batch(id, &settings(2)).await.unwrap();
-    let jobs = vec![new_job("a", Some(100.0)), new_job("b", Some(200.0)), new_job("c", Some(3000.0)), new_job("d", None)];
+    let jobs =
+        vec![new_job("a", Some(100.0)), new_job("b", Some(200.0)), new_job("c", Some(3000.0)), new_job("d", None)];
     let ids: Vec<JobId> = store.add_jobs(id, jobs).await.unwrap().iter().map(|j| j.job_id).collect();
     assert_eq!(store.get_batch(id).await.unwrap().progress.estimated_remaining, None, "no ETA before the start");
     let t = Instant::now();
@@ -713,7 +726,11 @@ async fn expect_counters(b: &Backend, store: &DynStore, id: BatchId, done: f64, 
     let queued_unknown = queued.filter(|j| j.media_duration.is_none()).count() as i64;
     let c = b.media_counters(id).await;
     c.assert_queue_matches_rows(step);
-    assert!((c.queued_seconds - queued_seconds).abs() < 1e-9, "{step}: media_queued {} ≠ {queued_seconds}", c.queued_seconds);
+    assert!(
+        (c.queued_seconds - queued_seconds).abs() < 1e-9,
+        "{step}: media_queued {} ≠ {queued_seconds}",
+        c.queued_seconds
+    );
     assert_eq!(c.queued_unknown, queued_unknown, "{step}: n_queued_unknown");
     assert!((c.done_seconds - done).abs() < 1e-9, "{step}: media_done {} ≠ {done}", c.done_seconds);
     c
@@ -791,7 +808,10 @@ async fn the_eta_counters_follow_every_transition(b: &Backend) {
         if summary.status != BatchStatus::Processing {
             break;
         }
-        let c = eventually("a claimable job", Duration::from_secs(10), || async { store.claim("w/1", LEASE).await.unwrap() }).await;
+        let c = eventually("a claimable job", Duration::from_secs(10), || async {
+            store.claim("w/1", LEASE).await.unwrap()
+        })
+        .await;
         let learned = c.job.media_duration.unwrap_or(30.0);
         store.complete(&c, Some(learned)).await.unwrap();
         done += learned;

@@ -60,7 +60,12 @@ async fn three_worker_nodes_share_a_batch_within_its_limit_and_survive_a_crashed
     // has finished a job and is in the middle of another.
     let victim = eventually("node-c to be mid-job after finishing one", Duration::from_secs(20), || async {
         let batch = api.get_batch(id).await.unwrap();
-        let on_c = |s: JobStatus| batch.jobs.iter().filter(move |j| j.status == s && j.worker.as_deref().is_some_and(|w| node_of(w) == "node-c"));
+        let on_c = |s: JobStatus| {
+            batch
+                .jobs
+                .iter()
+                .filter(move |j| j.status == s && j.worker.as_deref().is_some_and(|w| node_of(w) == "node-c"))
+        };
         if on_c(JobStatus::Completed).count() >= 1 {
             on_c(JobStatus::Processing).find(|j| j.progress > 0.0 && j.progress < 0.6).map(|j| j.job_id)
         } else {
@@ -96,7 +101,11 @@ async fn three_worker_nodes_share_a_batch_within_its_limit_and_survive_a_crashed
         .filter(|e| job_status(e) == Some(JobStatus::Processing))
         .filter_map(|e| e.data["worker"].as_str().map(|w| node_of(w).to_string()))
         .collect();
-    assert_eq!(ran_on, ["node-a", "node-b", "node-c"].map(String::from).into_iter().collect(), "jobs spread over all nodes");
+    assert_eq!(
+        ran_on,
+        ["node-a", "node-b", "node-c"].map(String::from).into_iter().collect(),
+        "jobs spread over all nodes"
+    );
 
     let rerun = batch.jobs.iter().find(|j| j.job_id == victim).unwrap();
     assert_eq!(rerun.history.len(), 2, "the crashed node's job ran again: {:?}", rerun.history);
@@ -137,14 +146,19 @@ async fn a_change_made_on_one_node_reaches_subscribers_of_another_live() {
     node_b.complete(&claim, None).await.unwrap();
     let last = node_b.last_event_seq().await.unwrap();
     loop {
-        let e = tokio::time::timeout(Duration::from_secs(3), on_a.recv()).await.expect("NOTIFY reached node A").unwrap();
+        let e =
+            tokio::time::timeout(Duration::from_secs(3), on_a.recv()).await.expect("NOTIFY reached node A").unwrap();
         if e.seq == last {
             assert_eq!((e.kind, e.batch_id), (EventKind::Batch, id));
             assert_eq!(e.data["status"], "completed");
             break;
         }
     }
-    assert!(started.elapsed() < Duration::from_millis(900), "live (LISTEN/NOTIFY), not the 1 s poll: {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "live (LISTEN/NOTIFY), not the 1 s poll: {:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,7 +13,8 @@ use vidscribe_store::{DynStore, NewJob};
 
 /// The PostgreSQL the tests use (CI and dev machines run one here, trust auth).
 pub fn pg_base_url() -> String {
-    std::env::var("VIDSCRIBE_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
+    std::env::var("VIDSCRIBE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string())
 }
 
 /// One database a test owns; `open` gives a new, independent store instance on it each
@@ -34,9 +35,9 @@ impl Backend {
     pub async fn postgres() -> Self {
         let base = pg_base_url();
         let schema = format!("t_{}", uuid::Uuid::now_v7().simple());
-        let pool = sqlx::PgPool::connect(&base)
-            .await
-            .unwrap_or_else(|e| panic!("PostgreSQL at {base} is needed for these tests (set VIDSCRIBE_TEST_POSTGRES_URL): {e}"));
+        let pool = sqlx::PgPool::connect(&base).await.unwrap_or_else(|e| {
+            panic!("PostgreSQL at {base} is needed for these tests (set VIDSCRIBE_TEST_POSTGRES_URL): {e}")
+        });
         sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&pool).await.expect("create schema");
         pool.close().await;
         let sep = if base.contains('?') { '&' } else { '?' };
@@ -79,18 +80,16 @@ impl Backend {
                     queued_seconds: row.get("media_queued"),
                     queued_unknown: row.get("n_queued_unknown"),
                     done_seconds: row.get("media_done"),
-                    eta_since: eta_since.map(|s| chrono::DateTime::parse_from_rfc3339(&s).expect("timestamp").with_timezone(&chrono::Utc)),
+                    eta_since: eta_since.map(|s| {
+                        chrono::DateTime::parse_from_rfc3339(&s).expect("timestamp").with_timezone(&chrono::Utc)
+                    }),
                     rows_queued_seconds: row.get("rows_queued_seconds"),
                     rows_queued_unknown: row.get("rows_queued_unknown"),
                 }
             }
             Backend::Postgres { url, .. } => {
                 let mut conn = sqlx::PgConnection::connect(url).await.expect("connect postgres");
-                let row = sqlx::query(COUNTERS_SQL)
-                    .bind(id.as_uuid())
-                    .fetch_one(&mut conn)
-                    .await
-                    .expect("batch row");
+                let row = sqlx::query(COUNTERS_SQL).bind(id.as_uuid()).fetch_one(&mut conn).await.expect("batch row");
                 MediaCounters {
                     queued_seconds: row.get("media_queued"),
                     queued_unknown: row.get::<i32, _>("n_queued_unknown").into(),
@@ -170,7 +169,8 @@ const COUNTERS_SQL: &str = "SELECT b.media_queued, b.n_queued_unknown, b.media_d
 
 pub fn settings(max_concurrent: u32) -> BatchSettings {
     let id = BatchId::new();
-    BatchSettings::new(id, Some("Conformance".into()), Some(max_concurrent as i64), None, None, None).expect("valid settings")
+    BatchSettings::new(id, Some("Conformance".into()), Some(max_concurrent as i64), None, None, None)
+        .expect("valid settings")
 }
 
 pub fn new_job(name: &str, duration: Option<f64>) -> NewJob {

@@ -42,7 +42,8 @@ async fn main() -> anyhow::Result<()> {
     if let Some(n) = name {
         config.worker_name = n;
     }
-    let engine = Engine::start(store, Arc::new(InstantTranscriber::with_delay(Duration::from_millis(delay_ms))), config);
+    let engine =
+        Engine::start(store, Arc::new(InstantTranscriber::with_delay(Duration::from_millis(delay_ms))), config);
     println!("ready");
     tokio::signal::ctrl_c().await?;
     engine.shutdown().await;

@@ -8,7 +8,16 @@ use super::support::*;
 
 fn spawn_worker(dir: &std::path::Path, delay_ms: u64) -> Child {
     Command::new(env!("CARGO_BIN_EXE_instant-worker"))
-        .args(["--data-dir", dir.to_str().unwrap(), "--slots", "2", "--delay-ms", &delay_ms.to_string(), "--lease-ms", "1500"])
+        .args([
+            "--data-dir",
+            dir.to_str().unwrap(),
+            "--slots",
+            "2",
+            "--delay-ms",
+            &delay_ms.to_string(),
+            "--lease-ms",
+            "1500",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -33,7 +42,8 @@ async fn a_worker_process_killed_mid_batch_loses_nothing_and_completes_nothing_t
     first.kill().expect("SIGKILL"); // Child::kill is SIGKILL on Unix
     first.wait().unwrap();
     let at_kill = env.store.get_batch(batch).await.unwrap();
-    let orphaned: Vec<_> = at_kill.jobs.iter().filter(|j| j.status == JobStatus::Processing).map(|j| j.job_id).collect();
+    let orphaned: Vec<_> =
+        at_kill.jobs.iter().filter(|j| j.status == JobStatus::Processing).map(|j| j.job_id).collect();
     assert!(!orphaned.is_empty(), "the kill left jobs mid-flight");
 
     // A fresh process on the same data dir re-queues the dead worker's jobs and finishes.

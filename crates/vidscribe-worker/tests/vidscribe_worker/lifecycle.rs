@@ -28,7 +28,11 @@ async fn a_three_job_batch_runs_one_at_a_time_with_the_exact_event_sequence() {
     let running = env.store.get_batch(batch).await.unwrap();
     let job = &running.jobs[0];
     let slots = [format!("{}/1", env.config().worker_name), format!("{}/2", env.config().worker_name)];
-    assert!(job.worker.as_ref().is_some_and(|w| slots.contains(w)), "worker shown: {:?}, not one of {slots:?}", job.worker);
+    assert!(
+        job.worker.as_ref().is_some_and(|w| slots.contains(w)),
+        "worker shown: {:?}, not one of {slots:?}",
+        job.worker
+    );
     assert!(job.heartbeat_at.is_some(), "heartbeat shown");
     assert_eq!(running.progress.processing_jobs, 1);
 
@@ -89,7 +93,11 @@ async fn a_three_job_batch_runs_one_at_a_time_with_the_exact_event_sequence() {
         assert_eq!(j.status, JobStatus::Completed);
         assert_eq!(j.history.len(), 1, "one attempt recorded");
         let dir = env.data().abs(&j.results_path).unwrap();
-        assert!(dir.join("transcript.txt").is_file() && dir.join("subtitles.srt").is_file() && dir.join("metadata.json").is_file());
+        assert!(
+            dir.join("transcript.txt").is_file()
+                && dir.join("subtitles.srt").is_file()
+                && dir.join("metadata.json").is_file()
+        );
     }
     let snap: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&snapshot_path).unwrap()).unwrap();
     wait_for(Duration::from_secs(5), "final snapshot", || {
@@ -177,7 +185,8 @@ async fn a_batch_whose_jobs_all_fail_is_failed() {
     let (batch, _) = env.started_batch(2, 2).await;
     let mut cfg = env.config();
     cfg.slots = 2;
-    let transcriber = vidscribe_worker::testing::InstantTranscriber { delay: Duration::ZERO, fail_marker: Some(".wav".into()) };
+    let transcriber =
+        vidscribe_worker::testing::InstantTranscriber { delay: Duration::ZERO, fail_marker: Some(".wav".into()) };
     let engine = vidscribe_worker::Engine::start(env.store.clone(), std::sync::Arc::new(transcriber), cfg);
     let s = wait_for(Duration::from_secs(20), "batch finished", || {
         let store = env.store.clone();

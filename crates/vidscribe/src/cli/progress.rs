@@ -44,7 +44,6 @@ impl JobView {
             error: v.get("error_message").and_then(Value::as_str).map(str::to_string),
         })
     }
-
 }
 
 /// What the batch looks like to the display.

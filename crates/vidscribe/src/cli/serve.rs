@@ -56,19 +56,27 @@ pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<u8> {
     let addr = match args.addr {
         Some(a) => a,
         None => match &file.serve.addr {
-            Some(a) => a.parse().with_context(|| format!("serve.addr '{a}' in the config file is not an IP:PORT address"))?,
+            Some(a) => {
+                a.parse().with_context(|| format!("serve.addr '{a}' in the config file is not an IP:PORT address"))?
+            }
             None => ServerConfig::DEFAULT_ADDR.parse()?,
         },
     };
     let workers = pick(args.workers, file.serve.workers, || 1);
     let auth_token = args.auth_token.or_else(|| file.serve.auth_token.clone());
     let insecure_no_auth = args.insecure_no_auth || file.serve.insecure_no_auth.unwrap_or(false);
-    let max_upload = pick(args.max_upload_bytes, file.serve.max_upload_bytes, || ServerConfig::DEFAULT_MAX_UPLOAD_BYTES);
+    let max_upload =
+        pick(args.max_upload_bytes, file.serve.max_upload_bytes, || ServerConfig::DEFAULT_MAX_UPLOAD_BYTES);
     let model_dir = config::model_dir(args.model_dir, file);
-    let upload_grace = pick(args.upload_grace_secs, file.serve.upload_grace_secs, || ServerConfig::DEFAULT_UPLOAD_GRACE.as_secs());
-    let upload_min_rate = pick(args.upload_min_rate, file.serve.upload_min_rate, || ServerConfig::DEFAULT_UPLOAD_MIN_RATE);
+    let upload_grace =
+        pick(args.upload_grace_secs, file.serve.upload_grace_secs, || ServerConfig::DEFAULT_UPLOAD_GRACE.as_secs());
+    let upload_min_rate =
+        pick(args.upload_min_rate, file.serve.upload_min_rate, || ServerConfig::DEFAULT_UPLOAD_MIN_RATE);
 
-    let mut server_config = ServerConfig::new(&data_dir).with_addr(addr).with_auth_token(auth_token).with_max_upload_bytes(max_upload)
+    let mut server_config = ServerConfig::new(&data_dir)
+        .with_addr(addr)
+        .with_auth_token(auth_token)
+        .with_max_upload_bytes(max_upload)
         .with_upload_timeout(std::time::Duration::from_secs(upload_grace), upload_min_rate);
     server_config.insecure_no_auth = insecure_no_auth;
     let mut engine_config = EngineConfig::new(&data_dir);
@@ -76,8 +84,11 @@ pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<u8> {
     server_config.validate()?;
     args.lease.apply(&mut engine_config)?;
 
-    std::fs::create_dir_all(&data_dir).with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
-    let store = vidscribe_store::open(&database).await.with_context(|| format!("cannot open the database {}", redact(&database)))?;
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
+    let store = vidscribe_store::open(&database)
+        .await
+        .with_context(|| format!("cannot open the database {}", redact(&database)))?;
 
     let listener = vidscribe_server::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;

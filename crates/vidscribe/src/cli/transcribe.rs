@@ -105,7 +105,8 @@ struct Skipped {
 
 pub async fn run(args: TranscribeArgs, file: &FileConfig) -> anyhow::Result<u8> {
     let t = &file.transcribe;
-    let formats_text = pick(args.format.clone(), t.formats.as_ref().map(|f| f.joined()), || "txt,srt,vtt,json".to_string());
+    let formats_text =
+        pick(args.format.clone(), t.formats.as_ref().map(|f| f.joined()), || "txt,srt,vtt,json".to_string());
     let formats = OutputFormat::parse_list(&formats_text).map_err(|e| anyhow::anyhow!("--format: {e}"))?;
     let model = pick(args.model.clone(), t.model.clone(), || BatchSettings::DEFAULT_MODEL.to_string());
     let language = args.language.clone().or_else(|| t.language.clone());
@@ -143,18 +144,27 @@ pub async fn run(args: TranscribeArgs, file: &FileConfig) -> anyhow::Result<u8> 
         .collect();
     if inputs.is_empty() {
         if results.is_empty() {
-            bail!("no media files found in {}", args.inputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
+            bail!(
+                "no media files found in {}",
+                args.inputs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+            );
         }
         let report = Report { batch_id: None, status: "failed".into(), files: results, skipped };
         print_report(&report, args.json)?;
         return Ok(exit_code(&report));
     }
-    std::fs::create_dir_all(&out_dir).with_context(|| format!("cannot create the output directory {}", out_dir.display()))?;
+    std::fs::create_dir_all(&out_dir)
+        .with_context(|| format!("cannot create the output directory {}", out_dir.display()))?;
 
     // ---- the embedded store and engine ----
     let temp = match &args.data_dir {
         Some(_) => None,
-        None => Some(tempfile::Builder::new().prefix("vidscribe-").tempdir().context("cannot create a temporary data directory")?),
+        None => Some(
+            tempfile::Builder::new()
+                .prefix("vidscribe-")
+                .tempdir()
+                .context("cannot create a temporary data directory")?,
+        ),
     };
     let data_root = match (&args.data_dir, &temp) {
         (Some(d), _) => d.clone(),
@@ -175,7 +185,9 @@ pub async fn run(args: TranscribeArgs, file: &FileConfig) -> anyhow::Result<u8> 
         if !tty {
             eprintln!("preparing model {m}…");
         }
-        tokio::task::spawn_blocking(move || t.resolve(&m)).await?.map_err(|e| anyhow::anyhow!("model '{model}': {e}"))?;
+        tokio::task::spawn_blocking(move || t.resolve(&m))
+            .await?
+            .map_err(|e| anyhow::anyhow!("model '{model}': {e}"))?;
     }
 
     let batch_id = BatchId::new();
@@ -197,9 +209,13 @@ pub async fn run(args: TranscribeArgs, file: &FileConfig) -> anyhow::Result<u8> 
         link_upload(&input.path, &data.abs(&rel)?)?;
         let duration = {
             let p = input.path.clone();
-            tokio::task::spawn_blocking(move || vidscribe_media::probe(&p).ok().map(|i| i.duration)).await.ok().flatten()
+            tokio::task::spawn_blocking(move || vidscribe_media::probe(&p).ok().map(|i| i.duration))
+                .await
+                .ok()
+                .flatten()
         };
-        let name = input.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| input.display.clone());
+        let name =
+            input.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| input.display.clone());
         new_jobs.push(NewJob {
             job_id,
             session_id: SessionId::new(),
@@ -295,7 +311,10 @@ pub async fn run(args: TranscribeArgs, file: &FileConfig) -> anyhow::Result<u8> 
                     r.duration = meta.get("media_duration").and_then(Value::as_f64);
                 }
             }
-            let stem = unique_stem(input.map(|i| i.path.as_path()).unwrap_or(Path::new(&job.original_filename)), &mut used_stems);
+            let stem = unique_stem(
+                input.map(|i| i.path.as_path()).unwrap_or(Path::new(&job.original_filename)),
+                &mut used_stems,
+            );
             for f in &batch.formats {
                 let src = results_dir.join(f.file_name());
                 let dst = out_dir.join(format!("{stem}.{}", f.as_str()));
@@ -339,7 +358,12 @@ fn exit_code(report: &Report) -> u8 {
 }
 
 /// Cancels the batch and waits (bounded; a second Ctrl-C stops waiting) until no job runs.
-async fn cancel_and_wait(store: &DynStore, batch_id: BatchId, display: &mut Display, sigint: &mut tokio::signal::unix::Signal) {
+async fn cancel_and_wait(
+    store: &DynStore,
+    batch_id: BatchId,
+    display: &mut Display,
+    sigint: &mut tokio::signal::unix::Signal,
+) {
     if let Err(e) = store.cancel_batch(batch_id).await {
         display.note(&format!("could not cancel the batch: {e}"));
         return;
@@ -442,7 +466,11 @@ fn link_upload(src: &Path, dst: &Path) -> anyhow::Result<()> {
 }
 
 fn unique_stem(path: &Path, used: &mut HashSet<String>) -> String {
-    let base = path.file_stem().map(|s| s.to_string_lossy().into_owned()).filter(|s| !s.is_empty()).unwrap_or_else(|| "transcript".into());
+    let base = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "transcript".into());
     let mut stem = base.clone();
     let mut n = 2;
     while !used.insert(stem.clone()) {
@@ -513,8 +541,13 @@ fn print_report(report: &Report, json: bool) -> anyhow::Result<()> {
     }
     let outputs: usize = report.files.iter().map(|f| f.outputs.len()).sum();
     if outputs > 0 {
-        let dirs: HashSet<_> = report.files.iter().flat_map(|f| f.outputs.iter().filter_map(|p| p.parent().map(Path::to_path_buf))).collect();
-        let dirs: Vec<String> = dirs.iter().map(|d| if d.as_os_str().is_empty() { ".".into() } else { d.display().to_string() }).collect();
+        let dirs: HashSet<_> = report
+            .files
+            .iter()
+            .flat_map(|f| f.outputs.iter().filter_map(|p| p.parent().map(Path::to_path_buf)))
+            .collect();
+        let dirs: Vec<String> =
+            dirs.iter().map(|d| if d.as_os_str().is_empty() { ".".into() } else { d.display().to_string() }).collect();
         writeln!(out, "{outputs} output file(s) written to {}", dirs.join(", "))?;
     }
     out.flush()?;
@@ -541,7 +574,8 @@ mod tests {
         let mut bytes = b"RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00\x80\x3e\x00\x00\x00\x7d\x00\x00\x02\x00\x10\x00data\x00\x00\x00\x00".to_vec();
         bytes.resize(64, 0);
         std::fs::write(&wav, bytes).unwrap();
-        let (inputs, rejected, skipped) = collect_inputs(&[dir.path().to_path_buf(), dir.path().join("notes.txt"), dir.path().join("missing.mp4")]);
+        let (inputs, rejected, skipped) =
+            collect_inputs(&[dir.path().to_path_buf(), dir.path().join("notes.txt"), dir.path().join("missing.mp4")]);
         assert_eq!(inputs.len(), 1, "{inputs:?}");
         assert_eq!(inputs[0].extension, "wav");
         assert_eq!(skipped.len(), 1);

@@ -81,7 +81,9 @@ pub async fn run(args: WorkerArgs, file: &FileConfig) -> anyhow::Result<u8> {
     // Refuse a bad setup before touching the database.
     args.lease.apply(&mut engine_config)?;
 
-    let store = vidscribe_store::open(&database).await.with_context(|| format!("cannot open the database {}", redact(&database)))?;
+    let store = vidscribe_store::open(&database)
+        .await
+        .with_context(|| format!("cannot open the database {}", redact(&database)))?;
     engine_config.slots = slots;
     if let Some(name) = args.name.or_else(|| file.worker.name.clone()) {
         engine_config.worker_name = name;

@@ -31,7 +31,10 @@ fn is_batch_done(e: &SseEvent) -> bool {
 async fn read_until_done(sse: &mut SseClient, out: &mut Vec<SseEvent>, deadline: Instant) {
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let e = sse.next(left).await.unwrap_or_else(|end| panic!("{end} before the batch completed; got {} events", out.len()));
+        let e = sse
+            .next(left)
+            .await
+            .unwrap_or_else(|end| panic!("{end} before the batch completed; got {} events", out.len()));
         let done = is_batch_done(&e);
         out.push(e);
         if done {
@@ -52,7 +55,11 @@ fn dedup<T: PartialEq + Clone>(v: impl IntoIterator<Item = T>) -> Vec<T> {
 
 /// The sequenced (logged) events only: no snapshot.
 fn logged(events: &[SseEvent]) -> Vec<(i64, String, Value)> {
-    events.iter().filter(|e| e.event != "snapshot").map(|e| (e.seq().expect("every logged event has an id"), e.event.clone(), e.json())).collect()
+    events
+        .iter()
+        .filter(|e| e.event != "snapshot")
+        .map(|e| (e.seq().expect("every logged event has an id"), e.event.clone(), e.json()))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -125,18 +132,26 @@ async fn api_e2e_three_real_videos_over_sse_with_reconnect() {
     let mut joined = first_log.clone();
     joined.extend(resumed_log.clone());
     let tail: Vec<_> = full_log.iter().filter(|x| x.0 >= joined[0].0).cloned().collect();
-    assert_eq!(joined.iter().map(|x| x.0).collect::<Vec<_>>(), tail.iter().map(|x| x.0).collect::<Vec<_>>(), "live+resumed ≠ durable log");
+    assert_eq!(
+        joined.iter().map(|x| x.0).collect::<Vec<_>>(),
+        tail.iter().map(|x| x.0).collect::<Vec<_>>(),
+        "live+resumed ≠ durable log"
+    );
 
     // States: batch pending → processing → completed; each job queued → processing → completed.
     let mut batch_states = vec!["pending".to_string()];
-    batch_states.extend(joined.iter().filter(|x| x.1 == "batch").map(|x| x.2["status"].as_str().unwrap_or("?").to_string()));
+    batch_states
+        .extend(joined.iter().filter(|x| x.1 == "batch").map(|x| x.2["status"].as_str().unwrap_or("?").to_string()));
     assert_eq!(dedup(batch_states), ["pending", "processing", "completed"]);
     for (job_id, name) in &jobs {
-        let evs: Vec<&Value> = joined.iter().filter(|x| x.1 == "job" && x.2["job_id"] == job_id.as_str()).map(|x| &x.2).collect();
+        let evs: Vec<&Value> =
+            joined.iter().filter(|x| x.1 == "job" && x.2["job_id"] == job_id.as_str()).map(|x| &x.2).collect();
         let states = dedup(evs.iter().map(|j| j["status"].as_str().unwrap_or("?").to_string()));
         assert_eq!(states, ["queued", "processing", "completed"], "job {name}");
         let progress = dedup(
-            evs.iter().filter(|j| j["status"] == "processing").map(|j| j["progress"].as_f64().expect("progress is a number")),
+            evs.iter()
+                .filter(|j| j["status"] == "processing")
+                .map(|j| j["progress"].as_f64().expect("progress is a number")),
         );
         assert!(progress.len() >= 2, "job {name}: too few progress events: {progress:?}");
         assert!(progress.iter().all(|p| (0.0..=1.0).contains(p)), "job {name}: progress out of [0,1]: {progress:?}");
@@ -154,12 +169,18 @@ async fn api_e2e_three_real_videos_over_sse_with_reconnect() {
         let fx = corpus[name];
         let expected = reference(fx);
         for ext in ["txt", "srt", "vtt", "json"] {
-            let resp = api.request(reqwest::Method::GET, &format!("/api/batch/{batch_id}/jobs/{job_id}/transcript.{ext}")).send().await.unwrap();
+            let resp = api
+                .request(reqwest::Method::GET, &format!("/api/batch/{batch_id}/jobs/{job_id}/transcript.{ext}"))
+                .send()
+                .await
+                .unwrap();
             assert_eq!(resp.status().as_u16(), 200, "{name} transcript.{ext}");
             let text = resp.text().await.unwrap();
             let spoken = match ext {
                 "txt" => text.clone(),
-                "json" => json_text(&serde_json::from_str::<Value>(&text).unwrap_or_else(|e| panic!("{name} transcript.json: {e}"))),
+                "json" => json_text(
+                    &serde_json::from_str::<Value>(&text).unwrap_or_else(|e| panic!("{name} transcript.json: {e}")),
+                ),
                 _ => subtitle_text(&text),
             };
             assert_wer(&format!("api_e2e {name} transcript.{ext}"), &expected, &spoken, max_wer(fx));

@@ -25,7 +25,8 @@ use vidscribe_server::testing::{ApiClient, SseEvent, SseParser};
 
 use crate::support::{ensure_model, fixture, Server, MODEL};
 
-const JFK: &str = "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country.";
+const JFK: &str =
+    "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country.";
 /// README: running jobs notice a cancel "at the next heartbeat (≤ 0.5 s)".
 const HEARTBEAT: Duration = Duration::from_millis(500);
 /// After the engine stops: removing partial outputs, the `cancelled` transaction, its event
@@ -198,7 +199,10 @@ async fn cancel_real_engine_a_running_job_stops_within_the_readme_bound() {
         pace.longest_window()
     );
     assert_eq!(j["status"], "cancelled", "{j}");
-    assert!(latency <= bound, "the running job took {latency:?} to end after the cancel; README's bound here is {bound:?}");
+    assert!(
+        latency <= bound,
+        "the running job took {latency:?} to end after the cancel; README's bound here is {bound:?}"
+    );
 
     // The state is the API's, not only the event's; nothing of the cancelled run is kept.
     let batch = api.batch(&batch_id).await;

@@ -27,7 +27,11 @@ fn the_config_file_is_read_and_environment_and_flags_override_it_in_order() {
 
     // The environment beats the file.
     let mut cmd = vidscribe();
-    cmd.arg("--config").arg(&config).arg("serve").env("VIDSCRIBE_DATA_DIR", &from_env).env("VIDSCRIBE_ADDR", "127.0.0.3:0");
+    cmd.arg("--config")
+        .arg(&config)
+        .arg("serve")
+        .env("VIDSCRIBE_DATA_DIR", &from_env)
+        .env("VIDSCRIBE_ADDR", "127.0.0.3:0");
     let server = Server::spawn(cmd, tempfile::tempdir().unwrap());
     assert!(from_env.join("vidscribe.db").is_file(), "VIDSCRIBE_DATA_DIR beats the file");
     assert_eq!(server.addr.ip(), std::net::Ipv4Addr::new(127, 0, 0, 3), "VIDSCRIBE_ADDR beats the file");
@@ -35,7 +39,12 @@ fn the_config_file_is_read_and_environment_and_flags_override_it_in_order() {
 
     // A flag beats the environment.
     let mut cmd = vidscribe();
-    cmd.arg("--config").arg(&config).arg("serve").arg("--data-dir").arg(&from_flag).env("VIDSCRIBE_DATA_DIR", &from_env);
+    cmd.arg("--config")
+        .arg(&config)
+        .arg("serve")
+        .arg("--data-dir")
+        .arg(&from_flag)
+        .env("VIDSCRIBE_DATA_DIR", &from_env);
     cmd.args(["--addr", "127.0.0.4:0"]).env("VIDSCRIBE_ADDR", "127.0.0.3:0");
     let server = Server::spawn(cmd, tempfile::tempdir().unwrap());
     assert!(from_flag.join("vidscribe.db").is_file(), "--data-dir beats VIDSCRIBE_DATA_DIR");
@@ -46,7 +55,9 @@ fn the_config_file_is_read_and_environment_and_flags_override_it_in_order() {
 #[test]
 fn a_public_address_without_a_token_is_refused_with_the_reason() {
     let out = crate::support::run(
-        vidscribe().args(["serve", "--addr", "0.0.0.0:0", "--workers", "0", "--data-dir"]).arg(tempfile::tempdir().unwrap().path()),
+        vidscribe()
+            .args(["serve", "--addr", "0.0.0.0:0", "--workers", "0", "--data-dir"])
+            .arg(tempfile::tempdir().unwrap().path()),
         std::time::Duration::from_secs(30),
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -59,7 +70,10 @@ fn a_typo_in_the_config_file_is_an_error_naming_the_file() {
     let tmp = tempfile::tempdir().unwrap();
     let config = tmp.path().join("bad.toml");
     std::fs::write(&config, "[serve]\nworkerz = 2\n").unwrap();
-    let out = crate::support::run(vidscribe().arg("--config").arg(&config).args(["models", "list"]), std::time::Duration::from_secs(30));
+    let out = crate::support::run(
+        vidscribe().arg("--config").arg(&config).args(["models", "list"]),
+        std::time::Duration::from_secs(30),
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr.contains("bad.toml") && stderr.contains("workerz"), "{stderr}");

@@ -25,35 +25,19 @@ const XSS_NAME: &str = "<img src=x onerror=alert(1)>";
 // ------------------------------------------------------------------------------ fixtures
 
 fn testdata(name: &str) -> PathBuf {
-    let root = std::env::var_os("VIDSCRIBE_TESTDATA")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-                .join(".cache/vidscribe/testdata")
+    let root =
+        std::env::var_os("VIDSCRIBE_TESTDATA").filter(|v| !v.is_empty()).map(PathBuf::from).unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/vidscribe/testdata")
         });
     let path = root.join(name);
-    assert!(
-        path.is_file(),
-        "missing test fixture {} — run scripts/fetch-test-data",
-        path.display()
-    );
+    assert!(path.is_file(), "missing test fixture {} — run scripts/fetch-test-data", path.display());
     path
 }
 
 /// A real-speech video of `seconds`: a colour source muxed with the start of long_form.wav.
 fn long_video(out: &Path, seconds: u32) -> PathBuf {
     let status = Command::new("ffmpeg")
-        .args([
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "color=c=navy:s=160x120:r=10",
-            "-i",
-        ])
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i", "color=c=navy:s=160x120:r=10", "-i"])
         .arg(testdata("long_form.wav"))
         .args([
             "-t",
@@ -88,11 +72,7 @@ fn screenshot_dir() -> PathBuf {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind a free port")
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").expect("bind a free port").local_addr().unwrap().port()
 }
 
 /// A child process killed when the test ends, however it ends.
@@ -143,11 +123,7 @@ impl Server {
         let base = rx
             .recv_timeout(Duration::from_secs(60))
             .expect("`vidscribe serve` printed `listening on http://…` within 60 s");
-        Server {
-            base,
-            data_dir,
-            _proc: proc,
-        }
+        Server { base, data_dir, _proc: proc }
     }
 
     fn url(&self, path: &str) -> String {
@@ -210,14 +186,9 @@ struct Link {
 
 impl Link {
     async fn start(server: &Server) -> Link {
-        let upstream: std::net::SocketAddr = server
-            .base
-            .trim_start_matches("http://")
-            .parse()
-            .expect("the server's address");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind the link");
+        let upstream: std::net::SocketAddr =
+            server.base.trim_start_matches("http://").parse().expect("the server's address");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the link");
         let base = format!("http://{}", listener.local_addr().unwrap());
         let state = std::sync::Arc::new(std::sync::Mutex::new(LinkState::default()));
         let (cut, _) = tokio::sync::watch::channel(0u64);
@@ -227,12 +198,7 @@ impl Link {
                 tokio::spawn(relay(st.clone(), cut_tx.subscribe(), client, upstream));
             }
         });
-        Link {
-            base,
-            state,
-            cut,
-            acceptor,
-        }
+        Link { base, state, cut, acceptor }
     }
 
     /// From now on, refuse new requests of these kinds (an empty list lets all through).
@@ -289,10 +255,7 @@ async fn relay(
     let target = words.next().unwrap_or_default().to_string();
     let (path, query) = target.split_once('?').unwrap_or((target.as_str(), ""));
     let kind = kind_of(method, path);
-    let mut resume = query
-        .split('&')
-        .find_map(|pair| pair.strip_prefix("last_event_id="))
-        .map(str::to_string);
+    let mut resume = query.split('&').find_map(|pair| pair.strip_prefix("last_event_id=")).map(str::to_string);
     let mut forwarded = format!("{request_line}\r\n");
     for line in lines.filter(|l| !l.is_empty()) {
         let (name, value) = line.split_once(':').unwrap_or((line, ""));
@@ -308,12 +271,7 @@ async fn relay(
     let passed = {
         let mut st = state.lock().unwrap();
         let passed = !st.blocked.contains(&kind);
-        st.seen.push(Seen {
-            kind,
-            target: target.clone(),
-            resume,
-            passed,
-        });
+        st.seen.push(Seen { kind, target: target.clone(), resume, passed });
         passed
     };
     if !passed {
@@ -322,9 +280,7 @@ async fn relay(
     let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await else {
         return;
     };
-    if server.write_all(forwarded.as_bytes()).await.is_err()
-        || server.write_all(&head[end..]).await.is_err()
-    {
+    if server.write_all(forwarded.as_bytes()).await.is_err() || server.write_all(&head[end..]).await.is_err() {
         return;
     }
     tokio::select! {
@@ -372,10 +328,7 @@ impl Browser {
         caps.insert("goog:chromeOptions".into(), options);
         let deadline = Instant::now() + Duration::from_secs(30);
         let client = loop {
-            match ClientBuilder::native()
-                .capabilities(caps.clone())
-                .connect(&format!("http://127.0.0.1:{port}"))
-                .await
+            match ClientBuilder::native().capabilities(caps.clone()).connect(&format!("http://127.0.0.1:{port}")).await
             {
                 Ok(c) => break c,
                 Err(e) if Instant::now() < deadline => {
@@ -385,25 +338,15 @@ impl Browser {
                 Err(e) => panic!("no WebDriver session from chromedriver within 30 s: {e}"),
             }
         };
-        Browser {
-            client,
-            _profile: profile,
-            _driver: driver,
-        }
+        Browser { client, _profile: profile, _driver: driver }
     }
 
     async fn js(&self, script: &str) -> Value {
-        self.client
-            .execute(script, vec![])
-            .await
-            .unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
+        self.client.execute(script, vec![]).await.unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
     }
 
     async fn js_with(&self, script: &str, args: Vec<Value>) -> Value {
-        self.client
-            .execute(script, args)
-            .await
-            .unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
+        self.client.execute(script, args).await.unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
     }
 
     /// Waits (with a deadline, never a bare sleep) until `script` returns something truthy.
@@ -422,11 +365,9 @@ impl Browser {
                 return v;
             }
             if Instant::now() > deadline {
-                let page = self.js("return document.querySelector('main') && document.querySelector('main').innerText").await;
-                panic!(
-                    "timed out after {within:?} waiting for {what}; page text:\n{}",
-                    page.as_str().unwrap_or("")
-                );
+                let page =
+                    self.js("return document.querySelector('main') && document.querySelector('main').innerText").await;
+                panic!("timed out after {within:?} waiting for {what}; page text:\n{}", page.as_str().unwrap_or(""));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -443,17 +384,9 @@ impl Browser {
     }
 
     async fn type_into(&self, css: &str, text: &str) {
-        let el = self
-            .client
-            .find(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("no element {css}: {e}"));
-        el.clear()
-            .await
-            .unwrap_or_else(|e| panic!("cannot clear {css}: {e}"));
-        el.send_keys(text)
-            .await
-            .unwrap_or_else(|e| panic!("cannot type into {css}: {e}"));
+        let el = self.client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("no element {css}: {e}"));
+        el.clear().await.unwrap_or_else(|e| panic!("cannot clear {css}: {e}"));
+        el.send_keys(text).await.unwrap_or_else(|e| panic!("cannot type into {css}: {e}"));
     }
 
     async fn screenshot(&self, name: &str) -> PathBuf {
@@ -468,10 +401,7 @@ impl Browser {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Ok(text) = self.client.get_alert_text().await {
-                self.client
-                    .accept_alert()
-                    .await
-                    .expect("accept the confirmation");
+                self.client.accept_alert().await.expect("accept the confirmation");
                 return text;
             }
             assert!(Instant::now() < deadline, "no confirmation dialog appeared");
@@ -487,20 +417,14 @@ impl Browser {
             if let Ok(text) = self.client.get_alert_text().await {
                 return text;
             }
-            assert!(
-                Instant::now() < deadline,
-                "no prompt appeared within {within:?}"
-            );
+            assert!(Instant::now() < deadline, "no prompt appeared within {within:?}");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
     /// Answers the open prompt with `text`.
     async fn answer_prompt(&self, text: &str) {
-        self.client
-            .send_alert_text(text)
-            .await
-            .expect("type into the prompt");
+        self.client.send_alert_text(text).await.expect("type into the prompt");
         self.client.accept_alert().await.expect("accept the prompt");
     }
 
@@ -513,17 +437,8 @@ impl Browser {
 
 /// Opens the dashboard at `base` (the server, or a [`Link`] to it) and creates a batch
 /// through the form; returns its id.
-async fn create_batch(
-    b: &Browser,
-    base: &str,
-    name: &str,
-    concurrency: u32,
-    model: &str,
-) -> String {
-    b.client
-        .goto(&format!("{base}/"))
-        .await
-        .expect("open the dashboard");
+async fn create_batch(b: &Browser, base: &str, name: &str, concurrency: u32, model: &str) -> String {
+    b.client.goto(&format!("{base}/")).await.expect("open the dashboard");
     b.wait_for(
         "the live connection",
         Duration::from_secs(20),
@@ -531,8 +446,7 @@ async fn create_batch(
     )
     .await;
     b.type_into("#create-name", name).await;
-    b.type_into("#create-concurrency", &concurrency.to_string())
-        .await;
+    b.type_into("#create-concurrency", &concurrency.to_string()).await;
     b.type_into("#create-model", model).await;
     b.click("#create-submit").await;
     let id = b
@@ -554,21 +468,9 @@ async fn create_batch(
 
 /// Picks `files` in the file input (many at once) and waits until every upload has ended.
 async fn upload(b: &Browser, files: &[PathBuf]) {
-    let before = b
-        .js("return document.querySelectorAll('#upload-list li').length")
-        .await
-        .as_u64()
-        .unwrap_or(0);
-    let paths = files
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect::<Vec<_>>()
-        .join("\n");
-    let input = b
-        .client
-        .find(Locator::Css("#file-input"))
-        .await
-        .expect("file input");
+    let before = b.js("return document.querySelectorAll('#upload-list li').length").await.as_u64().unwrap_or(0);
+    let paths = files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join("\n");
+    let input = b.client.find(Locator::Css("#file-input")).await.expect("file input");
     input.send_keys(&paths).await.expect("choose files");
     let total = before + files.len() as u64;
     b.wait_for(
@@ -625,25 +527,15 @@ async fn three_videos_go_live_from_queued_to_completed_and_the_transcript_seeks_
     // the joined prompts of long_form.wav, muxed into an mp4 here) shows its bar rising.
     let scratch = tempfile::tempdir().expect("scratch dir");
     let talk = long_video(&scratch.path().join("prompts_60s.mp4"), 60);
-    let videos = [
-        talk,
-        testdata("video/jfk.mp4"),
-        testdata("video/librivox_0870.mp4"),
-    ];
+    let videos = [talk, testdata("video/jfk.mp4"), testdata("video/librivox_0870.mp4")];
     let server = Server::start();
     let b = Browser::start(None).await;
     let batch = create_batch(&b, &server.base, "Three talks", 1, MODEL).await;
 
     assert_eq!(b.js(RECORDER).await, json!(true));
     upload(&b, &videos).await;
-    let states = b
-        .js("return [...document.querySelectorAll('#upload-list li')].map(li => li.dataset.state)")
-        .await;
-    assert_eq!(
-        states,
-        json!(["done", "done", "done"]),
-        "every upload is accepted"
-    );
+    let states = b.js("return [...document.querySelectorAll('#upload-list li')].map(li => li.dataset.state)").await;
+    assert_eq!(states, json!(["done", "done", "done"]), "every upload is accepted");
     b.wait_for(
         "three queued job rows",
         Duration::from_secs(20),
@@ -651,26 +543,12 @@ async fn three_videos_go_live_from_queued_to_completed_and_the_transcript_seeks_
     )
     .await;
 
-    b.wait_for(
-        "Start to be enabled",
-        Duration::from_secs(10),
-        "return !document.getElementById('btn-start').disabled",
-    )
-    .await;
+    b.wait_for("Start to be enabled", Duration::from_secs(10), "return !document.getElementById('btn-start').disabled")
+        .await;
     b.click("#btn-start").await;
-    b.wait_for(
-        "a job processing",
-        Duration::from_secs(120),
-        &format!("{} >= 1", job_rows_js("processing")),
-    )
-    .await;
+    b.wait_for("a job processing", Duration::from_secs(120), &format!("{} >= 1", job_rows_js("processing"))).await;
     let mid = b.screenshot("dashboard_batch_processing.png").await;
-    b.wait_for(
-        "every job completed",
-        Duration::from_secs(600),
-        &format!("{} === 3", job_rows_js("completed")),
-    )
-    .await;
+    b.wait_for("every job completed", Duration::from_secs(600), &format!("{} === 3", job_rows_js("completed"))).await;
     b.wait_for(
         "the batch completed",
         Duration::from_secs(30),
@@ -680,36 +558,21 @@ async fn three_videos_go_live_from_queued_to_completed_and_the_transcript_seeks_
     b.screenshot("dashboard_batch_completed.png").await;
 
     // The same document all along: nothing reloaded, and nothing polled while connected.
-    assert_eq!(
-        b.js("return window.__noReload === true").await,
-        json!(true),
-        "the page was never reloaded"
-    );
+    assert_eq!(b.js("return window.__noReload === true").await, json!(true), "the page was never reloaded");
     let polled = b
         .js_with(
             "return performance.getEntriesByType('resource').map(e => e.name).filter(n => new URL(n).pathname === '/api/batch/' + arguments[0]).length",
             vec![json!(batch)],
         )
         .await;
-    assert_eq!(
-        polled,
-        json!(0),
-        "no polling of the batch while the event stream was connected"
-    );
+    assert_eq!(polled, json!(0), "no polling of the batch while the event stream was connected");
 
     let history = b.js("return window.__history").await;
     let history = history.as_object().expect("history per job");
-    assert_eq!(
-        history.len(),
-        3,
-        "three job rows were recorded: {history:#?}"
-    );
+    assert_eq!(history.len(), 3, "three job rows were recorded: {history:#?}");
     for (job, steps) in history {
         let steps = steps.as_array().unwrap();
-        let statuses: Vec<&str> = steps
-            .iter()
-            .map(|s| s["status"].as_str().unwrap_or(""))
-            .collect();
+        let statuses: Vec<&str> = steps.iter().map(|s| s["status"].as_str().unwrap_or("")).collect();
         let mut order = statuses.clone();
         order.dedup();
         assert_eq!(
@@ -717,69 +580,29 @@ async fn three_videos_go_live_from_queued_to_completed_and_the_transcript_seeks_
             ["queued", "processing", "completed"],
             "job {job} went queued → processing → completed: {steps:#?}"
         );
-        let values: Vec<f64> = steps
-            .iter()
-            .map(|s| s["value"].as_f64().unwrap_or(-1.0))
-            .collect();
+        let values: Vec<f64> = steps.iter().map(|s| s["value"].as_f64().unwrap_or(-1.0)).collect();
+        assert!(values.windows(2).all(|w| w[1] >= w[0]), "job {job}'s progress bar never went back: {values:?}");
         assert!(
-            values.windows(2).all(|w| w[1] >= w[0]),
-            "job {job}'s progress bar never went back: {values:?}"
-        );
-        assert!(
-            steps
-                .iter()
-                .any(|s| s["status"] == "processing" && s["value"].as_f64().unwrap() < 100.0),
+            steps.iter().any(|s| s["status"] == "processing" && s["value"].as_f64().unwrap() < 100.0),
             "job {job} showed a partial bar while processing: {steps:#?}"
         );
-        assert_eq!(
-            values.last().copied(),
-            Some(100.0),
-            "job {job} ends with a full bar"
-        );
+        assert_eq!(values.last().copied(), Some(100.0), "job {job} ends with a full bar");
     }
-    let partial = history
-        .values()
-        .flat_map(|s| s.as_array().unwrap())
-        .any(|s| {
-            let v = s["value"].as_f64().unwrap_or(0.0);
-            s["status"] == "processing" && v > 0.0 && v < 100.0
-        });
-    assert!(
-        partial,
-        "some job's bar rose through a partial value while processing: {history:#?}"
-    );
-    let batch_pct: Vec<f64> = b
-        .js("return window.__batchPct")
-        .await
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_f64().unwrap())
-        .collect();
-    assert!(
-        batch_pct.iter().any(|p| *p > 0.0 && *p < 100.0),
-        "the batch bar showed partial progress: {batch_pct:?}"
-    );
-    assert_eq!(
-        batch_pct.last().copied(),
-        Some(100.0),
-        "the batch bar ends full: {batch_pct:?}"
-    );
-    assert_eq!(
-        b.js("return document.getElementById('batch-progress-text').textContent")
-            .await,
-        json!("100.0%")
-    );
+    let partial = history.values().flat_map(|s| s.as_array().unwrap()).any(|s| {
+        let v = s["value"].as_f64().unwrap_or(0.0);
+        s["status"] == "processing" && v > 0.0 && v < 100.0
+    });
+    assert!(partial, "some job's bar rose through a partial value while processing: {history:#?}");
+    let batch_pct: Vec<f64> =
+        b.js("return window.__batchPct").await.as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    assert!(batch_pct.iter().any(|p| *p > 0.0 && *p < 100.0), "the batch bar showed partial progress: {batch_pct:?}");
+    assert_eq!(batch_pct.last().copied(), Some(100.0), "the batch bar ends full: {batch_pct:?}");
+    assert_eq!(b.js("return document.getElementById('batch-progress-text').textContent").await, json!("100.0%"));
 
     // Each completed job offers every transcript format; the batch offers its ZIP.
     let formats = b.js("return [...document.querySelector('#job-list li.job').querySelectorAll('a.job-download')].map(a => a.dataset.format)").await;
     assert_eq!(formats, json!(["txt", "srt", "vtt", "json"]));
-    assert_eq!(
-        b.js("return !document.getElementById('btn-zip').hidden")
-            .await,
-        json!(true),
-        "ZIP download offered"
-    );
+    assert_eq!(b.js("return !document.getElementById('btn-zip').hidden").await, json!(true), "ZIP download offered");
 
     // The transcript viewer of jfk.mp4: click a later segment, the player seeks there.
     b.js("[...document.querySelectorAll('#job-list li.job')].find(li => li.querySelector('.job-name').textContent === 'jfk.mp4').querySelector('a.job-view').click(); return true").await;
@@ -789,13 +612,8 @@ async fn three_videos_go_live_from_queued_to_completed_and_the_transcript_seeks_
         "return document.querySelectorAll('#segment-list button.segment').length >= 1",
     )
     .await;
-    let text = b
-        .js("return document.getElementById('segment-list').textContent.toLowerCase()")
-        .await;
-    assert!(
-        text.as_str().unwrap().contains("ask not what your country"),
-        "JFK's words in the transcript: {text}"
-    );
+    let text = b.js("return document.getElementById('segment-list').textContent.toLowerCase()").await;
+    assert!(text.as_str().unwrap().contains("ask not what your country"), "JFK's words in the transcript: {text}");
     b.wait_for(
         "the player to load the media",
         Duration::from_secs(30),
@@ -836,12 +654,13 @@ async fn three_videos_go_live_from_queued_to_completed_and_the_transcript_seeks_
             &format!("const t = document.getElementById('player').currentTime; return Math.abs(t - {target}) < 0.5 ? t : null"),
         )
         .await;
-    assert!(
-        (t.as_f64().unwrap() - target).abs() < 0.5,
-        "currentTime {t} moved to the segment at {target}"
-    );
+    assert!((t.as_f64().unwrap() - target).abs() < 0.5, "currentTime {t} moved to the segment at {target}");
     assert_eq!(
-        b.js("const c = document.querySelector('#segment-list li.current button'); return c && Number(c.dataset.start)").await.as_f64(),
+        b.js(
+            "const c = document.querySelector('#segment-list li.current button'); return c && Number(c.dataset.start)"
+        )
+        .await
+        .as_f64(),
         Some(target),
         "the chosen segment is highlighted"
     );
@@ -856,7 +675,11 @@ async fn three_videos_go_live_from_queued_to_completed_and_the_transcript_seeks_
     )
     .await;
     assert_eq!(
-        b.js("const c = document.querySelector('#segment-list li.current button'); return c && Number(c.dataset.start)").await.as_f64(),
+        b.js(
+            "const c = document.querySelector('#segment-list li.current button'); return c && Number(c.dataset.start)"
+        )
+        .await
+        .as_f64(),
         Some(first_start),
         "the first segment is highlighted"
     );
@@ -917,14 +740,7 @@ async fn cancelling_a_running_batch_cancels_the_running_job_and_skips_the_queued
     create_batch(&b, &server.base, "To be cancelled", 1, MODEL).await;
     // The long file first, so it is the one running when the batch is cancelled.
     upload(&b, &[testdata("long_form.wav")]).await;
-    upload(
-        &b,
-        &[
-            testdata("video/jfk.mp4"),
-            testdata("video/librivox_0870.mp4"),
-        ],
-    )
-    .await;
+    upload(&b, &[testdata("video/jfk.mp4"), testdata("video/librivox_0870.mp4")]).await;
     b.wait_for(
         "three queued jobs",
         Duration::from_secs(20),
@@ -962,20 +778,11 @@ async fn cancelling_a_running_batch_cancels_the_running_job_and_skips_the_queued
         .await;
     assert_eq!(statuses["long_form.wav"], json!("⊘Cancelled"), "{statuses}");
     assert_eq!(statuses["jfk.mp4"], json!("↷Skipped"), "{statuses}");
-    assert_eq!(
-        statuses["librivox_0870.mp4"],
-        json!("↷Skipped"),
-        "{statuses}"
-    );
+    assert_eq!(statuses["librivox_0870.mp4"], json!("↷Skipped"), "{statuses}");
     // Status is text, not colour alone; and every cancelled/skipped job can be retried.
+    assert_eq!(b.js("return document.querySelectorAll('#job-list button.job-retry').length").await, json!(3));
     assert_eq!(
-        b.js("return document.querySelectorAll('#job-list button.job-retry').length")
-            .await,
-        json!(3)
-    );
-    assert_eq!(
-        b.js("return document.getElementById('btn-cancel').hidden")
-            .await,
+        b.js("return document.getElementById('btn-cancel').hidden").await,
         json!(true),
         "nothing left to cancel"
     );
@@ -991,18 +798,11 @@ async fn a_failed_job_shows_its_error_as_text_and_retrying_it_completes() {
     let batch = create_batch(&b, &server.base, "Corrupt upload", 1, MODEL).await;
     // A file the server refuses at upload shows its reason next to the file, and the others
     // are not aborted.
-    upload(
-        &b,
-        &[testdata("hostile/text.mp4"), testdata("video/jfk.mp4")],
-    )
-    .await;
+    upload(&b, &[testdata("hostile/text.mp4"), testdata("video/jfk.mp4")]).await;
     let rows = b.js("return Object.fromEntries([...document.querySelectorAll('#upload-list li')].map(l => [l.querySelector('.upload-name').textContent, [l.dataset.state, l.querySelector('.upload-state').textContent]]))").await;
     assert_eq!(rows["jfk.mp4"][0], json!("done"), "{rows}");
     assert_eq!(rows["text.mp4"][0], json!("failed"), "{rows}");
-    assert!(
-        rows["text.mp4"][1].as_str().unwrap().contains("Rejected"),
-        "the server's reason is shown: {rows}"
-    );
+    assert!(rows["text.mp4"][1].as_str().unwrap().contains("Rejected"), "the server's reason is shown: {rows}");
     assert!(
         b.js("return document.getElementById('upload-summary').textContent")
             .await
@@ -1019,22 +819,10 @@ async fn a_failed_job_shows_its_error_as_text_and_retrying_it_completes() {
     .await;
 
     // Corrupt the stored upload after it passed the checks: decoding fails in the worker.
-    let job = b
-        .js("return document.querySelector('#job-list li.job').dataset.jobId")
-        .await
-        .as_str()
-        .unwrap()
-        .to_string();
-    let detail = reqwest::get(server.url(&format!("/api/batch/{batch}")))
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap();
-    let file_path = detail["batch"]["jobs"][0]["file_path"]
-        .as_str()
-        .expect("file_path")
-        .to_string();
+    let job =
+        b.js("return document.querySelector('#job-list li.job').dataset.jobId").await.as_str().unwrap().to_string();
+    let detail = reqwest::get(server.url(&format!("/api/batch/{batch}"))).await.unwrap().json::<Value>().await.unwrap();
+    let file_path = detail["batch"]["jobs"][0]["file_path"].as_str().expect("file_path").to_string();
     let stored = server.data_dir.path().join(&file_path);
     let original = std::fs::read(&stored).expect("the stored upload");
     let mut corrupt = original.clone();
@@ -1049,58 +837,30 @@ async fn a_failed_job_shows_its_error_as_text_and_retrying_it_completes() {
     // The start confirmation: one file was rejected and is not in the batch.
     let question = b.accept_confirm().await;
     assert!(question.contains("failed to upload"), "{question}");
-    b.wait_for(
-        "the job failed",
-        Duration::from_secs(300),
-        &format!("{} === 1", job_rows_js("failed")),
-    )
-    .await;
-    let error = b.js("const e = document.querySelector('#job-list li.job .job-error'); return !e.hidden && e.textContent").await;
-    let error = error
-        .as_str()
-        .expect("an error message is shown")
-        .to_string();
-    assert!(
-        error.starts_with("Error: ") && error.len() > "Error: ".len() + 3,
-        "{error}"
-    );
+    b.wait_for("the job failed", Duration::from_secs(300), &format!("{} === 1", job_rows_js("failed"))).await;
+    let error = b
+        .js("const e = document.querySelector('#job-list li.job .job-error'); return !e.hidden && e.textContent")
+        .await;
+    let error = error.as_str().expect("an error message is shown").to_string();
+    assert!(error.starts_with("Error: ") && error.len() > "Error: ".len() + 3, "{error}");
     // Rendered as text: the message is the node's only content.
-    assert_eq!(
-        b.js("return document.querySelector('#job-list li.job .job-error').children.length")
-            .await,
-        json!(0)
-    );
-    let api_error = reqwest::get(server.url(&format!("/api/batch/{batch}")))
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap()["batch"]["jobs"][0]["error_message"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    assert_eq!(
-        error,
-        format!("Error: {api_error}"),
-        "the server's message, verbatim"
-    );
+    assert_eq!(b.js("return document.querySelector('#job-list li.job .job-error').children.length").await, json!(0));
+    let api_error =
+        reqwest::get(server.url(&format!("/api/batch/{batch}"))).await.unwrap().json::<Value>().await.unwrap()["batch"]
+            ["jobs"][0]["error_message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+    assert_eq!(error, format!("Error: {api_error}"), "the server's message, verbatim");
     b.screenshot("dashboard_job_failed.png").await;
 
     // Repair the file and retry from the page: queued again, then completed.
     std::fs::write(&stored, &original).expect("restore the upload");
-    b.click(&format!(
-        "#job-list li[data-job-id='{job}'] button.job-retry"
-    ))
-    .await;
-    b.wait_for(
-        "the retried job completed",
-        Duration::from_secs(300),
-        &format!("{} === 1", job_rows_js("completed")),
-    )
-    .await;
+    b.click(&format!("#job-list li[data-job-id='{job}'] button.job-retry")).await;
+    b.wait_for("the retried job completed", Duration::from_secs(300), &format!("{} === 1", job_rows_js("completed")))
+        .await;
     assert_eq!(
-        b.js("return document.querySelector('#job-list li.job .job-error').hidden")
-            .await,
+        b.js("return document.querySelector('#job-list li.job .job-error').hidden").await,
         json!(true),
         "the old error is gone once the retry succeeded"
     );
@@ -1113,20 +873,11 @@ async fn a_hostile_batch_name_renders_literally_at_phone_width_and_the_batch_can
     let server = Server::start();
     let b = Browser::start(Some(360)).await;
     create_batch(&b, &server.base, XSS_NAME, 2, MODEL).await;
-    assert_eq!(
-        b.js("return document.getElementById('batch-name').textContent")
-            .await,
-        json!(XSS_NAME)
-    );
-    assert_eq!(
-        b.js("return document.querySelectorAll('img').length").await,
-        json!(0),
-        "no img element was created"
-    );
+    assert_eq!(b.js("return document.getElementById('batch-name').textContent").await, json!(XSS_NAME));
+    assert_eq!(b.js("return document.querySelectorAll('img').length").await, json!(0), "no img element was created");
     assert_eq!(b.js("return window.innerWidth").await, json!(360));
     assert_eq!(
-        b.js("return document.documentElement.scrollWidth <= window.innerWidth")
-            .await,
+        b.js("return document.documentElement.scrollWidth <= window.innerWidth").await,
         json!(true),
         "nothing overflows a 360 px screen"
     );
@@ -1140,20 +891,9 @@ async fn a_hostile_batch_name_renders_literally_at_phone_width_and_the_batch_can
         "return document.querySelectorAll('#batch-list li').length === 1",
     )
     .await;
-    assert_eq!(
-        b.js("return document.querySelector('#batch-list .batch-link').textContent")
-            .await,
-        json!(XSS_NAME)
-    );
-    assert_eq!(
-        b.js("return document.querySelectorAll('img').length").await,
-        json!(0)
-    );
-    assert_eq!(
-        b.js("return document.documentElement.scrollWidth <= window.innerWidth")
-            .await,
-        json!(true)
-    );
+    assert_eq!(b.js("return document.querySelector('#batch-list .batch-link').textContent").await, json!(XSS_NAME));
+    assert_eq!(b.js("return document.querySelectorAll('img').length").await, json!(0));
+    assert_eq!(b.js("return document.documentElement.scrollWidth <= window.innerWidth").await, json!(true));
     b.screenshot("dashboard_360px_list.png").await;
 
     // Delete, with confirmation; the list updates live.
@@ -1166,10 +906,7 @@ async fn a_hostile_batch_name_renders_literally_at_phone_width_and_the_batch_can
     .await;
     b.click("#btn-delete").await;
     let question = b.accept_confirm().await;
-    assert!(
-        question.contains(XSS_NAME),
-        "the confirmation names the batch: {question}"
-    );
+    assert!(question.contains(XSS_NAME), "the confirmation names the batch: {question}");
     b.wait_for("the list without the batch", Duration::from_secs(20), "return !document.getElementById('view-list').hidden && document.querySelectorAll('#batch-list li').length === 0").await;
     b.close().await;
 }
@@ -1200,10 +937,7 @@ async fn until_api_batch_status(server: &Server, batch: &str, status: &str, with
         if api["status"] == status {
             return;
         }
-        assert!(
-            Instant::now() < deadline,
-            "the batch did not reach {status} within {within:?}: {api:#}"
-        );
+        assert!(Instant::now() < deadline, "the batch did not reach {status} within {within:?}: {api:#}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -1221,7 +955,9 @@ async fn job_id_named(b: &Browser, name: &str) -> String {
 }
 
 fn job_status_js(job: &str) -> String {
-    format!("const li = document.querySelector(\"#job-list li.job[data-job-id='{job}']\"); return li && li.dataset.status")
+    format!(
+        "const li = document.querySelector(\"#job-list li.job[data-job-id='{job}']\"); return li && li.dataset.status"
+    )
 }
 
 /// The batch page shows what the server has: the batch's status, every job's status, every
@@ -1251,11 +987,7 @@ async fn assert_page_matches_api(b: &Browser, server: &Server, batch: &str) {
         "skipped_jobs",
         "cancelled_jobs",
     ] {
-        assert_eq!(
-            page["counts"][key].as_u64(),
-            api["progress"][key].as_u64(),
-            "{key}: page {page:#} api {api:#}"
-        );
+        assert_eq!(page["counts"][key].as_u64(), api["progress"][key].as_u64(), "{key}: page {page:#} api {api:#}");
     }
     let pct = api["progress"]["progress_percentage"].as_f64().expect("progress_percentage");
     assert_eq!(page["pct"], json!(format!("{pct:.1}%")), "the progress figure");
@@ -1351,10 +1083,7 @@ async fn a_cut_event_stream_resumes_without_a_reload_and_the_page_misses_nothing
         });
         assert!(resume.parse::<u64>().is_ok(), "a sequence number: {s:?}");
     }
-    assert!(
-        !seen.iter().any(|s| s.kind == Kind::Poll && s.passed),
-        "no poll got through: {seen:#?}"
-    );
+    assert!(!seen.iter().any(|s| s.kind == Kind::Poll && s.passed), "no poll got through: {seen:#?}");
     // Missing nothing: the second job went queued → processing → completed on the page,
     // though all of it happened while the page was cut off.
     let history = b.js("return window.__history").await;
@@ -1364,11 +1093,7 @@ async fn a_cut_event_stream_resumes_without_a_reload_and_the_page_misses_nothing
         ["queued", "processing", "completed"],
         "the events missed while cut off were replayed in order: {history:#}"
     );
-    assert_eq!(
-        b.js("return window.__noReload === true").await,
-        json!(true),
-        "the page recovered without a reload"
-    );
+    assert_eq!(b.js("return window.__noReload === true").await, json!(true), "the page recovered without a reload");
     b.screenshot("dashboard_stream_resumed.png").await;
     b.close().await;
 }
@@ -1415,16 +1140,10 @@ async fn while_the_event_stream_is_down_the_page_polls_and_stops_polling_once_it
     .await;
     assert_page_matches_api(&b, &server, &batch).await;
     let seen = link.seen()[mark..].to_vec();
-    assert!(
-        !seen.iter().any(|s| s.kind == Kind::Stream && s.passed),
-        "no stream got through: {seen:#?}"
-    );
+    assert!(!seen.iter().any(|s| s.kind == Kind::Stream && s.passed), "no stream got through: {seen:#?}");
     let polls = seen.iter().filter(|s| s.kind == Kind::Poll && s.passed).count();
     assert!(polls >= 1, "the page polled the batch: {seen:#?}");
-    assert!(
-        seen.iter().any(|s| s.kind == Kind::Stream && !s.passed),
-        "it kept trying to reopen the stream: {seen:#?}"
-    );
+    assert!(seen.iter().any(|s| s.kind == Kind::Stream && !s.passed), "it kept trying to reopen the stream: {seen:#?}");
     assert_ne!(b.js(CONN_STATE).await, json!("live"));
 
     // The stream comes back: the page goes live and polls no more.
@@ -1448,12 +1167,8 @@ async fn while_the_event_stream_is_down_the_page_polls_and_stops_polling_once_it
         statuses == ["queued", "completed"] || statuses == ["queued", "processing", "completed"],
         "the job's row went forward only: {statuses:?}"
     );
-    let values: Vec<f64> = history[&job]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["value"].as_f64().unwrap_or(-1.0))
-        .collect();
+    let values: Vec<f64> =
+        history[&job].as_array().unwrap().iter().map(|s| s["value"].as_f64().unwrap_or(-1.0)).collect();
     assert!(values.windows(2).all(|w| w[1] >= w[0]), "its bar never went back: {values:?}");
     assert_eq!(b.js("return window.__noReload === true").await, json!(true));
     b.close().await;
@@ -1497,19 +1212,10 @@ async fn a_token_protected_server_asks_for_the_token_once_and_works_after_and_a_
         json!(["done"]),
         "the upload was accepted"
     );
-    b.wait_for(
-        "Start to be enabled",
-        Duration::from_secs(10),
-        "return !document.getElementById('btn-start').disabled",
-    )
-    .await;
+    b.wait_for("Start to be enabled", Duration::from_secs(10), "return !document.getElementById('btn-start').disabled")
+        .await;
     b.click("#btn-start").await;
-    b.wait_for(
-        "the job completed",
-        Duration::from_secs(120),
-        &format!("{} === 1", job_rows_js("completed")),
-    )
-    .await;
+    b.wait_for("the job completed", Duration::from_secs(120), &format!("{} === 1", job_rows_js("completed"))).await;
     assert_eq!(b.js(CONN_STATE).await, json!("live"), "live all along");
     // A download link carries the token (links cannot send headers); without it, 401.
     let href = b
@@ -1558,10 +1264,7 @@ async fn a_token_protected_server_asks_for_the_token_once_and_works_after_and_a_
     assert_eq!(question, "This Vidscribe server needs an access token:");
     b.answer_prompt("not-the-token").await;
     let again = b.next_prompt(Duration::from_secs(10)).await;
-    assert_eq!(
-        again,
-        "The access token was not accepted by this Vidscribe server. Enter the access token:"
-    );
+    assert_eq!(again, "The access token was not accepted by this Vidscribe server. Enter the access token:");
     b.client.dismiss_alert().await.expect("decline");
     b.wait_for(
         "the page to say the token was refused",

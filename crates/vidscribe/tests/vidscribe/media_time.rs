@@ -28,8 +28,9 @@ fn transcribe_json(files: &[std::path::PathBuf], out_dir: &Path, extra: &[&str])
         Duration::from_secs(900),
     );
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let report: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("--json prints one report ({e}): {}\n{stderr}", String::from_utf8_lossy(&out.stdout)));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("--json prints one report ({e}): {}\n{stderr}", String::from_utf8_lossy(&out.stdout))
+    });
     (out.status.code(), report, stderr)
 }
 
@@ -58,7 +59,11 @@ fn copies_joined_with_timestamp_gaps_are_subtitled_where_the_video_shows_them() 
     let tmp = tempfile::tempdir().unwrap();
     let files = stage(
         &tmp.path().join("in"),
-        &[("joined_mp4.mp4", "video/jfk_gapped.mp4"), ("joined_mkv.mkv", "video/jfk_gapped.mkv"), ("once.mp4", "video/jfk.mp4")],
+        &[
+            ("joined_mp4.mp4", "video/jfk_gapped.mp4"),
+            ("joined_mkv.mkv", "video/jfk_gapped.mkv"),
+            ("once.mp4", "video/jfk.mp4"),
+        ],
     );
     let out_dir = tmp.path().join("out");
     let (code, report, stderr) = transcribe_json(&files, &out_dir, &[]);
@@ -120,7 +125,12 @@ fn audio_that_ends_before_its_video_is_transcribed_with_a_warning_not_a_failure(
     assert!(warning.contains("ends at 11.0 s but the file lasts 25.0 s"), "{report}");
     assert!(stderr.contains("warning: ") && stderr.contains("talk.mp4"), "the terminal says it too: {stderr}");
     let text: Vec<String> = segments(&out_dir.join("talk.json")).into_iter().map(|s| s.1).collect();
-    assert_wer("jfk_short_audio.mp4", &reference("video/jfk_short_audio.mp4"), &text.join(" "), max_wer("video/jfk_short_audio.mp4"));
+    assert_wer(
+        "jfk_short_audio.mp4",
+        &reference("video/jfk_short_audio.mp4"),
+        &text.join(" "),
+        max_wer("video/jfk_short_audio.mp4"),
+    );
 }
 
 /// An 8 kHz mono 16-bit WAV of `minutes` of a tone far below speech level (−65 dBFS): real
@@ -160,7 +170,12 @@ fn peak_rss_of_transcribe(file: &Path, out_dir: &Path) -> u64 {
     let mut cmd = Command::new("/usr/bin/time");
     cmd.arg("-f").arg("%M").arg("-o").arg(&time_out).arg(env!("CARGO_BIN_EXE_vidscribe"));
     let out = run(
-        cmd.arg("transcribe").arg(file).arg("--out").arg(out_dir).args(["--model", MODEL, "--format", "txt"]).env("NO_COLOR", "1"),
+        cmd.arg("transcribe")
+            .arg(file)
+            .arg("--out")
+            .arg(out_dir)
+            .args(["--model", MODEL, "--format", "txt"])
+            .env("NO_COLOR", "1"),
         Duration::from_secs(600),
     );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -170,7 +185,10 @@ fn peak_rss_of_transcribe(file: &Path, out_dir: &Path) -> u64 {
 #[test]
 fn memory_does_not_grow_with_the_length_of_the_media() {
     ensure_model();
-    assert!(Path::new("/usr/bin/time").exists(), "GNU time is needed (apt-get install time; scripts/install-system-deps does)");
+    assert!(
+        Path::new("/usr/bin/time").exists(),
+        "GNU time is needed (apt-get install time; scripts/install-system-deps does)"
+    );
     let tmp = tempfile::tempdir().unwrap();
     let (short, long) = (tmp.path().join("five_minutes.wav"), tmp.path().join("one_hour.wav"));
     write_quiet_wav(&short, 5);

@@ -10,7 +10,10 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use vidscribe_server::testing::{ApiClient, SseEvent};
 
-use crate::support::{assert_corpus_wer, assert_wer, drain, ensure_model, fixture, max_wer, reference, signal, vidscribe, Captured, Server, MODEL};
+use crate::support::{
+    assert_corpus_wer, assert_wer, drain, ensure_model, fixture, max_wer, reference, signal, vidscribe, Captured,
+    Server, MODEL,
+};
 
 const JOBS: usize = 20;
 /// tiny.en on the 20 spoken channel names (two words each, 40 in all), whichever worker ran
@@ -67,7 +70,8 @@ fn worker_of(job: &Value) -> Option<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scale_out_three_workers_on_postgres_survive_a_sigkill() {
     ensure_model();
-    let base = std::env::var("VIDSCRIBE_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let base = std::env::var("VIDSCRIBE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
     let schema = Schema::create(&base).await;
     let result = tokio::spawn(run(schema.url())).await;
     schema.drop_it().await;
@@ -90,7 +94,8 @@ async fn run(url: String) {
             let name = format!("w{i}");
             let mut c = vidscribe();
             c.args(["worker", "--database", &url, "--data-dir"]).arg(&d).args(["--slots", "2", "--name", &name]);
-            let mut child = c.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn worker");
+            let mut child =
+                c.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn worker");
             drain(child.stdout.take().unwrap());
             let stderr = drain(child.stderr.take().unwrap());
             Worker { name, child, stderr }
@@ -99,11 +104,17 @@ async fn run(url: String) {
 
     // 20 short real-speech clips (the alsa channel names, ~1 s each), reused under new names.
     let dir = fixture("alsa/Front_Center.wav").parent().unwrap().to_path_buf();
-    let mut clips: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "wav")).collect();
+    let mut clips: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "wav"))
+        .collect();
     clips.sort();
     assert!(!clips.is_empty());
 
-    let batch_id = api.create_batch(json!({"name": "scale-out", "max_concurrent": 4, "model": MODEL, "formats": ["txt"]})).await;
+    let batch_id =
+        api.create_batch(json!({"name": "scale-out", "max_concurrent": 4, "model": MODEL, "formats": ["txt"]})).await;
     let path = format!("/api/batch/{batch_id}/events");
     let mut sse = api.sse(&path, None).await.expect("sse");
     let seen: Arc<Mutex<Vec<SseEvent>>> = Arc::default();
@@ -158,7 +169,10 @@ async fn run(url: String) {
     // The batch completes.
     let done = api.wait_for_batch(&batch_id, Duration::from_secs(480), |b| b["status"] == "completed").await;
     let elapsed = t0.elapsed();
-    tokio::time::timeout(Duration::from_secs(30), collector).await.expect("SSE collector saw the completed event").unwrap();
+    tokio::time::timeout(Duration::from_secs(30), collector)
+        .await
+        .expect("SSE collector saw the completed event")
+        .unwrap();
     let live: Vec<SseEvent> = seen.lock().unwrap().iter().filter(|e| e.event != "snapshot").cloned().collect();
 
     // Every job completed, exactly once.
@@ -179,7 +193,11 @@ async fn run(url: String) {
     // killed worker's re-run ones too.
     let mut pairs = Vec::new();
     for (job_id, source) in &source_of {
-        let resp = api.request(reqwest::Method::GET, &format!("/api/batch/{batch_id}/jobs/{job_id}/transcript.txt")).send().await.unwrap();
+        let resp = api
+            .request(reqwest::Method::GET, &format!("/api/batch/{batch_id}/jobs/{job_id}/transcript.txt"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status().as_u16(), 200, "transcript.txt of {job_id} ({source})");
         let text = resp.text().await.unwrap();
         let expected = reference(source);
@@ -237,7 +255,8 @@ async fn run(url: String) {
 
     // GET /api/workers lists the three.
     let w = api.get("/api/workers").await.unwrap().ok();
-    let names: BTreeSet<String> = w["workers"].as_array().unwrap().iter().filter_map(|x| x["name"].as_str().map(str::to_string)).collect();
+    let names: BTreeSet<String> =
+        w["workers"].as_array().unwrap().iter().filter_map(|x| x["name"].as_str().map(str::to_string)).collect();
     for n in ["w1", "w2", "w3"] {
         assert!(names.contains(n), "GET /api/workers lacks {n}: {w}");
     }

@@ -22,7 +22,8 @@ pub fn vidscribe() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_vidscribe"));
     for (k, _) in std::env::vars_os() {
         let k = k.to_string_lossy().into_owned();
-        let keep = ["VIDSCRIBE_MODEL_DIR", "VIDSCRIBE_TESTDATA", "VIDSCRIBE_PYTHON", "VIDSCRIBE_FFMPEG", "VIDSCRIBE_FFPROBE"];
+        let keep =
+            ["VIDSCRIBE_MODEL_DIR", "VIDSCRIBE_TESTDATA", "VIDSCRIBE_PYTHON", "VIDSCRIBE_FFMPEG", "VIDSCRIBE_FFPROBE"];
         if k.starts_with("VIDSCRIBE_") && !keep.contains(&k.as_str()) {
             c.env_remove(&k);
         }
@@ -224,7 +225,12 @@ impl Drop for Server {
 
 /// Sends a signal by name through kill(1) (the workspace forbids unsafe code).
 pub fn signal(pid: u32, name: &str) {
-    let ok = Command::new("kill").arg(format!("-{name}")).arg(pid.to_string()).status().map(|s| s.success()).unwrap_or(false);
+    let ok = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
     assert!(ok, "kill -{name} {pid} failed");
 }
 
@@ -250,7 +256,13 @@ pub fn processes_mentioning(needle: &str) -> Vec<String> {
 
 /// Lowercase words without punctuation, for comparing transcripts loosely.
 pub fn words(text: &str) -> String {
-    text.to_lowercase().chars().map(|c| if c.is_alphanumeric() || c == ' ' { c } else { ' ' }).collect::<String>().split_whitespace().collect::<Vec<_>>().join(" ")
+    text.to_lowercase()
+        .chars()
+        .map(|c| if c.is_alphanumeric() || c == ' ' { c } else { ' ' })
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The reference transcript of a speech fixture: the `.txt` beside it, which
@@ -265,7 +277,12 @@ pub fn reference(fixture_path: &str) -> String {
 pub fn assert_wer(what: &str, reference: &str, hypothesis: &str, max: f64) -> f64 {
     let w = vidscribe_formats::wer::wer(reference, hypothesis);
     eprintln!("WER {what}: {:.1}% (bound {:.1}%): {:?}", w * 100.0, max * 100.0, hypothesis.trim());
-    assert!(w <= max, "{what}: WER {:.1}% > {:.1}%\nreference:  {reference:?}\nhypothesis: {hypothesis:?}", w * 100.0, max * 100.0);
+    assert!(
+        w <= max,
+        "{what}: WER {:.1}% > {:.1}%\nreference:  {reference:?}\nhypothesis: {hypothesis:?}",
+        w * 100.0,
+        max * 100.0
+    );
     w
 }
 
@@ -312,8 +329,16 @@ pub fn json_text(doc: &serde_json::Value) -> String {
 pub fn max_wer(fixture_path: &str) -> f64 {
     match fixture_path {
         // [0.0% in every container, at 8 kHz, joined with gaps and with the video outlasting it]
-        "jfk.wav" | "video/jfk.mp4" | "video/jfk.mkv" | "video/jfk.mov" | "video/jfk.webm" | "video/jfk.avi"
-        | "video/jfk_8k.mp4" | "video/jfk_gapped.mp4" | "video/jfk_gapped.mkv" | "video/jfk_short_audio.mp4" => 0.05,
+        "jfk.wav"
+        | "video/jfk.mp4"
+        | "video/jfk.mkv"
+        | "video/jfk.mov"
+        | "video/jfk.webm"
+        | "video/jfk.avi"
+        | "video/jfk_8k.mp4"
+        | "video/jfk_gapped.mp4"
+        | "video/jfk_gapped.mkv"
+        | "video/jfk_short_audio.mp4" => 0.05,
         // [4.5%: 1 of 22 words] 2 errors pass, 3 fail.
         "video/librivox_0870.mp4" | "librivox/sense_and_sensibility_01_austen_64kb-0870.wav" => 0.10,
         // [25.0%: "old-sposed" for "ill disposed", 2 of 8] 3 errors fail.
@@ -325,8 +350,13 @@ pub fn max_wer(fixture_path: &str) -> f64 {
         // [0.0% of 8] 1 error passes, 2 fail.
         "librivox/sense_and_sensibility_01_austen_64kb-0930.wav" => 0.15,
         // Two words each [0.0%]: one may be wrong, not both.
-        "alsa/Front_Center.wav" | "alsa/Front_Left.wav" | "alsa/Front_Right.wav" | "alsa/Rear_Center.wav"
-        | "alsa/Rear_Left.wav" | "alsa/Side_Left.wav" | "alsa/Side_Right.wav" => 0.5,
+        "alsa/Front_Center.wav"
+        | "alsa/Front_Left.wav"
+        | "alsa/Front_Right.wav"
+        | "alsa/Rear_Center.wav"
+        | "alsa/Rear_Left.wav"
+        | "alsa/Side_Left.wav"
+        | "alsa/Side_Right.wav" => 0.5,
         // [100%: tiny.en hears "We're right" (normalised "we are right": 2 errors)]. Only a
         // corpus bound over many clips (scale_out) holds this one to account.
         "alsa/Rear_Right.wav" => 1.0,

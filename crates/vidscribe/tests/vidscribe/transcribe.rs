@@ -4,23 +4,30 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::{assert_wer, ensure_model, json_text, max_wer, reference, run, stage, subtitle_text, vidscribe, MODEL};
+use crate::support::{
+    assert_wer, ensure_model, json_text, max_wer, reference, run, stage, subtitle_text, vidscribe, MODEL,
+};
 
 #[test]
 fn transcribing_videos_writes_every_format_and_a_corrupt_file_fails_by_name() {
     ensure_model();
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("in");
-    let files = stage(&input, &[("talk.mp4", "video/jfk.mp4"), ("interview.mkv", "video/jfk.mkv"), ("broken.mp4", "hostile/truncated.mp4")]);
+    let files = stage(
+        &input,
+        &[("talk.mp4", "video/jfk.mp4"), ("interview.mkv", "video/jfk.mkv"), ("broken.mp4", "hostile/truncated.mp4")],
+    );
     let out_dir = tmp.path().join("out");
 
     let out = run(
-        vidscribe()
-            .arg("transcribe")
-            .args(&files)
-            .arg("--out")
-            .arg(&out_dir)
-            .args(["--format", "txt,srt,vtt,json", "--model", MODEL, "--jobs", "2"]),
+        vidscribe().arg("transcribe").args(&files).arg("--out").arg(&out_dir).args([
+            "--format",
+            "txt,srt,vtt,json",
+            "--model",
+            MODEL,
+            "--jobs",
+            "2",
+        ]),
         Duration::from_secs(600),
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -35,7 +42,8 @@ fn transcribing_videos_writes_every_format_and_a_corrupt_file_fails_by_name() {
     for stem in ["talk", "interview"] {
         for ext in ["txt", "srt", "vtt", "json"] {
             let p = out_dir.join(format!("{stem}.{ext}"));
-            let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{} missing: {e}\n{context}", p.display()));
+            let text =
+                std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{} missing: {e}\n{context}", p.display()));
             assert!(!text.trim().is_empty(), "{} is empty", p.display());
         }
         // Every format carries the quote, scored against the reference text.
@@ -48,11 +56,20 @@ fn transcribing_videos_writes_every_format_and_a_corrupt_file_fails_by_name() {
         let vtt = std::fs::read_to_string(out_dir.join(format!("{stem}.vtt"))).unwrap();
         assert!(vtt.starts_with("WEBVTT"), "{stem}.vtt is WebVTT");
         assert_wer(&format!("{stem}.vtt"), &jfk, &subtitle_text(&vtt), bound);
-        let json: Value = serde_json::from_str(&std::fs::read_to_string(out_dir.join(format!("{stem}.json"))).unwrap()).unwrap();
-        assert!(json.get("segments").and_then(Value::as_array).is_some_and(|s| !s.is_empty()), "{stem}.json has segments");
+        let json: Value =
+            serde_json::from_str(&std::fs::read_to_string(out_dir.join(format!("{stem}.json"))).unwrap()).unwrap();
+        assert!(
+            json.get("segments").and_then(Value::as_array).is_some_and(|s| !s.is_empty()),
+            "{stem}.json has segments"
+        );
         assert_wer(&format!("{stem}.json"), &jfk, &json_text(&json), bound);
     }
-    let leftovers: Vec<_> = std::fs::read_dir(&out_dir).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n.starts_with("broken")).collect();
+    let leftovers: Vec<_> = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("broken"))
+        .collect();
     assert!(leftovers.is_empty(), "no outputs for the corrupt file: {leftovers:?}");
 
     // The summary table lists every file with its status; without a TTY each transition is a plain line.
@@ -60,7 +77,10 @@ fn transcribing_videos_writes_every_format_and_a_corrupt_file_fails_by_name() {
     assert!(table[0].starts_with("FILE") && table[0].contains("RTF"), "{context}");
     assert_eq!(table.iter().filter(|l| l.trim_end().ends_with("completed")).count(), 2, "{context}");
     assert!(table.iter().any(|l| l.contains("broken.mp4") && l.trim_end().ends_with("failed")), "{context}");
-    assert!(stderr.contains("queued -> processing") && stderr.contains("processing -> completed"), "plain transition lines\n{context}");
+    assert!(
+        stderr.contains("queued -> processing") && stderr.contains("processing -> completed"),
+        "plain transition lines\n{context}"
+    );
     assert!(stderr.contains("processing -> failed"), "{context}");
 }
 
@@ -74,7 +94,12 @@ fn folders_are_walked_non_media_is_skipped_and_json_reports_results() {
     let out_dir = tmp.path().join("subs");
 
     let out = run(
-        vidscribe().arg("transcribe").arg(&input).arg("--out").arg(&out_dir).args(["--format", "srt", "--model", MODEL, "--json"]),
+        vidscribe()
+            .arg("transcribe")
+            .arg(&input)
+            .arg("--out")
+            .arg(&out_dir)
+            .args(["--format", "srt", "--model", MODEL, "--json"]),
         Duration::from_secs(600),
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -94,7 +119,10 @@ fn folders_are_walked_non_media_is_skipped_and_json_reports_results() {
     assert!(files[0]["real_time_factor"].as_f64().unwrap() > 0.0, "{report}");
     let skipped: Vec<&str> = report["skipped"].as_array().unwrap().iter().filter_map(|s| s["file"].as_str()).collect();
     assert_eq!(skipped.len(), 2, "{report}");
-    assert!(skipped.iter().any(|s| s.ends_with("README.txt")) && skipped.iter().any(|s| s.ends_with("notes.mp4")), "{report}");
+    assert!(
+        skipped.iter().any(|s| s.ends_with("README.txt")) && skipped.iter().any(|s| s.ends_with("notes.mp4")),
+        "{report}"
+    );
     assert!(stderr.contains("skipping") && stderr.contains("notes.mp4"), "{stderr}");
     assert!(out_dir.join("speech.srt").is_file());
     assert!(!out_dir.join("speech.txt").exists(), "only the requested format");

@@ -5,11 +5,18 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::{assert_wer, drain, ensure_model, max_wer, reference, run, stage, subtitle_text, wait_child, wait_for, Server, MODEL};
+use crate::support::{
+    assert_wer, drain, ensure_model, max_wer, reference, run, stage, subtitle_text, wait_child, wait_for, Server, MODEL,
+};
 
 fn ok(out: &std::process::Output, what: &str) -> String {
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "{what} failed ({:?}): {stdout}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{what} failed ({:?}): {stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
     stdout
 }
 
@@ -19,16 +26,34 @@ fn batch_watch_prints_every_transition_of_a_three_job_batch_and_exits_0() {
     let server = Server::start(&["--workers", "1"]);
     let t = Duration::from_secs(60);
 
-    let id = ok(&run(server.batch(&["create", "--name", "three talks", "--model", MODEL, "--format", "txt,srt"]), t), "batch create").trim().to_string();
+    let id = ok(
+        &run(server.batch(&["create", "--name", "three talks", "--model", MODEL, "--format", "txt,srt"]), t),
+        "batch create",
+    )
+    .trim()
+    .to_string();
     assert_eq!(id.len(), 36, "create prints the batch id: {id}");
     let inputs = tempfile::tempdir().unwrap();
-    let files = stage(inputs.path(), &[("talk.mp4", "video/jfk.mp4"), ("interview.mkv", "video/jfk.mkv"), ("reading.mp4", "video/librivox_0870.mp4")]);
+    let files = stage(
+        inputs.path(),
+        &[
+            ("talk.mp4", "video/jfk.mp4"),
+            ("interview.mkv", "video/jfk.mkv"),
+            ("reading.mp4", "video/librivox_0870.mp4"),
+        ],
+    );
     let added = ok(&run(server.batch(&["add", &id]).args(&files), t), "batch add");
     let job_ids: Vec<String> = added.lines().map(|l| l.split_whitespace().next().unwrap().to_string()).collect();
     assert_eq!(job_ids.len(), 3, "{added}");
 
     // Watch from before the start, so every transition happens while it is connected.
-    let mut watch = server.batch(&["watch", &id]).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut watch = server
+        .batch(&["watch", &id])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let stdout = drain(watch.stdout.take().unwrap());
     let stderr = drain(watch.stderr.take().unwrap());
     wait_for("watch to show the snapshot", Duration::from_secs(30), || {
@@ -41,7 +66,12 @@ fn batch_watch_prints_every_transition_of_a_three_job_batch_and_exits_0() {
         panic!("watch did not end within 10 min\nstdout:\n{}\nstderr:\n{}", stdout.text(), stderr.text())
     });
     let text = stdout.text();
-    assert_eq!(status.code(), Some(0), "watch exits 0 when the batch completed\nstdout:\n{text}\nstderr:\n{}", stderr.text());
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "watch exits 0 when the batch completed\nstdout:\n{text}\nstderr:\n{}",
+        stderr.text()
+    );
     assert!(text.contains("pending -> processing"), "{text}");
     assert!(text.contains("processing -> completed"), "{text}");
     for job in &job_ids {
@@ -55,7 +85,8 @@ fn batch_watch_prints_every_transition_of_a_three_job_batch_and_exits_0() {
     }
 
     // The other client commands against the finished batch.
-    let status: Value = serde_json::from_str(&ok(&run(server.batch(&["status", &id, "--json"]), t), "batch status")).unwrap();
+    let status: Value =
+        serde_json::from_str(&ok(&run(server.batch(&["status", &id, "--json"]), t), "batch status")).unwrap();
     assert_eq!(status["batch"]["status"], "completed");
     let list = ok(&run(server.batch(&["list"]), t), "batch list");
     assert!(list.contains(&id), "{list}");
@@ -67,15 +98,26 @@ fn batch_watch_prints_every_transition_of_a_three_job_batch_and_exits_0() {
     for job in &job_ids {
         let job8 = &job[job.len() - 8..];
         for f in ["transcript.txt", "subtitles.srt"] {
-            assert!(names.iter().any(|n| n.ends_with(&format!("_{job8}/{f}"))), "the ZIP lacks {f} of job {job}: {names:?}");
+            assert!(
+                names.iter().any(|n| n.ends_with(&format!("_{job8}/{f}"))),
+                "the ZIP lacks {f} of job {job}: {names:?}"
+            );
         }
     }
     let srt = dir.path().join("one.srt");
-    ok(&run(server.batch(&["download", &id, "--job", &job_ids[0], "--format", "srt", "--out"]).arg(&srt), t), "job download");
+    ok(
+        &run(server.batch(&["download", &id, "--job", &job_ids[0], "--format", "srt", "--out"]).arg(&srt), t),
+        "job download",
+    );
     let srt = std::fs::read_to_string(&srt).unwrap();
     assert!(srt.contains(" --> "), "{srt}");
     // The first job is talk.mp4: its subtitles say the JFK quote.
-    assert_wer("batch download --job (talk.mp4)", &reference("video/jfk.mp4"), &subtitle_text(&srt), max_wer("video/jfk.mp4"));
+    assert_wer(
+        "batch download --job (talk.mp4)",
+        &reference("video/jfk.mp4"),
+        &subtitle_text(&srt),
+        max_wer("video/jfk.mp4"),
+    );
 
     let stopped = server.stop();
     assert!(stopped.success(), "serve exits 0 after SIGTERM: {stopped:?}");
@@ -92,7 +134,10 @@ fn client_errors_are_one_sentence_with_the_cause() {
     assert!(stopped.success(), "{stopped:?}");
 
     // Nobody listens there any more.
-    let out = run(crate::support::vidscribe().args(["batch", "list", "--server", &server_url_of_closed_port()]), Duration::from_secs(30));
+    let out = run(
+        crate::support::vidscribe().args(["batch", "list", "--server", &server_url_of_closed_port()]),
+        Duration::from_secs(30),
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr.contains("cannot reach the server"), "{stderr}");
