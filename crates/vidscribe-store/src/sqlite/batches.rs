@@ -177,20 +177,30 @@ pub(super) async fn get(store: &SqliteStore, batch_id: BatchId) -> Result<Batch>
 }
 
 pub(super) async fn list(store: &SqliteStore) -> Result<Vec<BatchSummary>> {
+    // Two set queries (batches, then the running jobs) in one read transaction, so the list
+    // is one snapshot and costs the same two queries however many batches there are.
     let mut conn = store.readers.acquire().await?;
-    let ids: Vec<String> =
-        sqlx::query_scalar("SELECT id FROM batches ORDER BY created_at DESC, id DESC").fetch_all(&mut *conn).await?;
-    let mut out = Vec::with_capacity(ids.len());
-    for id in ids {
-        let id: BatchId = id.parse().map_err(|_| StoreError::Corrupt(format!("bad batch id '{id}'")))?;
-        match rows::summary(&mut conn, id).await {
-            Ok(s) => out.push(s),
-            // Deleted between the two reads.
-            Err(StoreError::BatchNotFound(_)) => {}
-            Err(e) => return Err(e),
-        }
+    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+    let batch_rows =
+        sqlx::query(&format!("SELECT {} FROM batches ORDER BY created_at DESC, id DESC", rows::BATCH_COLUMNS))
+            .fetch_all(&mut *tx)
+            .await?;
+    let running_rows = sqlx::query("SELECT batch_id, progress, media_duration FROM jobs WHERE status = 'processing'")
+        .fetch_all(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    let mut running: std::collections::HashMap<String, Vec<(f64, Option<f64>)>> = std::collections::HashMap::new();
+    for r in &running_rows {
+        running.entry(r.try_get("batch_id")?).or_default().push((r.try_get("progress")?, r.try_get("media_duration")?));
     }
-    Ok(out)
+    batch_rows
+        .iter()
+        .map(|r| {
+            let b = rows::batch_from_row(r)?;
+            let run = running.get(&b.id.to_string()).map(Vec::as_slice).unwrap_or(&[]);
+            Ok(b.summary(run))
+        })
+        .collect()
 }
 
 pub(super) async fn cancel(store: &SqliteStore, batch_id: BatchId) -> Result<Vec<JobId>> {
