@@ -135,9 +135,10 @@ impl JobStatus {
         matches!(self, JobStatus::Completed | JobStatus::Failed | JobStatus::Skipped | JobStatus::Cancelled)
     }
 
-    /// Statuses a user may retry from.
+    /// Statuses a user may retry from: the ended ones the machine lets go back to the queue
+    /// (derived from [`Self::can_become`], so the two cannot disagree).
     pub const fn is_retryable(self) -> bool {
-        matches!(self, JobStatus::Failed | JobStatus::Skipped | JobStatus::Cancelled)
+        self.is_terminal() && self.can_become(JobStatus::Queued)
     }
 }
 
@@ -203,6 +204,12 @@ mod tests {
     fn a_completed_job_cannot_be_completed_again() {
         assert!(!JobStatus::Completed.can_become(JobStatus::Completed));
         assert!(!JobStatus::Completed.can_become(JobStatus::Queued));
+    }
+
+    #[test]
+    fn a_user_may_retry_exactly_the_failed_skipped_and_cancelled_jobs() {
+        let retryable: Vec<JobStatus> = JobStatus::ALL.iter().copied().filter(|s| s.is_retryable()).collect();
+        assert_eq!(retryable, [JobStatus::Failed, JobStatus::Skipped, JobStatus::Cancelled]);
     }
 
     #[test]

@@ -74,13 +74,10 @@ impl BatchView {
         })
     }
 
+    /// The core state machine decides; a status this CLI does not know is not terminal.
     pub fn is_terminal(&self) -> bool {
-        is_terminal_batch(&self.status)
+        self.status.parse::<vidscribe_core::BatchStatus>().is_ok_and(vidscribe_core::BatchStatus::is_terminal)
     }
-}
-
-pub fn is_terminal_batch(status: &str) -> bool {
-    matches!(status, "completed" | "failed" | "cancelled")
 }
 
 enum Mode {
