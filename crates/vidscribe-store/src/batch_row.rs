@@ -79,6 +79,25 @@ impl BatchRow {
     }
 }
 
+/// The list both backends serve: each batch's summary with its own running jobs, from the
+/// batch rows and every running job as `(batch, progress, duration)` (two set queries).
+pub(crate) fn list_summaries(
+    batches: impl IntoIterator<Item = BatchRow>,
+    running: impl IntoIterator<Item = (BatchId, f64, Option<f64>)>,
+) -> Vec<BatchSummary> {
+    let mut by_batch: std::collections::HashMap<BatchId, Vec<(f64, Option<f64>)>> = std::collections::HashMap::new();
+    for (batch, progress, duration) in running {
+        by_batch.entry(batch).or_default().push((progress, duration));
+    }
+    batches
+        .into_iter()
+        .map(|b| {
+            let run = by_batch.get(&b.id).map(Vec::as_slice).unwrap_or(&[]);
+            b.summary(run)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -172,18 +172,12 @@ pub(super) async fn list(store: &PgStore) -> Result<Vec<BatchSummary>> {
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
-    let mut running: HashMap<Uuid, Vec<(f64, Option<f64>)>> = HashMap::new();
-    for r in &running_rows {
-        running.entry(r.try_get("batch_id")?).or_default().push((r.try_get("progress")?, r.try_get("media_duration")?));
-    }
-    batch_rows
+    let batches = batch_rows.iter().map(rows::batch_from_row).collect::<Result<Vec<_>>>()?;
+    let running = running_rows
         .iter()
-        .map(|r| {
-            let b = rows::batch_from_row(r)?;
-            let run = running.get(&b.id.as_uuid()).map(Vec::as_slice).unwrap_or(&[]);
-            Ok(b.summary(run))
-        })
-        .collect()
+        .map(|r| Ok((BatchId::from_uuid(r.try_get("batch_id")?), r.try_get("progress")?, r.try_get("media_duration")?)))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(crate::batch_row::list_summaries(batches, running))
 }
 
 pub(super) async fn cancel(store: &PgStore, batch_id: BatchId) -> Result<Vec<JobId>> {

@@ -189,18 +189,18 @@ pub(super) async fn list(store: &SqliteStore) -> Result<Vec<BatchSummary>> {
         .fetch_all(&mut *tx)
         .await?;
     tx.commit().await?;
-    let mut running: std::collections::HashMap<String, Vec<(f64, Option<f64>)>> = std::collections::HashMap::new();
-    for r in &running_rows {
-        running.entry(r.try_get("batch_id")?).or_default().push((r.try_get("progress")?, r.try_get("media_duration")?));
-    }
-    batch_rows
+    let batches = batch_rows.iter().map(rows::batch_from_row).collect::<Result<Vec<_>>>()?;
+    let running = running_rows
         .iter()
         .map(|r| {
-            let b = rows::batch_from_row(r)?;
-            let run = running.get(&b.id.to_string()).map(Vec::as_slice).unwrap_or(&[]);
-            Ok(b.summary(run))
+            Ok((
+                rows::parse(r.try_get::<&str, _>("batch_id")?, "batch id")?,
+                r.try_get("progress")?,
+                r.try_get("media_duration")?,
+            ))
         })
-        .collect()
+        .collect::<Result<Vec<_>>>()?;
+    Ok(crate::batch_row::list_summaries(batches, running))
 }
 
 pub(super) async fn cancel(store: &SqliteStore, batch_id: BatchId) -> Result<Vec<JobId>> {

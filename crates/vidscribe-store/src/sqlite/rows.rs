@@ -38,7 +38,7 @@ fn opt_ts(row: &SqliteRow, col: &str) -> Result<Option<DateTime<Utc>>> {
     v.as_deref().map(parse_ts).transpose()
 }
 
-fn parse<T: std::str::FromStr>(s: &str, what: &str) -> Result<T> {
+pub(super) fn parse<T: std::str::FromStr>(s: &str, what: &str) -> Result<T> {
     s.parse().map_err(|_| StoreError::Corrupt(format!("bad {what} '{s}'")))
 }
 
