@@ -78,6 +78,17 @@ impl Sandbox {
         t.elapsed()
     }
 
+    /// `/health` answer times, probed every 100 ms until `until` after `t0` (each must
+    /// answer within 2 s): the server keeps serving others while one client misbehaves.
+    async fn health_until(&self, t0: Instant, until: Duration) -> Vec<Duration> {
+        let mut health = Vec::new();
+        while t0.elapsed() < until {
+            health.push(self.healthy_within(Duration::from_secs(2)).await);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        health
+    }
+
     async fn stop(self) {
         self.server.stop().await;
         self.store.close().await;
@@ -395,6 +406,28 @@ async fn a_corpus_of_malformed_media_is_rejected_with_the_right_status_and_nothi
 // ---- size limits -----------------------------------------------------------------------------
 
 /// Reads one HTTP/1.1 response from a raw socket until the peer closes it or `within` passes.
+/// Writes `bytes` one at a time, `every` apart, until the server stops reading (a write
+/// fails) or 30 s after `t0`; the task yields how many bytes went out.
+fn trickle(
+    mut wr: tokio::net::tcp::OwnedWriteHalf,
+    bytes: impl IntoIterator<Item = u8, IntoIter: Send + 'static>,
+    every: Duration,
+    t0: Instant,
+) -> tokio::task::JoinHandle<usize> {
+    let bytes = bytes.into_iter();
+    tokio::spawn(async move {
+        let mut sent = 0usize;
+        for b in bytes {
+            if wr.write_all(&[b]).await.is_err() || t0.elapsed() > Duration::from_secs(30) {
+                break;
+            }
+            sent += 1;
+            tokio::time::sleep(every).await;
+        }
+        sent
+    })
+}
+
 async fn read_response(sock: &mut (impl AsyncReadExt + Unpin), within: Duration) -> (String, bool) {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
@@ -489,24 +522,10 @@ async fn a_slow_loris_upload_blocks_nothing_and_is_cut_off_with_408() {
     let t0 = Instant::now();
     wr.write_all(head.as_bytes()).await.unwrap();
     wr.write_all(&body[..file_starts]).await.unwrap();
-    let trickle = tokio::spawn(async move {
-        let mut sent = 0usize;
-        for b in body.into_iter().skip(file_starts) {
-            if wr.write_all(&[b]).await.is_err() || t0.elapsed() > Duration::from_secs(30) {
-                break;
-            }
-            sent += 1;
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        sent
-    });
+    let trickle = trickle(wr, body.into_iter().skip(file_starts), Duration::from_millis(50), t0);
 
     // While it trickles, the server answers everything else at once.
-    let mut health = Vec::new();
-    while t0.elapsed() < grace - Duration::from_millis(500) {
-        health.push(app.healthy_within(Duration::from_secs(2)).await);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let health = app.health_until(t0, grace - Duration::from_millis(500)).await;
     assert!(health.len() >= 3, "{health:?}");
     let parts = app.uploads();
     assert!(
@@ -579,23 +598,9 @@ async fn a_json_body_that_trickles_gets_408_body_timeout_in_the_envelope() {
     );
     let t0 = Instant::now();
     wr.write_all(head.as_bytes()).await.unwrap();
-    let trickle = tokio::spawn(async move {
-        let mut sent = 0usize;
-        for b in body {
-            if wr.write_all(&[b]).await.is_err() || t0.elapsed() > Duration::from_secs(30) {
-                break;
-            }
-            sent += 1;
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        sent
-    });
+    let trickle = trickle(wr, body, Duration::from_millis(100), t0);
 
-    let mut health = Vec::new();
-    while t0.elapsed() < grace - Duration::from_millis(500) {
-        health.push(app.healthy_within(Duration::from_secs(2)).await);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let health = app.health_until(t0, grace - Duration::from_millis(500)).await;
     assert!(health.len() >= 3, "{health:?}");
 
     let (resp, closed) = read_response(&mut rd, Duration::from_secs(20)).await;
@@ -626,27 +631,13 @@ async fn a_client_trickling_its_headers_is_disconnected_after_the_header_read_ti
     // A request line and headers one byte every 100 ms, never finished: ~10 bytes/s, so the
     // whole head (well over 20 bytes) cannot arrive within the limit.
     let sock = TcpStream::connect(app.server.addr).await.unwrap();
-    let (mut rd, mut wr) = sock.into_split();
+    let (mut rd, wr) = sock.into_split();
     let t0 = Instant::now();
-    let trickle = tokio::spawn(async move {
-        let head = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ".iter().chain(std::iter::repeat(&b'a'));
-        let mut sent = 0usize;
-        for b in head {
-            if wr.write_all(&[*b]).await.is_err() || t0.elapsed() > Duration::from_secs(30) {
-                break;
-            }
-            sent += 1;
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        sent
-    });
+    let head = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ".iter().copied().chain(std::iter::repeat(b'a'));
+    let trickle = trickle(wr, head, Duration::from_millis(100), t0);
 
     // Meanwhile every other client is answered at once.
-    let mut health = Vec::new();
-    while t0.elapsed() < limit - Duration::from_millis(500) {
-        health.push(app.healthy_within(Duration::from_secs(2)).await);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let health = app.health_until(t0, limit - Duration::from_millis(500)).await;
     assert!(health.len() >= 3, "{health:?}");
 
     // The trickling connection is closed (hyper may first answer 408) soon after the limit,
