@@ -58,14 +58,7 @@ async fn cancelling_one_job_leaves_the_others_running() {
     // The last job is still queued: it is skipped at once.
     let skipped = env.store.cancel_job(batch, jobs[2]).await.unwrap();
     assert_eq!(skipped.status, JobStatus::Skipped);
-    let s = wait_for(Duration::from_secs(20), "batch done", || {
-        let store = env.store.clone();
-        async move {
-            let s = store.batch_summary(batch).await.unwrap();
-            s.status.is_terminal().then_some(s)
-        }
-    })
-    .await;
+    let s = env.batch_ended(batch, "batch done").await;
     engine.shutdown().await;
     assert_eq!(s.status, BatchStatus::Completed);
     assert_eq!(s.progress.completed_jobs, 2);

@@ -1,6 +1,7 @@
 use std::time::Duration;
 
 use vidscribe_core::{BatchStatus, EventKind, JobStatus};
+use vidscribe_worker::testing::InstantTranscriber;
 
 use super::support::*;
 
@@ -117,21 +118,13 @@ async fn a_failed_job_closes_the_batch_with_a_count_and_retry_reopens_it() {
     let (batch, jobs) = env.started_batch(3, 3).await;
     // The second file is "corrupt".
     let victim = env.store.get_batch(batch).await.unwrap().jobs[1].file_path.clone();
-    let mut cfg = env.config();
-    cfg.slots = 3;
-    let transcriber = vidscribe_worker::testing::InstantTranscriber {
-        delay: Duration::from_millis(50),
-        fail_marker: Some(victim.trim_start_matches("uploads/").to_string()),
+    // Each engine fails the victim's file as not media.
+    let failing_victim = || {
+        let fail_marker = Some(victim.trim_start_matches("uploads/").to_string());
+        env.engine_with(InstantTranscriber { delay: Duration::from_millis(50), fail_marker }, 3)
     };
-    let engine = vidscribe_worker::Engine::start(env.store.clone(), std::sync::Arc::new(transcriber), cfg);
-    let summary = wait_for(Duration::from_secs(20), "batch finished", || {
-        let store = env.store.clone();
-        async move {
-            let s = store.batch_summary(batch).await.unwrap();
-            s.status.is_terminal().then_some(s)
-        }
-    })
-    .await;
+    let engine = failing_victim();
+    let summary = env.batch_ended(batch, "batch finished").await;
     assert_eq!(summary.status, BatchStatus::Completed);
     assert_eq!(summary.error_message.as_deref(), Some("1 of 3 jobs failed"));
     assert_eq!(summary.progress.progress_percentage, 100.0);
@@ -148,13 +141,7 @@ async fn a_failed_job_closes_the_batch_with_a_count_and_retry_reopens_it() {
     let reopened = env.store.batch_summary(batch).await.unwrap();
     assert_eq!(reopened.status, BatchStatus::Processing);
     assert_eq!(reopened.error_message, None, "the failure count is cleared while it runs again");
-    let mut cfg = env.config();
-    cfg.slots = 3;
-    let transcriber = vidscribe_worker::testing::InstantTranscriber {
-        delay: Duration::from_millis(50),
-        fail_marker: Some(victim.trim_start_matches("uploads/").to_string()),
-    };
-    let engine = vidscribe_worker::Engine::start(env.store.clone(), std::sync::Arc::new(transcriber), cfg);
+    let engine = failing_victim();
     let again = wait_for(Duration::from_secs(20), "retried job ran", || {
         let store = env.store.clone();
         let job = jobs[1];
@@ -166,14 +153,7 @@ async fn a_failed_job_closes_the_batch_with_a_count_and_retry_reopens_it() {
     .await;
     assert_eq!(again.history.len(), 2, "both attempts kept");
     assert_eq!(again.history[0].outcome.as_deref(), Some("failed"));
-    let closed = wait_for(Duration::from_secs(20), "batch closed again", || {
-        let store = env.store.clone();
-        async move {
-            let s = store.batch_summary(batch).await.unwrap();
-            s.status.is_terminal().then_some(s)
-        }
-    })
-    .await;
+    let closed = env.batch_ended(batch, "batch closed again").await;
     assert_eq!(closed.status, BatchStatus::Completed);
     assert_eq!(closed.error_message.as_deref(), Some("1 of 3 jobs failed"));
     engine.shutdown().await;
@@ -183,19 +163,8 @@ async fn a_failed_job_closes_the_batch_with_a_count_and_retry_reopens_it() {
 async fn a_batch_whose_jobs_all_fail_is_failed() {
     let env = Env::new().await;
     let (batch, _) = env.started_batch(2, 2).await;
-    let mut cfg = env.config();
-    cfg.slots = 2;
-    let transcriber =
-        vidscribe_worker::testing::InstantTranscriber { delay: Duration::ZERO, fail_marker: Some(".wav".into()) };
-    let engine = vidscribe_worker::Engine::start(env.store.clone(), std::sync::Arc::new(transcriber), cfg);
-    let s = wait_for(Duration::from_secs(20), "batch finished", || {
-        let store = env.store.clone();
-        async move {
-            let s = store.batch_summary(batch).await.unwrap();
-            s.status.is_terminal().then_some(s)
-        }
-    })
-    .await;
+    let engine = env.engine_with(InstantTranscriber { delay: Duration::ZERO, fail_marker: Some(".wav".into()) }, 2);
+    let s = env.batch_ended(batch, "batch finished").await;
     engine.shutdown().await;
     assert_eq!(s.status, BatchStatus::Failed);
     assert_eq!(s.error_message.as_deref(), Some("All jobs failed"));

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
-use vidscribe_core::{BatchId, BatchSettings, Event, JobId, OutputFormat, SessionId};
+use vidscribe_core::{BatchId, BatchSettings, BatchSummary, Event, JobId, OutputFormat, SessionId};
 use vidscribe_store::sqlite::SqliteStore;
 use vidscribe_store::{DynStore, NewJob};
 use vidscribe_worker::testing::InstantTranscriber;
@@ -33,9 +33,25 @@ impl Env {
     }
 
     pub fn engine(&self, delay: Duration, slots: usize) -> EngineHandle {
+        self.engine_with(InstantTranscriber::with_delay(delay), slots)
+    }
+
+    pub fn engine_with(&self, transcriber: InstantTranscriber, slots: usize) -> EngineHandle {
         let mut c = self.config();
         c.slots = slots;
-        Engine::start(self.store.clone(), Arc::new(InstantTranscriber::with_delay(delay)), c)
+        Engine::start(self.store.clone(), Arc::new(transcriber), c)
+    }
+
+    /// Waits (up to 20 s) until the batch has ended, and returns its summary then.
+    pub async fn batch_ended(&self, batch: BatchId, what: &str) -> BatchSummary {
+        wait_for(Duration::from_secs(20), what, || {
+            let store = self.store.clone();
+            async move {
+                let s = store.batch_summary(batch).await.unwrap();
+                s.status.is_terminal().then_some(s)
+            }
+        })
+        .await
     }
 
     /// A started batch of `n` jobs whose "media" are small files in uploads/.
