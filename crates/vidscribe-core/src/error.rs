@@ -1,6 +1,7 @@
-//! Domain errors. Each carries a stable snake_case code that clients may match on;
-//! the human message may change, the code may not.
+//! Domain errors. Each carries a stable code from the registry ([`crate::codes`]) that
+//! clients may match on; the human message may change, the code may not.
 
+use crate::codes::Code;
 use crate::status::{BatchStatus, JobStatus};
 
 /// Anything with a stable machine-readable error code.
@@ -22,16 +23,16 @@ pub enum CoreError {
 
 impl ErrorCode for CoreError {
     fn code(&self) -> &'static str {
-        match self {
-            CoreError::InvalidId { .. } => "invalid_id",
-            CoreError::IllegalBatchTransition { .. } | CoreError::IllegalJobTransition { .. } => "wrong_state",
-            CoreError::InvalidInput(_) => "invalid_input",
-        }
+        CoreError::code(self).as_str()
     }
 }
 
 impl CoreError {
-    pub fn code(&self) -> &'static str {
-        ErrorCode::code(self)
+    pub fn code(&self) -> Code {
+        match self {
+            CoreError::InvalidId { .. } => Code::InvalidId,
+            CoreError::IllegalBatchTransition { .. } | CoreError::IllegalJobTransition { .. } => Code::WrongState,
+            CoreError::InvalidInput(_) => Code::InvalidInput,
+        }
     }
 }

@@ -3,6 +3,7 @@
 //!
 //! This crate does no I/O; every other crate depends on it and it depends on none of them.
 
+pub mod codes;
 pub mod error;
 pub mod event;
 pub mod ids;
@@ -14,6 +15,7 @@ pub mod status;
 pub mod transcribe;
 pub mod transcript;
 
+pub use codes::{Code, FailureCode};
 pub use error::{CoreError, ErrorCode};
 pub use event::{Event, EventKind};
 pub use ids::{BatchId, JobId, SessionId};

@@ -69,9 +69,9 @@ impl From<CoreError> for ApiError {
     fn from(e: CoreError) -> Self {
         match e {
             CoreError::IllegalBatchTransition { .. } | CoreError::IllegalJobTransition { .. } => {
-                Self::conflict(e.code(), e.to_string())
+                Self::conflict(e.code().as_str(), e.to_string())
             }
-            _ => Self::bad_request(e.code(), e.to_string()),
+            _ => Self::bad_request(e.code().as_str(), e.to_string()),
         }
     }
 }

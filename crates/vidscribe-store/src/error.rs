@@ -1,6 +1,7 @@
-//! Store errors, each with a stable code and a kind the HTTP layer maps to a status.
+//! Store errors, each with a stable code from the registry ([`vidscribe_core::codes`]);
+//! the code decides the HTTP status.
 
-use vidscribe_core::{CoreError, ErrorCode};
+use vidscribe_core::{Code, CoreError, ErrorCode};
 
 /// What sort of failure, for mapping to HTTP statuses and CLI exit codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,10 +25,12 @@ pub enum StoreError {
     BatchNotFound(String),
     #[error("job {0} not found")]
     JobNotFound(String),
+    /// Valid, but not in this state (a 409 code: `wrong_state`, `batch_not_pending`, `lease_lost`).
     #[error("{message}")]
-    WrongState { code: &'static str, message: String },
+    WrongState { code: Code, message: String },
+    /// The request is wrong whatever the state (a 400 code: `empty_batch`, `invalid_input`).
     #[error("{message}")]
-    Invalid { code: &'static str, message: String },
+    Invalid { code: Code, message: String },
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("database migration failed: {0}")]
@@ -40,7 +43,7 @@ pub enum StoreError {
 
 impl StoreError {
     pub fn wrong_state(message: impl Into<String>) -> Self {
-        StoreError::WrongState { code: "wrong_state", message: message.into() }
+        StoreError::WrongState { code: Code::WrongState, message: message.into() }
     }
 
     pub fn kind(&self) -> ErrorKind {
@@ -89,16 +92,23 @@ impl StoreError {
     }
 }
 
+impl StoreError {
+    /// The stable code; its [`Code::http_status`] is the status of the API's answer.
+    pub fn code(&self) -> Code {
+        match self {
+            StoreError::BatchNotFound(_) => Code::BatchNotFound,
+            StoreError::JobNotFound(_) => Code::JobNotFound,
+            StoreError::WrongState { code, .. } | StoreError::Invalid { code, .. } => *code,
+            StoreError::UnsupportedUrl(_) => Code::UnsupportedDatabaseUrl,
+            StoreError::Database(_) if self.is_unavailable() => Code::StoreUnavailable,
+            StoreError::Database(_) | StoreError::Migrate(_) | StoreError::Corrupt(_) => Code::Internal,
+        }
+    }
+}
+
 impl ErrorCode for StoreError {
     fn code(&self) -> &'static str {
-        match self {
-            StoreError::BatchNotFound(_) => "batch_not_found",
-            StoreError::JobNotFound(_) => "job_not_found",
-            StoreError::WrongState { code, .. } | StoreError::Invalid { code, .. } => code,
-            StoreError::UnsupportedUrl(_) => "unsupported_database_url",
-            StoreError::Database(_) if self.is_unavailable() => "store_unavailable",
-            StoreError::Database(_) | StoreError::Migrate(_) | StoreError::Corrupt(_) => "internal",
-        }
+        StoreError::code(self).as_str()
     }
 }
 
@@ -106,9 +116,9 @@ impl From<CoreError> for StoreError {
     fn from(e: CoreError) -> Self {
         match e {
             CoreError::IllegalBatchTransition { .. } | CoreError::IllegalJobTransition { .. } => {
-                StoreError::WrongState { code: "wrong_state", message: e.to_string() }
+                StoreError::WrongState { code: Code::WrongState, message: e.to_string() }
             }
-            other => StoreError::Invalid { code: "invalid_input", message: other.to_string() },
+            other => StoreError::Invalid { code: Code::InvalidInput, message: other.to_string() },
         }
     }
 }

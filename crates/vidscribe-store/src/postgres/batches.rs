@@ -39,7 +39,7 @@ pub(super) async fn add_jobs(store: &PgStore, batch_id: BatchId, jobs: Vec<NewJo
         let batch = rows::batch_row_for_update(tx.conn(), batch_id).await?;
         if batch.status != BatchStatus::Pending {
             return Err(StoreError::WrongState {
-                code: "batch_not_pending",
+                code: vidscribe_core::Code::BatchNotPending,
                 message: format!("videos can only be added to a pending batch; this batch is {}", batch.status),
             });
         }
@@ -89,13 +89,13 @@ pub(super) async fn start(store: &PgStore, batch_id: BatchId) -> Result<BatchSum
         let batch = rows::batch_row_for_update(tx.conn(), batch_id).await?;
         if batch.status != BatchStatus::Pending {
             return Err(StoreError::WrongState {
-                code: "batch_not_pending",
+                code: vidscribe_core::Code::BatchNotPending,
                 message: format!("only a pending batch can be started; this batch is {}", batch.status),
             });
         }
         if batch.counts.total() == 0 {
             return Err(StoreError::Invalid {
-                code: "empty_batch",
+                code: vidscribe_core::Code::EmptyBatch,
                 message: "add at least one video before starting the batch".into(),
             });
         }
@@ -185,7 +185,7 @@ pub(super) async fn cancel(store: &PgStore, batch_id: BatchId) -> Result<Vec<Job
         // Check first without a lock, then lock job rows before the batch row (lock order).
         let batch = rows::batch_row(tx.conn(), batch_id).await?;
         batch.status.check(BatchStatus::Cancelled).map_err(|_| StoreError::WrongState {
-            code: "wrong_state",
+            code: vidscribe_core::Code::WrongState,
             message: format!("a {} batch cannot be cancelled", batch.status),
         })?;
         let skipped = sqlx::query(&format!(
@@ -224,7 +224,7 @@ pub(super) async fn cancel(store: &PgStore, batch_id: BatchId) -> Result<Vec<Job
             // It finished (or was cancelled) while we were locking its jobs.
             let now = rows::batch_row(tx.conn(), batch_id).await?;
             return Err(StoreError::WrongState {
-                code: "wrong_state",
+                code: vidscribe_core::Code::WrongState,
                 message: format!("a {} batch cannot be cancelled", now.status),
             });
         }

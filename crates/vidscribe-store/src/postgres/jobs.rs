@@ -92,7 +92,7 @@ async fn close_if_done(tx: &mut Tx<'_>, batch: rows::BatchRow) -> Result<rows::B
 
 fn lease_lost(claim: &Claim) -> StoreError {
     StoreError::WrongState {
-        code: "lease_lost",
+        code: vidscribe_core::Code::LeaseLost,
         message: format!("job {} is no longer leased to {} (attempt {})", claim.job_id, claim.worker, claim.attempt),
     }
 }
@@ -389,7 +389,7 @@ pub(super) async fn cancel(store: &PgStore, batch_id: BatchId, job_id: JobId) ->
                 Ok(job)
             }
             other => Err(StoreError::WrongState {
-                code: "wrong_state",
+                code: vidscribe_core::Code::WrongState,
                 message: format!("a {other} job cannot be cancelled"),
             }),
         }
@@ -408,7 +408,7 @@ pub(super) async fn retry(store: &PgStore, batch_id: BatchId, job_id: JobId) -> 
         let job = rows::job_from_row(&row)?;
         if !job.status.is_retryable() {
             return Err(StoreError::WrongState {
-                code: "wrong_state",
+                code: vidscribe_core::Code::WrongState,
                 message: format!("only failed, skipped or cancelled jobs can be retried; this job is {}", job.status),
             });
         }

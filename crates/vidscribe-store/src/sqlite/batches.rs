@@ -57,7 +57,7 @@ pub(super) async fn add_jobs(store: &SqliteStore, batch_id: BatchId, jobs: Vec<N
         let batch = rows::batch_row(tx.conn(), batch_id).await?;
         if batch.status != BatchStatus::Pending {
             return Err(StoreError::WrongState {
-                code: "batch_not_pending",
+                code: vidscribe_core::Code::BatchNotPending,
                 message: format!("videos can only be added to a pending batch; this batch is {}", batch.status),
             });
         }
@@ -109,13 +109,13 @@ pub(super) async fn start(store: &SqliteStore, batch_id: BatchId) -> Result<Batc
         let batch = rows::batch_row(tx.conn(), batch_id).await?;
         if batch.status != BatchStatus::Pending {
             return Err(StoreError::WrongState {
-                code: "batch_not_pending",
+                code: vidscribe_core::Code::BatchNotPending,
                 message: format!("only a pending batch can be started; this batch is {}", batch.status),
             });
         }
         if batch.counts.total() == 0 {
             return Err(StoreError::Invalid {
-                code: "empty_batch",
+                code: vidscribe_core::Code::EmptyBatch,
                 message: "add at least one video before starting the batch".into(),
             });
         }
@@ -208,7 +208,7 @@ pub(super) async fn cancel(store: &SqliteStore, batch_id: BatchId) -> Result<Vec
     in_tx!(store, |tx| {
         let batch = rows::batch_row(tx.conn(), batch_id).await?;
         batch.status.check(BatchStatus::Cancelled).map_err(|_| StoreError::WrongState {
-            code: "wrong_state",
+            code: vidscribe_core::Code::WrongState,
             message: format!("a {} batch cannot be cancelled", batch.status),
         })?;
         let skipped = sqlx::query(&format!(

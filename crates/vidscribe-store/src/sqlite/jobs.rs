@@ -75,7 +75,7 @@ async fn close_if_done(tx: &mut WriteTx<'_>, batch_id: BatchId) -> Result<()> {
 
 fn lease_lost(claim: &Claim) -> StoreError {
     StoreError::WrongState {
-        code: "lease_lost",
+        code: vidscribe_core::Code::LeaseLost,
         message: format!("job {} is no longer leased to {} (attempt {})", claim.job_id, claim.worker, claim.attempt),
     }
 }
@@ -460,7 +460,7 @@ pub(super) async fn cancel(store: &SqliteStore, batch_id: BatchId, job_id: JobId
                 Ok(job)
             }
             other => Err(StoreError::WrongState {
-                code: "wrong_state",
+                code: vidscribe_core::Code::WrongState,
                 message: format!("a {other} job cannot be cancelled"),
             }),
         }
@@ -473,7 +473,7 @@ pub(super) async fn retry(store: &SqliteStore, batch_id: BatchId, job_id: JobId)
         let job = rows::job(tx.conn(), batch_id, job_id).await?;
         if !job.status.is_retryable() {
             return Err(StoreError::WrongState {
-                code: "wrong_state",
+                code: vidscribe_core::Code::WrongState,
                 message: format!("only failed, skipped or cancelled jobs can be retried; this job is {}", job.status),
             });
         }

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use tokio::sync::broadcast;
-use vidscribe_core::{BatchId, BatchProgress, BatchStatus, ErrorCode, Event, EventKind, JobId, JobStage, JobStatus};
+use vidscribe_core::{BatchId, BatchProgress, BatchStatus, Event, EventKind, JobId, JobStage, JobStatus};
 use vidscribe_store::{Claim, DynStore, Failure, Heartbeat, StoreError};
 
 use super::support::*;
@@ -62,7 +62,7 @@ conformance!(
 );
 
 fn code(e: &StoreError) -> &'static str {
-    e.code()
+    e.code().as_str()
 }
 
 async fn claim(store: &DynStore, worker: &str) -> Claim {
