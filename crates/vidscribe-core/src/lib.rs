@@ -14,13 +14,15 @@ pub mod session;
 pub mod status;
 pub mod transcribe;
 pub mod transcript;
+pub mod transition;
 
 pub use codes::{Code, FailureCode};
 pub use error::{CoreError, ErrorCode};
-pub use event::{Event, EventKind};
+pub use event::{Event, EventData, EventKind};
 pub use ids::{BatchId, JobId, SessionId};
 pub use model::{Attempt, Batch, BatchSettings, BatchSummary, Job, OutputFormat};
 pub use progress::BatchProgress;
 pub use status::{BatchStatus, JobStage, JobStatus};
 pub use transcribe::{CancelFlag, ProgressFn, TranscribeError, TranscribeRequest, Transcriber};
 pub use transcript::{Segment, Transcript, Word};
+pub use transition::{BatchTransition, JobTransition};

@@ -9,6 +9,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::error::CoreError;
+use crate::transition::{BatchTransition, JobTransition};
 
 macro_rules! string_enum {
     ($name:ident, $what:literal { $($variant:ident => $text:literal),+ $(,)? }) => {
@@ -69,22 +70,19 @@ string_enum!(JobStage, "job stage" {
 });
 
 impl BatchStatus {
-    /// The batch state machine:
+    /// The batch state machine, as [`BatchTransition`] lists it:
     /// `pending → processing → completed | failed`, `pending | processing → cancelled`,
     /// and a retried job re-opens a finished batch: `completed | failed | cancelled → processing`.
     pub const fn can_become(self, to: BatchStatus) -> bool {
-        use BatchStatus::*;
-        matches!(
-            (self, to),
-            (Pending, Processing)
-                | (Processing, Completed)
-                | (Processing, Failed)
-                | (Pending, Cancelled)
-                | (Processing, Cancelled)
-                | (Completed, Processing)
-                | (Failed, Processing)
-                | (Cancelled, Processing)
-        )
+        let all = BatchTransition::ALL;
+        let mut i = 0;
+        while i < all.len() {
+            if all[i].from() as u8 == self as u8 && all[i].to() as u8 == to as u8 {
+                return true;
+            }
+            i += 1;
+        }
+        false
     }
 
     pub fn check(self, to: BatchStatus) -> Result<(), CoreError> {
@@ -101,25 +99,21 @@ impl BatchStatus {
 }
 
 impl JobStatus {
-    /// The job state machine:
+    /// The job state machine, as [`JobTransition`] lists it:
     /// `queued → processing → completed | failed`; `queued → skipped` on cancel;
     /// `processing → cancelled` when a running job is cancelled;
     /// `processing → queued` when its lease expires (worker died) or it is handed back on shutdown;
     /// `failed | skipped | cancelled → queued` on retry.
     pub const fn can_become(self, to: JobStatus) -> bool {
-        use JobStatus::*;
-        matches!(
-            (self, to),
-            (Queued, Processing)
-                | (Processing, Completed)
-                | (Processing, Failed)
-                | (Queued, Skipped)
-                | (Processing, Cancelled)
-                | (Processing, Queued)
-                | (Failed, Queued)
-                | (Skipped, Queued)
-                | (Cancelled, Queued)
-        )
+        let all = JobTransition::ALL;
+        let mut i = 0;
+        while i < all.len() {
+            if all[i].from() as u8 == self as u8 && all[i].to() as u8 == to as u8 {
+                return true;
+            }
+            i += 1;
+        }
+        false
     }
 
     pub fn check(self, to: JobStatus) -> Result<(), CoreError> {

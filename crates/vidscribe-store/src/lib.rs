@@ -8,9 +8,11 @@
 
 mod batch_row;
 pub mod error;
+pub mod follow;
 pub mod hub;
 pub mod postgres;
 pub mod rules;
+mod sql;
 pub mod sqlite;
 pub mod types;
 
@@ -23,6 +25,7 @@ use vidscribe_core::{Batch, BatchId, BatchSettings, BatchSummary, Event, Job, Jo
 
 pub use error::{ErrorKind, Result, StoreError};
 pub use hub::EventHub;
+pub use sql::SqlStore;
 pub use types::{Claim, DeletedBatch, Failure, Heartbeat, NewJob, WorkerInfo};
 
 /// The storage backend behind the engine, API and CLI.

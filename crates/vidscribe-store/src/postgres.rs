@@ -1,13 +1,12 @@
 //! PostgreSQL backend: one database shared by any number of API and worker nodes.
 //!
-//! Semantics are those of the SQLite store (see `sqlite.rs`): every transition is one
-//! short transaction that updates rows with `WHERE status = <expected>` (worker calls are
-//! also fenced by worker name and attempt number), keeps the batch counters on the batch
-//! row, and appends its event rows. What changes with many nodes:
+//! The operations are the one implementation in `sql/`; what this module adds for many nodes:
 //!
 //! - **Claims** lock the batch row `FOR UPDATE` and the job `FOR UPDATE SKIP LOCKED` in
 //!   one short transaction; the batch row's `n_processing` counter is the truth for
-//!   `max_concurrent`, so the limit holds across all nodes (`postgres/jobs.rs`).
+//!   `max_concurrent`, so the limit holds across all nodes.
+//! - **Row locks** in every read-then-update ([`Backend::FOR_UPDATE`]); the lock order is
+//!   in `sql/batches.rs`.
 //! - **Leases** are compared with the database clock (`now()`), so nodes with skewed
 //!   clocks agree on who is expired; any node may re-queue expired jobs.
 //! - **Events** are numbered in commit order (an advisory lock around the append, see
@@ -16,15 +15,9 @@
 //!   publishes them, in order and once each, on its local [`EventHub`]; it is woken by
 //!   its own commits, by `LISTEN` (reconnecting with backoff) and by a polling fallback.
 //!   So a browser connected to API node A sees jobs run by worker node B live.
-//!
-//! Lock order (to stay free of deadlocks): a transaction locks job rows first and the
-//! batch row last. The one exception, the claim, locks the batch row first but then only
-//! *skips* locked job rows, never waits for one.
+//! - **Conflicts**: a transaction aborted by a serialization failure or deadlock runs again.
 
-mod batches;
 mod feed;
-mod jobs;
-mod rows;
 mod tx;
 
 use std::str::FromStr;
@@ -32,16 +25,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::ConnectOptions;
-use tokio::sync::broadcast;
+use chrono::{DateTime, Utc};
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{Arguments, ConnectOptions, PgConnection, Postgres, Row, Transaction, TypeInfo, ValueRef};
 use tokio::task::JoinHandle;
-use vidscribe_core::{Batch, BatchId, BatchSettings, BatchSummary, Event, Job, JobId, JobStage};
+use uuid::Uuid;
+use vidscribe_core::{BatchId, BatchStatus, Job};
 
-use crate::error::Result;
+use crate::error::{Result, StoreError};
 use crate::hub::EventHub;
-use crate::types::{Claim, DeletedBatch, Failure, Heartbeat, NewJob, WorkerInfo};
-use crate::Store;
+use crate::sql::jobs::claim_stmt;
+use crate::sql::query::{driver, stmt, Arg, Cells, Conn, Stmt};
+use crate::sql::{Backend, Dialect, SqlStore};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -63,7 +59,7 @@ impl Default for PgConfig {
     }
 }
 
-pub struct PgStore {
+pub struct PgBackend {
     pool: PgPool,
     hub: EventHub,
     feed: Arc<feed::Feed>,
@@ -72,7 +68,10 @@ pub struct PgStore {
     tasks: Vec<JoinHandle<()>>,
 }
 
-impl PgStore {
+/// The store on a PostgreSQL database.
+pub type PgStore = SqlStore<PgBackend>;
+
+impl SqlStore<PgBackend> {
     /// `postgres://user@host:port/db` (any libpq-style URL sqlx accepts, including
     /// `?options=-c search_path=…`). Runs migrations and starts the event feed.
     pub async fn connect(url: &str) -> Result<Self> {
@@ -103,20 +102,16 @@ impl PgStore {
             tokio::spawn(feed::pump(pool.clone(), hub.clone(), feed.clone(), config.poll_interval)),
             tokio::spawn(feed::listen(listen_pool, feed.clone())),
         ];
-        Ok(Self { pool, hub, feed, event_lock_key, tasks })
+        Ok(SqlStore { b: PgBackend { pool, hub, feed, event_lock_key, tasks } })
     }
 
     /// The pool, for tests and tools that need to look at the tables directly.
     pub fn pool(&self) -> &PgPool {
-        &self.pool
-    }
-
-    async fn begin(&self) -> Result<tx::Tx<'_>> {
-        tx::Tx::begin(self).await
+        &self.b.pool
     }
 }
 
-impl Drop for PgStore {
+impl Drop for PgBackend {
     fn drop(&mut self) {
         for t in &self.tasks {
             t.abort();
@@ -125,120 +120,69 @@ impl Drop for PgStore {
 }
 
 #[async_trait]
-impl Store for PgStore {
-    async fn create_batch(&self, id: BatchId, settings: &BatchSettings) -> Result<Batch> {
-        batches::create(self, id, settings).await
+impl Backend for PgBackend {
+    const SQL: Dialect = Dialect::Postgres;
+
+    type Db = Postgres;
+    type Tx<'a> = tx::Tx<'a>;
+
+    async fn write(&self) -> Result<Self::Tx<'_>> {
+        tx::Tx::begin(self).await
     }
 
-    async fn add_jobs(&self, batch_id: BatchId, jobs: Vec<NewJob>) -> Result<Vec<Job>> {
-        batches::add_jobs(self, batch_id, jobs).await
+    async fn reader(&self) -> Result<PoolConnection<Self::Db>> {
+        Ok(self.pool.acquire().await?)
     }
 
-    async fn start_batch(&self, batch_id: BatchId) -> Result<BatchSummary> {
-        batches::start(self, batch_id).await
+    /// One REPEATABLE READ transaction: a batch row and its jobs read as one snapshot.
+    async fn snapshot(&self) -> Result<Transaction<'static, Self::Db>> {
+        let mut tx = tx::begin(&self.pool).await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *tx).await?;
+        Ok(tx)
     }
 
-    async fn get_batch(&self, batch_id: BatchId) -> Result<Batch> {
-        batches::get(self, batch_id).await
+    /// 1. Lock the oldest processing batch that has a runnable queued job and a free slot.
+    ///    This is a *blocking* `FOR UPDATE`: claimers of the same batch queue up on its row
+    ///    for the few milliseconds a claim takes, and PostgreSQL re-checks the condition on
+    ///    the newest row version once the lock is granted, so a batch that filled up
+    ///    meanwhile is passed over. The counter on the locked row is therefore the truth for
+    ///    `max_concurrent` on every node.
+    /// 2. Take its oldest runnable job with `FOR UPDATE SKIP LOCKED` (never waits: a job row
+    ///    locked by a cancel or retry in flight is simply not this claim's).
+    async fn claim_next(tx: &mut Self::Tx<'_>, worker: &str, lease: Duration) -> Result<Option<(Job, DateTime<Utc>)>> {
+        let batch = tx
+            .optional(stmt!(
+                format!(
+                    "SELECT b.id FROM batches b
+                 WHERE b.status = $1 AND b.n_queued > 0 AND b.n_processing < b.max_concurrent
+                   AND EXISTS (SELECT 1 FROM jobs j
+                               WHERE j.batch_id = b.id AND j.status = $2 AND {runnable})
+                 ORDER BY b.started_at, b.id
+                 LIMIT 1
+                 FOR UPDATE OF b",
+                    runnable = Self::SQL.runnable("j")
+                ),
+                BatchStatus::Processing,
+                vidscribe_core::JobStatus::Queued
+            ))
+            .await?;
+        let Some(batch) = batch else { return Ok(None) };
+        let pick = format!(
+            "SELECT seqno FROM jobs WHERE batch_id = $7 AND status = $1 AND {} ORDER BY seqno LIMIT 1{}",
+            Self::SQL.runnable("jobs"),
+            Self::SQL.skip_locked()
+        );
+        let mut stmt = claim_stmt::<Self>(&pick, worker, lease);
+        stmt.args.push(BatchId::from_uuid(batch.id("id")?).into());
+        crate::sql::jobs::claimed(tx.optional(stmt).await?, lease)
     }
 
-    async fn get_job(&self, batch_id: BatchId, job_id: JobId) -> Result<Job> {
-        jobs::get(self, batch_id, job_id).await
+    fn retry_after(e: &StoreError, attempt: u32) -> Option<Duration> {
+        tx::conflict_retry(e, attempt)
     }
 
-    async fn batch_summary(&self, batch_id: BatchId) -> Result<BatchSummary> {
-        let mut conn = self.pool.acquire().await?;
-        rows::summary(&mut conn, batch_id).await
-    }
-
-    async fn list_batches(&self) -> Result<Vec<BatchSummary>> {
-        batches::list(self).await
-    }
-
-    async fn cancel_batch(&self, batch_id: BatchId) -> Result<Vec<JobId>> {
-        batches::cancel(self, batch_id).await
-    }
-
-    async fn cancel_job(&self, batch_id: BatchId, job_id: JobId) -> Result<Job> {
-        jobs::cancel(self, batch_id, job_id).await
-    }
-
-    async fn retry_job(&self, batch_id: BatchId, job_id: JobId) -> Result<Job> {
-        jobs::retry(self, batch_id, job_id).await
-    }
-
-    async fn delete_batch(&self, batch_id: BatchId) -> Result<DeletedBatch> {
-        batches::delete(self, batch_id).await
-    }
-
-    async fn claim(&self, worker: &str, lease: Duration) -> Result<Option<Claim>> {
-        jobs::claim(self, worker, lease).await
-    }
-
-    async fn heartbeat(
-        &self,
-        claim: &Claim,
-        lease: Duration,
-        stage: Option<JobStage>,
-        progress: Option<f64>,
-    ) -> Result<Heartbeat> {
-        jobs::heartbeat(self, claim, lease, stage, progress).await
-    }
-
-    async fn complete_with_warning(
-        &self,
-        claim: &Claim,
-        media_duration: Option<f64>,
-        warning: Option<&str>,
-    ) -> Result<Job> {
-        jobs::complete(self, claim, media_duration, warning).await
-    }
-
-    async fn fail(&self, claim: &Claim, failure: Failure) -> Result<Job> {
-        jobs::fail(self, claim, failure).await
-    }
-
-    async fn finish_cancelled(&self, claim: &Claim) -> Result<Job> {
-        jobs::finish_cancelled(self, claim).await
-    }
-
-    async fn release(&self, claim: &Claim) -> Result<Job> {
-        jobs::release(self, claim).await
-    }
-
-    async fn requeue_expired(&self, max_attempts: u32) -> Result<usize> {
-        jobs::requeue_expired(self, max_attempts).await
-    }
-
-    async fn events_after(&self, after: i64, batch: Option<BatchId>, limit: i64) -> Result<Vec<Event>> {
-        let mut conn = self.pool.acquire().await?;
-        rows::events_after(&mut conn, after, batch, limit).await
-    }
-
-    async fn last_event_seq(&self) -> Result<i64> {
-        let seq: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM events").fetch_one(&self.pool).await?;
-        Ok(seq.unwrap_or(0))
-    }
-
-    fn subscribe(&self) -> broadcast::Receiver<Event> {
-        self.hub.subscribe()
-    }
-
-    async fn register_worker(&self, name: &str, slots: u32) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO workers (name, slots, started_at, heartbeat_at) VALUES ($1, $2, now(), now())
-             ON CONFLICT (name) DO UPDATE SET slots = excluded.slots, heartbeat_at = excluded.heartbeat_at",
-        )
-        .bind(name)
-        .bind(slots as i32)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    async fn list_workers(&self) -> Result<Vec<WorkerInfo>> {
-        let mut conn = self.pool.acquire().await?;
-        rows::workers(&mut conn).await
+    fn hub(&self) -> &EventHub {
+        &self.hub
     }
 
     async fn close(&self) {
@@ -248,3 +192,43 @@ impl Store for PgStore {
         self.pool.close().await;
     }
 }
+
+fn arguments(args: Vec<Arg>) -> PgArguments {
+    let mut out = PgArguments::default();
+    for a in args {
+        // Encoding these types cannot fail.
+        let _ = match a {
+            Arg::Id(u) => out.add(u),
+            Arg::Text(t) => out.add(t),
+            Arg::Int(i) => out.add(i),
+            Arg::Real(r) => out.add(r),
+            Arg::Bool(b) => out.add(b),
+            Arg::Time(t) => out.add(t),
+        };
+    }
+    out
+}
+
+// Native types: uuid, timestamptz, boolean; counters are `integer`, sequences `bigint`.
+driver!(PgConnection, PgRow, arguments, {
+    fn opt_int(&self, col: &str) -> Result<Option<i64>> {
+        let raw = self.try_get_raw(col)?;
+        Ok(match raw.type_info().name() {
+            "INT4" => self.try_get::<Option<i32>, _>(col)?.map(i64::from),
+            "INT2" => self.try_get::<Option<i16>, _>(col)?.map(i64::from),
+            _ => self.try_get(col)?,
+        })
+    }
+
+    fn opt_id(&self, col: &str) -> Result<Option<Uuid>> {
+        Ok(self.try_get(col)?)
+    }
+
+    fn opt_time(&self, col: &str) -> Result<Option<DateTime<Utc>>> {
+        Ok(self.try_get(col)?)
+    }
+
+    fn flag(&self, col: &str) -> Result<bool> {
+        Ok(self.try_get(col)?)
+    }
+});

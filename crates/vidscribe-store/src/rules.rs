@@ -3,25 +3,25 @@
 use std::time::Duration;
 
 use vidscribe_core::progress::StatusCounts;
-use vidscribe_core::{BatchStatus, Job, JobStatus};
+use vidscribe_core::{BatchStatus, BatchTransition, Job, JobStatus, JobTransition};
 
 /// How a processing batch ends once none of its jobs is queued or running:
 /// all failed → `failed` ("All jobs failed"); some failed → `completed` with
 /// "k of n jobs failed"; nothing ran (all skipped/cancelled) → `cancelled`; else `completed`.
-/// `None` while work remains.
-pub fn batch_outcome(c: &StatusCounts) -> Option<(BatchStatus, Option<String>)> {
-    if c.queued > 0 || c.processing > 0 {
+/// `None` while work remains, and for a batch that is not processing.
+pub fn batch_outcome(status: BatchStatus, c: &StatusCounts) -> Option<(BatchTransition, Option<String>)> {
+    if status != BatchStatus::Processing || c.queued > 0 || c.processing > 0 {
         return None;
     }
-    if c.failed > 0 && c.completed == 0 {
-        Some((BatchStatus::Failed, Some("All jobs failed".to_string())))
+    Some(if c.failed > 0 && c.completed == 0 {
+        (BatchTransition::Fail, Some("All jobs failed".to_string()))
     } else if c.failed > 0 {
-        Some((BatchStatus::Completed, Some(format!("{} of {} jobs failed", c.failed, c.total()))))
+        (BatchTransition::Complete, Some(format!("{} of {} jobs failed", c.failed, c.total())))
     } else if c.completed == 0 {
-        Some((BatchStatus::Cancelled, None))
+        (BatchTransition::CancelProcessing, None)
     } else {
-        Some((BatchStatus::Completed, None))
-    }
+        (BatchTransition::Complete, None)
+    })
 }
 
 /// Delay before a retryable failure is tried again: 2 s, 4 s, 8 s … capped at 60 s.
@@ -33,7 +33,7 @@ pub fn retry_backoff(attempt: u32) -> Duration {
 /// which outcome a completion, failure, cancel or release leads to is decided here only.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Finish<'a> {
-    pub to: JobStatus,
+    pub transition: JobTransition,
     /// The attempt row's outcome.
     pub outcome: &'a str,
     /// `(code, message)` for the job row.
@@ -48,9 +48,9 @@ pub struct Finish<'a> {
 }
 
 impl<'a> Finish<'a> {
-    fn to(to: JobStatus, outcome: &'a str) -> Self {
+    fn to(transition: JobTransition, outcome: &'a str) -> Self {
         Finish {
-            to,
+            transition,
             outcome,
             error: None,
             media_duration: None,
@@ -61,7 +61,7 @@ impl<'a> Finish<'a> {
     }
 
     pub fn completed(media_duration: Option<f64>, warning: Option<&'a str>) -> Self {
-        Finish { media_duration, warning, ..Self::to(JobStatus::Completed, "completed") }
+        Finish { media_duration, warning, ..Self::to(JobTransition::Complete, "completed") }
     }
 
     /// Retry-or-fail: a retryable failure with automatic attempts left goes back to the queue
@@ -73,23 +73,26 @@ impl<'a> Finish<'a> {
             Finish {
                 error: Some((&failure.code, message.into())),
                 not_before: Some(wait),
-                ..Self::to(JobStatus::Queued, "failed")
+                ..Self::to(JobTransition::Backoff, "failed")
             }
         } else {
             Finish {
                 error: Some((&failure.code, failure.message.as_str().into())),
-                ..Self::to(JobStatus::Failed, "failed")
+                ..Self::to(JobTransition::Fail, "failed")
             }
         }
     }
 
     pub fn cancelled() -> Self {
-        Finish { error: Some(("cancelled", "Cancelled by user".into())), ..Self::to(JobStatus::Cancelled, "cancelled") }
+        Finish {
+            error: Some(("cancelled", "Cancelled by user".into())),
+            ..Self::to(JobTransition::Cancel, "cancelled")
+        }
     }
 
     /// Handing a job back on shutdown does not count against its automatic attempts.
     pub fn released() -> Self {
-        Finish { auto_attempts_delta: -1, ..Self::to(JobStatus::Queued, "released") }
+        Finish { auto_attempts_delta: -1, ..Self::to(JobTransition::Release, "released") }
     }
 
     /// `(code, message)` as borrowed strings, for binding.
@@ -136,18 +139,25 @@ mod tests {
 
     #[test]
     fn a_batch_with_some_failures_completes_with_a_count() {
-        assert_eq!(batch_outcome(&counts(2, 1, 0)), Some((BatchStatus::Completed, Some("1 of 3 jobs failed".into()))));
+        assert_eq!(
+            batch_outcome(BatchStatus::Processing, &counts(2, 1, 0)),
+            Some((BatchTransition::Complete, Some("1 of 3 jobs failed".into())))
+        );
     }
 
     #[test]
     fn a_batch_whose_jobs_all_failed_fails() {
-        assert_eq!(batch_outcome(&counts(0, 3, 0)), Some((BatchStatus::Failed, Some("All jobs failed".into()))));
+        assert_eq!(
+            batch_outcome(BatchStatus::Processing, &counts(0, 3, 0)),
+            Some((BatchTransition::Fail, Some("All jobs failed".into())))
+        );
+        assert_eq!(batch_outcome(BatchStatus::Cancelled, &counts(0, 3, 0)), None, "only a processing batch ends");
     }
 
     #[test]
     fn a_batch_with_work_left_does_not_end() {
         let c = StatusCounts { queued: 1, completed: 2, ..Default::default() };
-        assert_eq!(batch_outcome(&c), None);
+        assert_eq!(batch_outcome(BatchStatus::Processing, &c), None);
     }
 
     #[test]
@@ -195,16 +205,16 @@ mod tests {
         };
         let transient = failure(true);
         let again = Finish::failed(&transient, 2, 1);
-        assert_eq!((again.to, again.outcome), (JobStatus::Queued, "failed"));
+        assert_eq!((again.transition, again.outcome), (JobTransition::Backoff, "failed"));
         assert_eq!(again.not_before, Some(retry_backoff(2)));
         assert_eq!(again.error(), Some(("inference", "attempt 2 failed: boom; retrying in 4 s")));
         let exhausted = Finish::failed(&transient, 3, 3);
         assert_eq!(
-            (exhausted.to, exhausted.not_before, exhausted.error()),
-            (JobStatus::Failed, None, Some(("inference", "boom")))
+            (exhausted.transition, exhausted.not_before, exhausted.error()),
+            (JobTransition::Fail, None, Some(("inference", "boom")))
         );
         let deterministic = failure(false);
-        assert_eq!(Finish::failed(&deterministic, 1, 0).to, JobStatus::Failed);
+        assert_eq!(Finish::failed(&deterministic, 1, 0).transition, JobTransition::Fail);
         assert_eq!(Finish::released().auto_attempts_delta, -1);
         assert_eq!(Finish::cancelled().error(), Some(("cancelled", "Cancelled by user")));
     }

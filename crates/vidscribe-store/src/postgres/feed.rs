@@ -17,7 +17,7 @@ use sqlx::postgres::{PgListener, PgPool};
 use tokio::sync::{watch, Notify};
 use tracing::{debug, warn};
 
-use super::{rows, EVENT_CHANNEL};
+use super::EVENT_CHANNEL;
 use crate::hub::EventHub;
 
 const PAGE: i64 = 1000;
@@ -52,7 +52,7 @@ pub(super) async fn pump(pool: PgPool, hub: EventHub, feed: Arc<Feed>, poll: Dur
         loop {
             let page = async {
                 let mut conn = pool.acquire().await?;
-                rows::events_after(&mut conn, last, None, PAGE).await
+                crate::sql::events_after(&mut *conn, last, None, PAGE).await
             }
             .await;
             match page {

@@ -17,50 +17,79 @@
 use std::hash::BuildHasher;
 use std::time::Duration;
 
-use sqlx::{PgConnection, PgPool, Postgres, Transaction};
-use vidscribe_core::{BatchId, EventKind, JobId};
+use async_trait::async_trait;
+use sqlx::postgres::PgRow;
+use sqlx::{PgPool, Postgres, Transaction};
+use vidscribe_core::EventData;
 
-use super::PgStore;
+use super::PgBackend;
 use crate::error::{Result, StoreError};
+use crate::sql::query::{Conn, Stmt};
 
-struct PendingEvent {
-    kind: EventKind,
-    batch_id: BatchId,
-    job_id: Option<JobId>,
-    data: serde_json::Value,
-}
-
-pub(super) struct Tx<'s> {
-    store: &'s PgStore,
+pub struct Tx<'s> {
+    backend: &'s PgBackend,
     tx: Transaction<'static, Postgres>,
-    events: Vec<PendingEvent>,
+    events: Vec<EventData>,
+    deferred: Vec<Stmt>,
 }
 
 impl<'s> Tx<'s> {
-    pub(super) async fn begin(store: &'s PgStore) -> Result<Tx<'s>> {
-        let tx = begin(&store.pool).await?;
-        Ok(Tx { store, tx, events: Vec::new() })
+    pub(super) async fn begin(backend: &'s PgBackend) -> Result<Tx<'s>> {
+        let tx = begin(&backend.pool).await?;
+        Ok(Tx { backend, tx, events: Vec::new(), deferred: Vec::new() })
+    }
+}
+
+#[async_trait]
+impl Conn for Tx<'_> {
+    type Row = PgRow;
+
+    async fn rows(&mut self, s: Stmt) -> Result<Vec<PgRow>> {
+        (*self.tx).rows(s).await
     }
 
-    pub(super) fn conn(&mut self) -> &mut PgConnection {
-        &mut self.tx
+    async fn run(&mut self, s: Stmt) -> Result<u64> {
+        (*self.tx).run(s).await
+    }
+}
+
+#[async_trait]
+impl crate::sql::query::WriteTx for Tx<'_> {
+    fn event(&mut self, data: EventData) {
+        self.events.push(data);
     }
 
-    /// Queues an event row; it is inserted right before COMMIT and published after it.
-    pub(super) fn event(&mut self, kind: EventKind, batch_id: BatchId, job_id: Option<JobId>, data: serde_json::Value) {
-        self.events.push(PendingEvent { kind, batch_id, job_id, data });
+    fn defer(&mut self, stmt: Stmt) {
+        self.deferred.push(stmt);
     }
 
-    pub(super) async fn commit(mut self) -> Result<()> {
+    async fn relax_durability(&mut self) -> Result<()> {
+        sqlx::query("SET LOCAL synchronous_commit TO OFF").execute(&mut *self.tx).await?;
+        Ok(())
+    }
+
+    /// The deferred statements, then the events under the append lock, then COMMIT.
+    async fn commit(mut self) -> Result<()> {
+        for s in std::mem::take(&mut self.deferred) {
+            (*self.tx).run(s).await?;
+        }
         if self.events.is_empty() {
             self.tx.commit().await?;
             return Ok(());
         }
-        let kinds: Vec<&str> = self.events.iter().map(|e| e.kind.as_str()).collect();
-        let batches: Vec<uuid::Uuid> = self.events.iter().map(|e| e.batch_id.as_uuid()).collect();
-        let jobs: Vec<Option<uuid::Uuid>> = self.events.iter().map(|e| e.job_id.map(|j| j.as_uuid())).collect();
-        let data: Vec<String> = self.events.iter().map(|e| e.data.to_string()).collect();
-        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(self.store.event_lock_key).execute(&mut *self.tx).await?;
+        let kinds: Vec<&str> = self.events.iter().map(|e| e.kind().as_str()).collect();
+        let batches: Vec<uuid::Uuid> = self.events.iter().map(|e| e.batch_id().as_uuid()).collect();
+        let jobs: Vec<Option<uuid::Uuid>> = self.events.iter().map(|e| e.job_id().map(|j| j.as_uuid())).collect();
+        let data = self
+            .events
+            .iter()
+            .map(serde_json::to_string)
+            .collect::<Result<Vec<String>, _>>()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(self.backend.event_lock_key)
+            .execute(&mut *self.tx)
+            .await?;
         let max_seq: i64 = sqlx::query_scalar(
             "WITH ins AS (
                 INSERT INTO events (kind, batch_id, job_id, at, data)
@@ -79,11 +108,11 @@ impl<'s> Tx<'s> {
         .fetch_one(&mut *self.tx)
         .await?;
         self.tx.commit().await?;
-        self.store.feed.committed(max_seq).await;
+        self.backend.feed.committed(max_seq).await;
         Ok(())
     }
 
-    pub(super) async fn rollback(self) -> Result<()> {
+    async fn rollback(self) -> Result<()> {
         self.tx.rollback().await?;
         Ok(())
     }
@@ -137,50 +166,14 @@ pub(super) fn conflict_retry(e: &StoreError, attempt: u32) -> Option<Duration> {
     })
 }
 
-/// Runs `$body` inside one transaction: COMMIT (events appended, then published) on
-/// `Ok`, ROLLBACK on `Err`. A transaction PostgreSQL aborts for a conflict with another
-/// (serialization failure, deadlock) is run again from BEGIN ([`conflict_retry`]), so
-/// `$body` must not consume what it captures.
-macro_rules! in_tx {
-    ($store:expr, |$tx:ident| $body:block) => {{
-        let mut attempt: u32 = 1;
-        loop {
-            let outcome: $crate::error::Result<_> = async {
-                let mut $tx = $store.begin().await?;
-                let result: $crate::error::Result<_> = async { $body }.await;
-                match result {
-                    Ok(v) => {
-                        $tx.commit().await?;
-                        Ok(v)
-                    }
-                    Err(e) => {
-                        let _ = $tx.rollback().await;
-                        Err(e)
-                    }
-                }
-            }
-            .await;
-            match outcome {
-                Err(e) => match $crate::postgres::tx::conflict_retry(&e, attempt) {
-                    Some(pause) => {
-                        ::tokio::time::sleep(pause).await;
-                        attempt += 1;
-                    }
-                    None => break Err(e),
-                },
-                ok => break ok,
-            }
-        }
-    }};
-}
-pub(super) use in_tx;
-
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicU32, Ordering};
 
     use super::*;
-    use crate::postgres::PgConfig;
+    use crate::postgres::{PgConfig, PgStore};
+    use crate::sql::in_tx;
+    use crate::sql::query::{stmt, Cells};
     use crate::Store as _;
 
     /// A database error with just a SQLSTATE, for the classifier.
@@ -271,13 +264,13 @@ mod tests {
     async fn increment_with_conflicts(store: &PgStore, conflicts: u32, tries: &AtomicU32) -> Result<i32> {
         in_tx!(store, |tx| {
             let n = tries.fetch_add(1, Ordering::SeqCst) + 1;
-            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ").execute(tx.conn()).await?;
-            let _: i32 = sqlx::query_scalar("SELECT v FROM t WHERE id = 1").fetch_one(tx.conn()).await?;
+            tx.run(stmt!("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")).await?;
+            tx.rows(stmt!("SELECT v FROM t WHERE id = 1")).await?;
             if n <= conflicts {
                 sqlx::query("UPDATE t SET v = v + 100 WHERE id = 1").execute(store.pool()).await?;
             }
-            let v: i32 =
-                sqlx::query_scalar("UPDATE t SET v = v + 1 WHERE id = 1 RETURNING v").fetch_one(tx.conn()).await?;
+            let row = tx.rows(stmt!("UPDATE t SET v = v + 1 WHERE id = 1 RETURNING v")).await?;
+            let v = row[0].int("v")? as i32;
             Ok(v)
         })
     }

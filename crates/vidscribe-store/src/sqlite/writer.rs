@@ -1,20 +1,22 @@
-//! The single write connection, its transaction guard, and scripts.
+//! The single write connection and its transaction.
 //!
 //! sqlx runs every SQLite statement on the connection's own thread and answers over a
 //! channel, so each statement sent separately costs two thread hand-offs — far more than
-//! the statement itself. A [`Script`] sends several statements as ONE command (sqlx runs
-//! a `;`-separated query statement by statement on that thread and streams back every
-//! statement's rows), so a transition costs two round trips instead of one per statement.
-//! The events a transaction appends are inserted by the same command that COMMITs it.
+//! the statement itself. So the transaction sends work as scripts: several statements as ONE
+//! command (sqlx runs a `;`-separated query statement by statement on that thread and streams
+//! back every statement's rows). `BEGIN IMMEDIATE` rides on the first command, and the
+//! deferred statements, the event rows and `COMMIT` on the last.
 
+use async_trait::async_trait;
 use futures::TryStreamExt;
-use sqlx::sqlite::{SqliteArguments, SqliteRow};
-use sqlx::{Arguments, Connection, Either, Encode, Executor, Row, Sqlite, SqliteConnection, Type};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Connection, Either, Executor, Row, SqliteConnection};
 use tokio::sync::MutexGuard;
-use vidscribe_core::{BatchId, Event, EventKind, JobId};
+use vidscribe_core::{Event, EventData};
 
 use crate::error::{Result, StoreError};
 use crate::hub::EventHub;
+use crate::sql::query::{now, renumber, stmt, Arg, Conn, Stmt};
 
 pub(super) struct WriterConn {
     conn: Option<SqliteConnection>,
@@ -35,100 +37,50 @@ impl WriterConn {
     }
 }
 
-/// Several statements sent to the connection thread as one command.
-///
-/// Parameters are anonymous `?` only: sqlx binds them across the statements in the order
-/// they appear (statement by statement, left to right), so `bind` calls follow the text.
-/// Numbered `?NNN` parameters must not be used here: sqlx counts the unnamed gaps below a
-/// numbered parameter as positional ones and may leave later parameters unbound.
-pub(super) struct Script {
-    sql: String,
-    args: SqliteArguments<'static>,
-    statements: usize,
-}
-
-impl Script {
-    pub(super) fn new() -> Self {
-        Self { sql: String::with_capacity(1024), args: SqliteArguments::default(), statements: 0 }
+/// Runs `stmts` as one command; returns each statement's rows, in order. Each statement's
+/// `$n` are renumbered to follow the values of the statements before it (sqlx binds `$n` to
+/// the n-th value of the whole command).
+async fn script(conn: &mut SqliteConnection, stmts: Vec<Stmt>) -> Result<Vec<Vec<SqliteRow>>> {
+    let expected = stmts.len();
+    let mut sql = String::with_capacity(1024);
+    let mut args: Vec<Arg> = Vec::new();
+    for s in stmts {
+        sql.push_str(&renumber(&s.sql, args.len()));
+        sql.push_str(";\n");
+        args.extend(s.args);
     }
-
-    /// Appends one statement (without its `;`).
-    pub(super) fn push(&mut self, statement: &str) -> &mut Self {
-        debug_assert!(
-            !statement.contains("?1") && !statement.contains("?2"),
-            "scripts take anonymous `?` parameters only"
-        );
-        self.sql.push_str(statement);
-        self.sql.push_str(";\n");
-        self.statements += 1;
-        self
-    }
-
-    pub(super) fn bind<T>(&mut self, value: T) -> &mut Self
-    where
-        T: Encode<'static, Sqlite> + Type<Sqlite> + 'static,
-    {
-        // Encoding these types into SQLite arguments cannot fail.
-        let _ = Arguments::add(&mut self.args, value);
-        self
-    }
-
-    /// Runs every statement; returns each statement's rows, in order.
-    async fn run(self, conn: &mut SqliteConnection) -> Result<Vec<Vec<SqliteRow>>> {
-        let expected = self.statements;
-        let mut out: Vec<Vec<SqliteRow>> = Vec::with_capacity(expected);
-        let mut current = Vec::new();
-        let mut stream = conn.fetch_many(sqlx::query_with(self.sql.as_str(), self.args));
-        while let Some(item) = stream.try_next().await? {
-            match item {
-                Either::Left(_) => out.push(std::mem::take(&mut current)),
-                Either::Right(row) => current.push(row),
-            }
+    let mut out: Vec<Vec<SqliteRow>> = Vec::with_capacity(expected);
+    let mut current = Vec::new();
+    let mut stream = conn.fetch_many(sqlx::query_with(sql.as_str(), super::arguments(args)));
+    while let Some(item) = stream.try_next().await? {
+        match item {
+            Either::Left(_) => out.push(std::mem::take(&mut current)),
+            Either::Right(row) => current.push(row),
         }
-        drop(stream);
-        if out.len() != expected {
-            return Err(StoreError::Corrupt(format!(
-                "a script of {expected} statements reported {} results",
-                out.len()
-            )));
-        }
-        Ok(out)
     }
+    drop(stream);
+    if out.len() != expected {
+        return Err(StoreError::Corrupt(format!("a script of {expected} statements reported {} results", out.len())));
+    }
+    Ok(out)
 }
 
-/// An event appended by the transaction: inserted with its COMMIT, published after it.
-struct PendingEvent {
-    kind: EventKind,
-    batch_id: BatchId,
-    job_id: Option<JobId>,
-    at: chrono::DateTime<chrono::Utc>,
-    data: serde_json::Value,
-}
-
-/// Event rows inserted per script; a transaction with more uses several scripts.
+/// Event rows inserted per command; a transaction with more uses several.
 const EVENTS_PER_SCRIPT: usize = 16;
 
-/// One `BEGIN IMMEDIATE … COMMIT`, collecting the events it appends.
-pub(super) struct WriteTx<'a> {
+/// One `BEGIN IMMEDIATE … COMMIT` on the writer, collecting its events and deferred statements.
+pub struct WriteTx<'a> {
     guard: MutexGuard<'a, WriterConn>,
     hub: &'a EventHub,
-    events: Vec<PendingEvent>,
-    /// `BEGIN IMMEDIATE` has been sent (or is the first statement of the next script).
+    events: Vec<(chrono::DateTime<chrono::Utc>, EventData)>,
+    deferred: Vec<Stmt>,
+    /// `BEGIN IMMEDIATE` has been sent.
     begun: bool,
 }
 
 impl<'a> WriteTx<'a> {
-    /// Takes the writer and begins at once; `conn()` may be used right away.
-    pub(super) async fn begin(guard: MutexGuard<'a, WriterConn>, hub: &'a EventHub) -> Result<WriteTx<'a>> {
-        let mut tx = Self::lock(guard, hub).await?;
-        // Marked first, like `dirty`: a ROLLBACK after a failed BEGIN is harmless.
-        tx.begun = true;
-        tx.conn().execute("BEGIN IMMEDIATE").await?;
-        Ok(tx)
-    }
-
-    /// Takes the writer without a round trip of its own: the first [`WriteTx::script`]
-    /// starts with `BEGIN IMMEDIATE`.
+    /// Takes the writer without a round trip of its own: the first command starts with
+    /// `BEGIN IMMEDIATE`.
     pub(super) async fn lock(mut guard: MutexGuard<'a, WriterConn>, hub: &'a EventHub) -> Result<WriteTx<'a>> {
         // Marked before BEGIN: a future dropped while BEGIN is in flight must still leave
         // the next user a ROLLBACK to do (a ROLLBACK outside a transaction is harmless).
@@ -137,102 +89,115 @@ impl<'a> WriteTx<'a> {
         if dirty {
             let _ = conn.execute("ROLLBACK").await;
         }
-        Ok(WriteTx { guard, hub, events: Vec::new(), begun: false })
+        Ok(WriteTx { guard, hub, events: Vec::new(), deferred: Vec::new(), begun: false })
     }
 
-    pub(super) fn conn(&mut self) -> &mut SqliteConnection {
-        debug_assert!(self.begun, "conn() before BEGIN");
+    fn conn(&mut self) -> &mut SqliteConnection {
         self.guard.conn.as_mut().expect("writer connection open while a transaction is running")
     }
 
-    /// Runs `script` as one command inside the transaction (beginning it first if needed).
-    pub(super) async fn script(&mut self, script: Script) -> Result<Vec<Vec<SqliteRow>>> {
-        let script = if self.begun {
-            script
-        } else {
-            let mut s = Script::new();
-            s.push("BEGIN IMMEDIATE");
-            s.sql.push_str(&script.sql);
-            s.statements += script.statements;
-            s.args = script.args;
-            self.begun = true;
-            let mut rows = s.run(self.conn()).await?;
-            rows.remove(0);
-            return Ok(rows);
-        };
-        script.run(self.conn()).await
+    /// Runs `stmts` as one command inside the transaction, beginning it first if needed.
+    async fn send(&mut self, mut stmts: Vec<Stmt>) -> Result<Vec<Vec<SqliteRow>>> {
+        if self.begun {
+            return script(self.conn(), stmts).await;
+        }
+        stmts.insert(0, stmt!("BEGIN IMMEDIATE"));
+        self.begun = true;
+        let mut rows = script(self.conn(), stmts).await?;
+        rows.remove(0);
+        Ok(rows)
+    }
+}
+
+#[async_trait]
+impl Conn for WriteTx<'_> {
+    type Row = SqliteRow;
+
+    async fn rows(&mut self, s: Stmt) -> Result<Vec<SqliteRow>> {
+        if self.begun {
+            return self.conn().rows(s).await;
+        }
+        Ok(self.send(vec![s]).await?.pop().unwrap_or_default())
     }
 
-    /// Appends an event row; it is inserted with the COMMIT and published after it.
-    pub(super) async fn event(
-        &mut self,
-        kind: EventKind,
-        batch_id: BatchId,
-        job_id: Option<JobId>,
-        data: serde_json::Value,
-    ) -> Result<()> {
-        self.events.push(PendingEvent { kind, batch_id, job_id, at: chrono::Utc::now(), data });
-        Ok(())
+    async fn run(&mut self, s: Stmt) -> Result<u64> {
+        if !self.begun {
+            self.send(Vec::new()).await?;
+        }
+        self.conn().run(s).await
     }
 
-    pub(super) async fn commit(self) -> Result<()> {
-        self.commit_script(Script::new()).await.map(|_| ())
+    async fn script(&mut self, stmts: Vec<Stmt>) -> Result<Vec<Vec<SqliteRow>>> {
+        self.send(stmts).await
     }
 
-    /// Runs `script`, inserts the pending events and COMMITs, in one command when there are
-    /// few events. Returns the rows of `script`'s statements.
-    pub(super) async fn commit_script(mut self, script: Script) -> Result<Vec<Vec<SqliteRow>>> {
-        let user_statements = script.statements;
+    /// One command; when the fence matched nothing, what ran after it is rolled back by the
+    /// caller (SQLite has no CHECK constraints for it to trip over meanwhile).
+    async fn fenced(&mut self, stmts: Vec<Stmt>) -> Result<Option<Vec<Vec<SqliteRow>>>> {
+        let rows = self.send(stmts).await?;
+        Ok(rows.first().is_some_and(|r| !r.is_empty()).then_some(rows))
+    }
+}
+
+#[async_trait]
+impl crate::sql::query::WriteTx for WriteTx<'_> {
+    fn event(&mut self, data: EventData) {
+        self.events.push((now(), data));
+    }
+
+    fn defer(&mut self, stmt: Stmt) {
+        self.deferred.push(stmt);
+    }
+
+    /// The deferred statements, the event rows and COMMIT, in one command when there are
+    /// few events; then the events are published, still holding the writer, so they leave in
+    /// commit order.
+    async fn commit(mut self) -> Result<()> {
+        if !self.begun && self.deferred.is_empty() && self.events.is_empty() {
+            return self.rollback().await;
+        }
+        let mut first = std::mem::take(&mut self.deferred);
         let mut events = std::mem::take(&mut self.events).into_iter().peekable();
         let mut published = Vec::with_capacity(events.len());
-        let mut script = Some(script);
-        let mut user_rows = None;
         loop {
-            let mut s = script.take().unwrap_or_else(Script::new);
-            let mut chunk = Vec::with_capacity(EVENTS_PER_SCRIPT.min(events.len()));
+            let mut stmts = std::mem::take(&mut first);
+            let leading = stmts.len();
+            let mut chunk = Vec::new();
             while chunk.len() < EVENTS_PER_SCRIPT {
-                let Some(e) = events.next() else { break };
-                s.push("INSERT INTO events (kind, batch_id, job_id, at, data) VALUES (?, ?, ?, ?, ?) RETURNING seq")
-                    .bind(e.kind.as_str())
-                    .bind(e.batch_id.to_string())
-                    .bind(e.job_id.map(|j| j.to_string()))
-                    .bind(super::rows::ts(e.at))
-                    .bind(e.data.to_string());
-                chunk.push(e);
+                let Some((at, data)) = events.next() else { break };
+                let json = serde_json::to_string(&data).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                stmts.push(stmt!(
+                    "INSERT INTO events (kind, batch_id, job_id, at, data) VALUES ($1, $2, $3, $4, $5) RETURNING seq",
+                    data.kind().as_str(),
+                    data.batch_id(),
+                    Arg::from(data.job_id().map(|j| j.as_uuid().to_string())),
+                    at,
+                    json
+                ));
+                chunk.push((at, data));
             }
             let last = events.peek().is_none();
             if last {
-                s.push("COMMIT");
+                stmts.push(stmt!("COMMIT"));
             }
-            let mut rows = self.script(s).await?;
-            if user_rows.is_none() {
-                user_rows = Some(rows.drain(..user_statements).collect::<Vec<_>>());
-            }
-            for (e, r) in chunk.into_iter().zip(rows) {
+            let rows = self.send(stmts).await?;
+            for ((at, data), r) in chunk.into_iter().zip(rows.into_iter().skip(leading)) {
                 let seq: i64 =
                     r.first().ok_or_else(|| StoreError::Corrupt("event insert returned no seq".into()))?.try_get(0)?;
-                published.push(Event {
-                    seq,
-                    kind: e.kind,
-                    batch_id: e.batch_id,
-                    job_id: e.job_id,
-                    at: e.at,
-                    data: e.data,
-                });
+                published.push(Event { seq, at, data });
             }
             if last {
                 break;
             }
         }
         self.guard.dirty = false;
-        // Still holding the writer mutex: events leave in commit order.
         for e in published {
             self.hub.publish(e);
         }
-        Ok(user_rows.unwrap_or_default())
+        Ok(())
     }
 
-    pub(super) async fn rollback(mut self) -> Result<()> {
+    async fn rollback(mut self) -> Result<()> {
         if self.begun {
             self.conn().execute("ROLLBACK").await?;
         }

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use tokio::sync::broadcast;
-use vidscribe_core::{BatchId, BatchProgress, BatchStatus, Event, EventKind, JobId, JobStage, JobStatus};
+use vidscribe_core::{BatchId, BatchProgress, BatchStatus, Event, EventData, EventKind, JobId, JobStage, JobStatus};
 use vidscribe_store::{Claim, DynStore, Failure, Heartbeat, StoreError};
 
 use super::support::*;
@@ -349,12 +349,12 @@ async fn deleting_a_batch_removes_it_and_reports_its_files(b: &Backend) {
     let left = store.events_after(0, Some(id), 100).await.unwrap();
     // An empty list would also pass an `all`: the deletion itself must be the one event left.
     assert_eq!(
-        left.iter().map(|e| e.kind).collect::<Vec<_>>(),
+        left.iter().map(|e| e.kind()).collect::<Vec<_>>(),
         vec![EventKind::Deleted],
         "the batch's events go with it"
     );
     let e = next_event(&mut events).await;
-    assert_eq!((e.kind, e.batch_id), (EventKind::Deleted, id));
+    assert_eq!(e.data, EventData::Deleted { batch_id: id });
 }
 
 async fn expired_leases_are_requeued_and_given_up_after_max_attempts(b: &Backend) {
@@ -440,12 +440,12 @@ async fn events_are_in_order_and_can_be_read_after_a_sequence_number(b: &Backend
     assert_eq!(store.last_event_seq().await.unwrap(), events.last().unwrap().seq);
 
     let of_a = store.events_after(0, Some(a), 1000).await.unwrap();
-    assert!(!of_a.is_empty() && of_a.iter().all(|e| e.batch_id == a));
+    assert!(!of_a.is_empty() && of_a.iter().all(|e| e.batch_id() == a));
     assert_monotonic(&of_a);
-    let expected: Vec<i64> = events.iter().filter(|e| e.batch_id == a).map(|e| e.seq).collect();
+    let expected: Vec<i64> = events.iter().filter(|e| e.batch_id() == a).map(|e| e.seq).collect();
     assert_eq!(of_a.iter().map(|e| e.seq).collect::<Vec<_>>(), expected);
     let of_other = store.events_after(0, Some(other), 1000).await.unwrap();
-    let expected: Vec<i64> = events.iter().filter(|e| e.batch_id == other).map(|e| e.seq).collect();
+    let expected: Vec<i64> = events.iter().filter(|e| e.batch_id() == other).map(|e| e.seq).collect();
     assert!(!expected.is_empty());
     assert_eq!(of_other.iter().map(|e| e.seq).collect::<Vec<_>>(), expected);
 
@@ -456,12 +456,11 @@ async fn events_are_in_order_and_can_be_read_after_a_sequence_number(b: &Backend
     assert!(store.events_after(store.last_event_seq().await.unwrap(), None, 10).await.unwrap().is_empty());
 
     // The job events carry the job object; batch events the summary.
-    let job_event =
-        events.iter().find(|e| e.kind == EventKind::Job && job_status(e) == Some(JobStatus::Completed)).unwrap();
-    assert_eq!(job_event.data["batch_id"], serde_json::json!(job_event.batch_id));
-    let batch_event = events.iter().rev().find(|e| e.kind == EventKind::Batch && e.batch_id == a).unwrap();
-    assert_eq!(batch_event.data["status"], "completed");
-    assert_eq!(batch_event.data["progress"]["completed_jobs"], 2);
+    let job = events.iter().filter_map(job_of).find(|j| j.status == JobStatus::Completed).unwrap();
+    assert!(job.completed_at.is_some(), "{job:?}");
+    let batch = events.iter().rev().filter_map(batch_of).find(|s| s.batch_id == a).unwrap();
+    assert_eq!(batch.status, BatchStatus::Completed);
+    assert_eq!(batch.progress.completed_jobs, 2);
 }
 
 async fn next_event(rx: &mut broadcast::Receiver<Event>) -> Event {
@@ -480,7 +479,7 @@ async fn subscribers_receive_every_event_after_commit(b: &Backend) {
     }
     let last = seen.last().expect("events already published");
     assert_eq!(
-        (last.kind, last.job_id, job_status(last)),
+        (last.kind(), last.job_id(), job_status(last)),
         (EventKind::Job, Some(c.job_id), Some(JobStatus::Processing))
     );
     store.complete(&c, None).await.unwrap();
@@ -493,7 +492,7 @@ async fn subscribers_receive_every_event_after_commit(b: &Backend) {
         seen.push(next_event(&mut rx).await);
     }
     let durable = store.events_after(0, None, 1000).await.unwrap();
-    let key = |e: &Event| (e.seq, e.kind, e.batch_id, e.job_id, e.data.clone());
+    let key = |e: &Event| (e.seq, e.data.clone());
     assert_eq!(
         seen.iter().map(key).collect::<Vec<_>>(),
         durable.iter().map(key).collect::<Vec<_>>(),
@@ -501,8 +500,8 @@ async fn subscribers_receive_every_event_after_commit(b: &Backend) {
     );
     assert_eq!(store.get_batch(id).await.unwrap().status, BatchStatus::Completed);
     // Whatever a subscriber heard is already durable: the final batch event says completed.
-    let final_batch = seen.iter().rev().find(|e| e.kind == EventKind::Batch).unwrap();
-    assert_eq!(final_batch.data["status"], "completed");
+    let final_batch = seen.iter().rev().find_map(batch_of).unwrap();
+    assert_eq!(final_batch.status, BatchStatus::Completed);
 }
 
 async fn max_concurrent_holds_with_eight_store_instances_claiming_at_once(b: &Backend) {

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use vidscribe_core::{BatchStatus, Event, EventKind, JobStatus};
+use vidscribe_core::{BatchStatus, Event, JobStatus};
 use vidscribe_worker::testing::InstantTranscriber;
 use vidscribe_worker::{Engine, EngineConfig, EngineHandle};
 
@@ -98,8 +98,9 @@ async fn three_worker_nodes_share_a_batch_within_its_limit_and_survive_a_crashed
 
     let ran_on: HashSet<String> = events
         .iter()
-        .filter(|e| job_status(e) == Some(JobStatus::Processing))
-        .filter_map(|e| e.data["worker"].as_str().map(|w| node_of(w).to_string()))
+        .filter_map(job_of)
+        .filter(|j| j.status == JobStatus::Processing)
+        .filter_map(|j| j.worker.as_deref().map(|w| node_of(w).to_string()))
         .collect();
     assert_eq!(
         ran_on,
@@ -121,7 +122,7 @@ async fn three_worker_nodes_share_a_batch_within_its_limit_and_survive_a_crashed
         heard.push(e);
     }
     assert_eq!(heard.iter().map(|e| e.seq).collect::<Vec<_>>(), events.iter().map(|e| e.seq).collect::<Vec<_>>());
-    assert!(heard.iter().any(|e| e.kind == EventKind::Batch && e.data["status"] == "completed"));
+    assert!(heard.iter().filter_map(batch_of).any(|b| b.status == BatchStatus::Completed));
 
     // The snapshot node kept results/batches/<id>.json current.
     let snapshot_path = data.path().join("results").join("batches").join(format!("{id}.json"));
@@ -149,8 +150,8 @@ async fn a_change_made_on_one_node_reaches_subscribers_of_another_live() {
         let e =
             tokio::time::timeout(Duration::from_secs(3), on_a.recv()).await.expect("NOTIFY reached node A").unwrap();
         if e.seq == last {
-            assert_eq!((e.kind, e.batch_id), (EventKind::Batch, id));
-            assert_eq!(e.data["status"], "completed");
+            let batch = batch_of(&e).expect("the last event is the batch's");
+            assert_eq!((batch.batch_id, batch.status), (id, BatchStatus::Completed));
             break;
         }
     }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use vidscribe_core::{BatchId, BatchSettings, Event, EventKind, Job, JobId, JobStatus, SessionId};
+use vidscribe_core::{BatchId, BatchSettings, BatchSummary, Event, EventData, Job, JobId, JobStatus, SessionId};
 use vidscribe_store::postgres::{PgConfig, PgStore};
 use vidscribe_store::sqlite::SqliteStore;
 use vidscribe_store::{DynStore, NewJob};
@@ -230,19 +230,32 @@ pub async fn all_events(store: &DynStore) -> Vec<Event> {
     }
 }
 
-pub fn job_status(e: &Event) -> Option<JobStatus> {
-    if e.kind != EventKind::Job {
-        return None;
+/// The job of a job event.
+pub fn job_of(e: &Event) -> Option<&Job> {
+    match &e.data {
+        EventData::Job(j) => Some(j),
+        EventData::Batch(_) | EventData::Deleted { .. } => None,
     }
-    e.data.get("status").and_then(|s| s.as_str()).and_then(|s| s.parse().ok())
+}
+
+/// The summary of a batch event.
+pub fn batch_of(e: &Event) -> Option<&BatchSummary> {
+    match &e.data {
+        EventData::Batch(b) => Some(b),
+        EventData::Job(_) | EventData::Deleted { .. } => None,
+    }
+}
+
+pub fn job_status(e: &Event) -> Option<JobStatus> {
+    job_of(e).map(|j| j.status)
 }
 
 /// Replays the job events of one batch: the most jobs that were `processing` at once.
 pub fn max_processing_at_once(events: &[Event], batch: BatchId) -> usize {
     let mut processing: HashSet<JobId> = HashSet::new();
     let mut max = 0;
-    for e in events.iter().filter(|e| e.batch_id == batch) {
-        let (Some(job), Some(status)) = (e.job_id, job_status(e)) else { continue };
+    for e in events.iter().filter(|e| e.batch_id() == batch) {
+        let (Some(job), Some(status)) = (e.job_id(), job_status(e)) else { continue };
         if status == JobStatus::Processing {
             processing.insert(job);
         } else {
@@ -258,8 +271,8 @@ pub fn max_processing_at_once(events: &[Event], batch: BatchId) -> usize {
 pub fn entries_into(events: &[Event], batch: BatchId, status: JobStatus) -> HashMap<JobId, usize> {
     let mut last: HashMap<JobId, JobStatus> = HashMap::new();
     let mut counts: HashMap<JobId, usize> = HashMap::new();
-    for e in events.iter().filter(|e| e.batch_id == batch) {
-        let (Some(job), Some(s)) = (e.job_id, job_status(e)) else { continue };
+    for e in events.iter().filter(|e| e.batch_id() == batch) {
+        let (Some(job), Some(s)) = (e.job_id(), job_status(e)) else { continue };
         if s == status && last.get(&job) != Some(&s) {
             *counts.entry(job).or_default() += 1;
         }
