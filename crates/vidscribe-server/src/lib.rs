@@ -12,7 +12,6 @@ mod body;
 pub mod config;
 pub mod error;
 pub mod extract;
-pub mod follow;
 pub mod media;
 pub mod metrics;
 pub mod openapi;

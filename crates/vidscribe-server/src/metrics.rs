@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use futures::StreamExt;
-use vidscribe_core::{BatchStatus, EventKind, Job, JobId, JobStatus};
+use vidscribe_core::{BatchId, BatchStatus, EventData, JobId, JobStatus};
 
 use crate::error::ApiResult;
 use crate::state::AppState;
@@ -27,15 +27,14 @@ struct Counters {
     job_transitions: HashMap<&'static str, u64>,
     batch_transitions: HashMap<&'static str, u64>,
     last_job_status: HashMap<JobId, JobStatus>,
-    last_batch_status: HashMap<String, BatchStatus>,
+    last_batch_status: HashMap<BatchId, BatchStatus>,
 }
 
 impl Metrics {
     /// Records one event; only status changes count as transitions (progress updates do not).
-    pub fn observe(&self, kind: EventKind, data: &serde_json::Value) {
-        match kind {
-            EventKind::Job => {
-                let Ok(job) = serde_json::from_value::<Job>(data.clone()) else { return };
+    pub fn observe(&self, data: &EventData) {
+        match data {
+            EventData::Job(job) => {
                 let mut c = self.inner.lock().unwrap_or_else(|p| p.into_inner());
                 let prev = c.last_job_status.insert(job.job_id, job.status);
                 if prev == Some(job.status) {
@@ -58,23 +57,15 @@ impl Metrics {
                     }
                 }
             }
-            EventKind::Batch => {
-                let Some(id) = data.get("batch_id").and_then(|v| v.as_str()) else { return };
-                let Some(status) =
-                    data.get("status").and_then(|v| v.as_str()).and_then(|s| s.parse::<BatchStatus>().ok())
-                else {
-                    return;
-                };
+            EventData::Batch(batch) => {
                 let mut c = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-                if c.last_batch_status.insert(id.to_string(), status) != Some(status) {
-                    *c.batch_transitions.entry(status.as_str()).or_default() += 1;
+                if c.last_batch_status.insert(batch.batch_id, batch.status) != Some(batch.status) {
+                    *c.batch_transitions.entry(batch.status.as_str()).or_default() += 1;
                 }
             }
-            EventKind::Deleted => {
-                if let Some(id) = data.get("batch_id").and_then(|v| v.as_str()) {
-                    let mut c = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-                    c.last_batch_status.remove(id);
-                }
+            EventData::Deleted { batch_id } => {
+                let mut c = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+                c.last_batch_status.remove(batch_id);
             }
         }
     }
@@ -91,10 +82,10 @@ pub fn spawn_collector(state: AppState) -> tokio::task::JoinHandle<()> {
                 return;
             }
         };
-        let events = crate::follow::follow(state.store.clone(), rx, None, cursor, 1000);
+        let events = vidscribe_store::follow::follow(state.store.clone(), rx, None, cursor, 1000);
         let mut events = std::pin::pin!(events.take_until(state.shutdown.clone().cancelled_owned()));
         while let Some(e) = events.next().await {
-            state.metrics.observe(e.kind, &e.data);
+            state.metrics.observe(&e.data);
         }
     })
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::broadcast::error::RecvError;
-use vidscribe_core::{BatchId, BatchSettings, BatchStatus, EventKind, Job, JobId, OutputFormat, SessionId};
+use vidscribe_core::{BatchId, BatchSettings, BatchStatus, EventData, Job, JobId, OutputFormat, SessionId};
 use vidscribe_store::sqlite::SqliteStore;
 use vidscribe_store::{DynStore, NewJob};
 use vidscribe_worker::testing::InstantTranscriber;
@@ -83,10 +83,10 @@ async fn run(n: usize) -> tempfile::TempDir {
     // the feed lagged or went quiet.
     loop {
         let status = match tokio::time::timeout(Duration::from_millis(500), events.recv()).await {
-            Ok(Ok(e)) if e.kind == EventKind::Batch && e.batch_id == id => {
-                e.data.get("status").and_then(|s| s.as_str()).and_then(|s| s.parse::<BatchStatus>().ok())
-            }
-            Ok(Ok(_)) => None,
+            Ok(Ok(e)) => match e.data {
+                EventData::Batch(b) if b.batch_id == id => Some(b.status),
+                _ => None,
+            },
             Ok(Err(RecvError::Lagged(_))) | Err(_) => Some(store.batch_summary(id).await.unwrap().status),
             Ok(Err(RecvError::Closed)) => panic!("event feed closed"),
         };

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{broadcast, watch};
 use tracing::warn;
-use vidscribe_core::{BatchId, EventKind};
+use vidscribe_core::{BatchId, EventData};
 use vidscribe_store::{DynStore, StoreError};
 
 use vidscribe_storage::{snapshot_key, DynStorage};
@@ -54,17 +54,17 @@ pub(crate) async fn run(store: DynStore, storage: DynStorage, mut stop: watch::R
         tokio::select! {
             r = events.recv() => match r {
                 Ok(e) => {
-                    if e.kind == EventKind::Deleted {
-                        dirty.remove(&e.batch_id);
-                        last_write.remove(&e.batch_id);
-                        remove(&storage, e.batch_id).await;
+                    if let EventData::Deleted { batch_id } = e.data {
+                        dirty.remove(&batch_id);
+                        last_write.remove(&batch_id);
+                        remove(&storage, batch_id).await;
                     } else {
-                        dirty.insert(e.batch_id);
+                        dirty.insert(e.batch_id());
                     }
                     // Take everything already waiting, so one write covers a burst.
                     while let Ok(e) = events.try_recv() {
-                        if e.kind != EventKind::Deleted {
-                            dirty.insert(e.batch_id);
+                        if !matches!(e.data, EventData::Deleted { .. }) {
+                            dirty.insert(e.batch_id());
                         }
                     }
                 }

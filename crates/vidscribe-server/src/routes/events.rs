@@ -12,10 +12,10 @@ use futures::{Stream, StreamExt};
 use serde::Deserialize;
 use serde_json::json;
 use vidscribe_core::{BatchId, Event};
+use vidscribe_store::follow::follow;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::BatchPath;
-use crate::follow::follow;
 use crate::state::AppState;
 
 #[derive(Debug, Default, Deserialize)]
@@ -41,11 +41,12 @@ fn last_event_id(headers: &HeaderMap, query: &EventsQuery) -> ApiResult<Option<i
     }
 }
 
-/// The wire form of one stored event.
+/// The wire form of one stored event: `id:` its sequence number, `event:` its kind, `data:`
+/// its payload's JSON.
 pub fn to_sse(event: &Event) -> SseEvent {
     SseEvent::default()
         .id(event.seq.to_string())
-        .event(event.kind.as_str())
+        .event(event.kind().as_str())
         .data(serde_json::to_string(&event.data).unwrap_or_else(|_| "null".into()))
 }
 

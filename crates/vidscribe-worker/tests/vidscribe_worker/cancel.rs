@@ -39,7 +39,7 @@ async fn cancelling_a_running_batch_stops_the_running_job_within_two_seconds() {
     let events = env.events(batch).await;
     for j in &jobs[1..] {
         assert!(
-            !events.iter().any(|e| e.job_id == Some(*j) && e.data["status"] == "processing"),
+            !events.iter().filter_map(job_of).any(|e| e.job_id == *j && e.status == JobStatus::Processing),
             "a skipped job started"
         );
     }

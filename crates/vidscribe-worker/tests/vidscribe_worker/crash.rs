@@ -68,7 +68,7 @@ async fn a_worker_process_killed_mid_batch_loses_nothing_and_completes_nothing_t
     // Exactly one `completed` transition per job in the durable log.
     let mut completions: HashMap<_, usize> = HashMap::new();
     for (job, status) in job_transitions(&env.events(batch).await) {
-        if status == "completed" {
+        if status == JobStatus::Completed {
             *completions.entry(job).or_default() += 1;
         }
     }

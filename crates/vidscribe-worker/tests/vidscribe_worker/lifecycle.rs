@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use vidscribe_core::{BatchStatus, EventKind, JobStatus};
+use vidscribe_core::{BatchStatus, EventData, JobStatus};
 use vidscribe_worker::testing::InstantTranscriber;
 
 use super::support::*;
@@ -52,33 +52,36 @@ async fn a_three_job_batch_runs_one_at_a_time_with_the_exact_event_sequence() {
     let transitions = job_transitions(&events);
     let mut expected = Vec::new();
     for j in &jobs {
-        expected.push((*j, "queued".to_string()));
+        expected.push((*j, JobStatus::Queued));
     }
     for j in &jobs {
-        expected.push((*j, "processing".to_string()));
-        expected.push((*j, "completed".to_string()));
+        expected.push((*j, JobStatus::Processing));
+        expected.push((*j, JobStatus::Completed));
     }
     assert_eq!(transitions, expected);
 
     // Batch statuses in order.
-    let batch_statuses: Vec<String> = events
+    let batch_statuses: Vec<BatchStatus> = events
         .iter()
-        .filter(|e| e.kind == EventKind::Batch)
-        .map(|e| e.data["status"].as_str().unwrap().to_string())
+        .filter_map(|e| match &e.data {
+            EventData::Batch(b) => Some(b.status),
+            _ => None,
+        })
         .fold(Vec::new(), |mut v, s| {
             if v.last() != Some(&s) {
                 v.push(s)
             }
             v
         });
-    assert_eq!(batch_statuses, ["pending", "processing", "completed"]);
+    assert_eq!(batch_statuses, [BatchStatus::Pending, BatchStatus::Processing, BatchStatus::Completed]);
 
     // Progress events of a running job rise between 0 and 1.
     for j in &jobs {
         let p: Vec<f64> = events
             .iter()
-            .filter(|e| e.job_id == Some(*j) && e.data["status"] == "processing")
-            .map(|e| e.data["progress"].as_f64().unwrap())
+            .filter_map(job_of)
+            .filter(|e| e.job_id == *j && e.status == JobStatus::Processing)
+            .map(|e| e.progress)
             .collect();
         assert!(p.windows(2).all(|w| w[0] <= w[1]), "progress never goes back: {p:?}");
         assert!(p.iter().all(|x| (0.0..=1.0).contains(x)));

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
-use vidscribe_core::{BatchId, BatchSettings, BatchSummary, Event, JobId, OutputFormat, SessionId};
+use vidscribe_core::{
+    BatchId, BatchSettings, BatchSummary, Event, EventData, Job, JobId, JobStatus, OutputFormat, SessionId,
+};
 use vidscribe_store::sqlite::SqliteStore;
 use vidscribe_store::{DynStore, NewJob};
 use vidscribe_worker::testing::InstantTranscriber;
@@ -130,30 +132,31 @@ where
 /// Replays the job events of a batch and returns the most jobs ever `processing` at once.
 pub fn max_processing_at_once(events: &[Event]) -> usize {
     use std::collections::HashMap;
-    let mut status: HashMap<JobId, String> = HashMap::new();
+    let mut status: HashMap<JobId, JobStatus> = HashMap::new();
     let mut max = 0;
-    for e in events {
-        if let Some(job) = e.job_id {
-            let s = e.data["status"].as_str().unwrap_or_default().to_string();
-            status.insert(job, s);
-            max = max.max(status.values().filter(|s| *s == "processing").count());
-        }
+    for job in events.iter().filter_map(job_of) {
+        status.insert(job.job_id, job.status);
+        max = max.max(status.values().filter(|s| **s == JobStatus::Processing).count());
     }
     max
 }
 
+/// The job of a job event.
+pub fn job_of(e: &Event) -> Option<&Job> {
+    match &e.data {
+        EventData::Job(j) => Some(j),
+        EventData::Batch(_) | EventData::Deleted { .. } => None,
+    }
+}
+
 /// (job, status) for every job event whose status differs from that job's previous one.
-pub fn job_transitions(events: &[Event]) -> Vec<(JobId, String)> {
+pub fn job_transitions(events: &[Event]) -> Vec<(JobId, JobStatus)> {
     use std::collections::HashMap;
-    let mut last: HashMap<JobId, String> = HashMap::new();
+    let mut last: HashMap<JobId, JobStatus> = HashMap::new();
     let mut out = Vec::new();
-    for e in events {
-        if let Some(job) = e.job_id {
-            let s = e.data["status"].as_str().unwrap_or_default().to_string();
-            if last.get(&job) != Some(&s) {
-                last.insert(job, s.clone());
-                out.push((job, s));
-            }
+    for job in events.iter().filter_map(job_of) {
+        if last.insert(job.job_id, job.status) != Some(job.status) {
+            out.push((job.job_id, job.status));
         }
     }
     out

@@ -9,8 +9,9 @@ use clap::{Args, Subcommand};
 use futures::StreamExt;
 use reqwest::Method;
 use serde_json::{json, Value};
+use vidscribe_core::{Batch, BatchStatus, EventData, EventKind, JobStatus};
 
-use super::client::{api_error, Client, SseParser};
+use super::client::{api_error, Client, SseEvent, SseParser};
 use super::config::FileConfig;
 use super::progress::{self, Display, Stream};
 use super::{ServerArgs, EXIT_INTERRUPTED};
@@ -305,17 +306,18 @@ async fn watch(client: &Client, batch_id: &str, tty: bool) -> anyhow::Result<u8>
                         if let Some(i) = ev.id.clone() {
                             last_event_id = Some(i);
                         }
-                        let data: Value = serde_json::from_str(&ev.data).unwrap_or(Value::Null);
-                        match ev.event.as_str() {
-                            "snapshot" => display.snapshot(&data),
-                            "job" => display.job(&data),
-                            "batch" => display.batch(&data),
-                            "deleted" => {
+                        match Update::read(&ev) {
+                            Some(Ok(Update::Snapshot(batch))) => display.snapshot(&batch),
+                            Some(Ok(Update::Event(EventData::Job(job)))) => display.job(&job),
+                            Some(Ok(Update::Event(EventData::Batch(summary)))) => display.batch(&summary),
+                            Some(Ok(Update::Event(EventData::Deleted { .. }))) => {
                                 display.finish();
                                 eprintln!("error: batch {id} was deleted");
                                 return Ok(1);
                             }
-                            _ => {}
+                            Some(Err(e)) => display.note(&format!("cannot read a '{}' event: {e}", ev.event)),
+                            // An event this version does not know: nothing to show.
+                            None => {}
                         }
                         if let Some(code) = finished(&display) {
                             display.finish();
@@ -357,17 +359,35 @@ async fn watch(client: &Client, batch_id: &str, tty: bool) -> anyhow::Result<u8>
 }
 
 /// The exit code once the batch is over AND every job has settled.
+/// One event of a batch's stream, read into the core's types.
+enum Update {
+    /// The whole batch, first on a fresh connection.
+    Snapshot(Box<Batch>),
+    Event(EventData),
+}
+
+impl Update {
+    /// `None` for an event name this version does not know.
+    fn read(ev: &SseEvent) -> Option<serde_json::Result<Update>> {
+        if ev.event == "snapshot" {
+            return Some(serde_json::from_str(&ev.data).map(Update::Snapshot));
+        }
+        let kind = EventKind::parse(&ev.event)?;
+        Some(EventData::from_json(kind, &ev.data).map(Update::Event))
+    }
+}
+
 fn finished(display: &Display) -> Option<u8> {
     let b = display.batch_view()?;
     if !b.is_terminal() {
         return None;
     }
     // A job still shown running has an event on its way (it ends before its batch does).
-    if display.jobs().any(|j| j.status == "processing") {
+    if display.jobs().any(|j| j.status == JobStatus::Processing) {
         return None;
     }
-    let failed = display.jobs().any(|j| j.status == "failed");
-    Some(if b.status == "completed" && !failed { 0 } else { 1 })
+    let failed = display.jobs().any(|j| j.status == JobStatus::Failed);
+    Some(if b.status == BatchStatus::Completed && !failed { 0 } else { 1 })
 }
 
 fn summarize(display: &Display) {
@@ -432,11 +452,81 @@ fn print_list(batches: &[Value]) {
 
 #[cfg(test)]
 mod tests {
-    use super::seg;
+    use vidscribe_core::{BatchId, Job};
+
+    use super::*;
 
     #[test]
     fn ids_from_the_command_line_cannot_change_the_path() {
         assert_eq!(seg("0192ab3c-0000"), "0192ab3c-0000");
         assert_eq!(seg("../x"), "%2E%2E%2Fx");
+    }
+
+    fn job(batch_id: BatchId, name: &str) -> Job {
+        serde_json::from_value(json!({
+            "job_id": "0192ab3c-0000-7000-8000-00000000abcd", "batch_id": batch_id,
+            "original_filename": name, "session_name": "s", "status": "processing", "stage": "decoding",
+            "progress": 0.5, "attempts": 1, "created_at": "2025-01-02T03:04:05Z",
+            "session_id": "0192ab3c-0000-7000-8000-000000000002", "results_path": "results/x",
+            "file_path": "uploads/x.mp4"
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_job_event_with_a_non_ascii_name_read_one_byte_at_a_time_is_the_job_it_was() {
+        let batch_id = BatchId::new();
+        let sent = EventData::Job(Box::new(job(batch_id, "Zoë — 東京 🎬.mp4")));
+        let deleted = EventData::Deleted { batch_id };
+        // As the server writes them: `id:` the seq, `event:` the kind, `data:` the payload.
+        let wire = format!(
+            "id: 7\nevent: job\ndata: {}\n\n: keep-alive\n\nid: 8\nevent: deleted\ndata: {}\n\n",
+            serde_json::to_string(&sent).unwrap(),
+            serde_json::to_string(&deleted).unwrap()
+        );
+        let mut parser = SseParser::default();
+        let mut events = Vec::new();
+        for b in wire.as_bytes() {
+            events.extend(parser.feed(std::slice::from_ref(b)));
+        }
+        let read: Vec<EventData> = events
+            .iter()
+            .map(|e| match Update::read(e) {
+                Some(Ok(Update::Event(data))) => data,
+                _ => panic!("not an event: {e:?}"),
+            })
+            .collect();
+        assert_eq!(read, [sent, deleted]);
+        let EventData::Job(j) = &read[0] else { unreachable!() };
+        assert_eq!(j.original_filename, "Zoë — 東京 🎬.mp4");
+    }
+
+    #[test]
+    fn a_snapshot_is_the_whole_batch_and_unknown_or_unreadable_events_are_told_apart() {
+        let ev = |event: &str, data: String| SseEvent { id: Some("1".into()), event: event.into(), data };
+        let batch_id = BatchId::new();
+        let batch = Batch {
+            batch_id,
+            name: "b".into(),
+            max_concurrent: 2,
+            status: BatchStatus::Pending,
+            created_at: chrono::Utc::now(),
+            started_at: None,
+            completed_at: None,
+            total_duration: 0.0,
+            error_message: None,
+            model: "tiny.en".into(),
+            language: None,
+            formats: vec![],
+            jobs: vec![job(batch_id, "a.mp4")],
+            progress: Default::default(),
+        };
+        match Update::read(&ev("snapshot", serde_json::to_string(&batch).unwrap())) {
+            Some(Ok(Update::Snapshot(b))) => assert_eq!(*b, batch),
+            _ => panic!("the snapshot is read as the batch"),
+        }
+        assert!(Update::read(&ev("progress", "{}".into())).is_none(), "an event this version does not know");
+        // A job event whose data is not a job is an error to show, not a silent skip.
+        assert!(matches!(Update::read(&ev("job", "{\"job_id\":1}".into())), Some(Err(_))));
     }
 }

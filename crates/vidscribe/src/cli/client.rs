@@ -127,7 +127,7 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
 
 // The one parser of the event stream, shared with the server's test client, so a
 // character split across chunks is decoded whole here too.
-pub use vidscribe_server::sse::SseParser;
+pub use vidscribe_server::sse::{SseEvent, SseParser};
 
 #[cfg(test)]
 mod tests {

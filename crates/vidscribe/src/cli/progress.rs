@@ -2,15 +2,16 @@
 //! `batch watch` (fed by SSE): one progress bar per running job plus an overall bar with
 //! ETA on a terminal, or one plain line per transition otherwise.
 //!
-//! It reads the JSON the store and the API publish (job objects, batch summaries and full
-//! batches), so both callers feed it the same way.
+//! It takes the core's types (jobs, batch summaries and full batches): `transcribe` has them
+//! from the store, `batch watch` reads them from the SSE `data:` with serde, so both callers
+//! feed it the same way.
 
 use std::collections::HashMap;
 use std::io::Write;
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde_json::Value;
+use vidscribe_core::{Batch, BatchProgress, BatchStatus, BatchSummary, Job, JobStage, JobStatus};
 
 /// Which stream the display writes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,32 +25,31 @@ pub enum Stream {
 pub struct JobView {
     pub id: String,
     pub name: String,
-    pub status: String,
-    pub stage: Option<String>,
+    pub status: JobStatus,
+    pub stage: Option<JobStage>,
     pub progress: f64,
     pub media_duration: Option<f64>,
     pub error: Option<String>,
 }
 
-impl JobView {
-    /// From a job object (store event data, API `jobs[]`, SSE `job` data).
-    pub fn from_json(v: &Value) -> Option<Self> {
-        Some(JobView {
-            id: v.get("job_id")?.as_str()?.to_string(),
-            name: v.get("original_filename").and_then(Value::as_str).unwrap_or("?").to_string(),
-            status: v.get("status")?.as_str()?.to_string(),
-            stage: v.get("stage").and_then(Value::as_str).map(str::to_string),
-            progress: v.get("progress").and_then(Value::as_f64).unwrap_or(0.0).clamp(0.0, 1.0),
-            media_duration: v.get("media_duration").and_then(Value::as_f64),
-            error: v.get("error_message").and_then(Value::as_str).map(str::to_string),
-        })
+impl From<&Job> for JobView {
+    fn from(j: &Job) -> Self {
+        JobView {
+            id: j.job_id.to_string(),
+            name: j.original_filename.clone(),
+            status: j.status,
+            stage: j.stage,
+            progress: j.progress.clamp(0.0, 1.0),
+            media_duration: j.media_duration,
+            error: j.error_message.clone(),
+        }
     }
 }
 
 /// What the batch looks like to the display.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BatchView {
-    pub status: String,
+    pub status: BatchStatus,
     pub total_jobs: u64,
     pub done_jobs: u64,
     pub failed_jobs: u64,
@@ -59,24 +59,34 @@ pub struct BatchView {
 }
 
 impl BatchView {
-    /// From a batch summary or a full batch (both carry `status` and `progress`).
-    pub fn from_json(v: &Value) -> Option<Self> {
-        let p = v.get("progress").cloned().unwrap_or(Value::Null);
-        let n = |k: &str| p.get(k).and_then(Value::as_u64).unwrap_or(0);
-        Some(BatchView {
-            status: v.get("status")?.as_str()?.to_string(),
-            total_jobs: n("total_jobs"),
-            done_jobs: n("completed_jobs") + n("failed_jobs") + n("skipped_jobs") + n("cancelled_jobs"),
-            failed_jobs: n("failed_jobs"),
-            percentage: p.get("progress_percentage").and_then(Value::as_f64).unwrap_or(0.0),
-            eta: p.get("estimated_remaining").and_then(Value::as_str).map(str::to_string),
-            error: v.get("error_message").and_then(Value::as_str).map(str::to_string),
-        })
+    /// What a batch summary and a full batch both carry: status, progress, error.
+    fn new(status: BatchStatus, p: &BatchProgress, error: Option<&str>) -> Self {
+        BatchView {
+            status,
+            total_jobs: p.total_jobs,
+            done_jobs: p.completed_jobs + p.failed_jobs + p.skipped_jobs + p.cancelled_jobs,
+            failed_jobs: p.failed_jobs,
+            percentage: p.progress_percentage,
+            eta: p.estimated_remaining.clone(),
+            error: error.map(str::to_string),
+        }
     }
 
-    /// The core state machine decides; a status this CLI does not know is not terminal.
+    /// The core state machine decides.
     pub fn is_terminal(&self) -> bool {
-        self.status.parse::<vidscribe_core::BatchStatus>().is_ok_and(vidscribe_core::BatchStatus::is_terminal)
+        self.status.is_terminal()
+    }
+}
+
+impl From<&BatchSummary> for BatchView {
+    fn from(b: &BatchSummary) -> Self {
+        BatchView::new(b.status, &b.progress, b.error_message.as_deref())
+    }
+}
+
+impl From<&Batch> for BatchView {
+    fn from(b: &Batch) -> Self {
+        BatchView::new(b.status, &b.progress, b.error_message.as_deref())
     }
 }
 
@@ -118,33 +128,26 @@ impl Display {
 
     /// A full batch (snapshot): records every job and the batch without announcing transitions
     /// that happened before we looked, but prints the current state in plain mode.
-    pub fn snapshot(&mut self, batch: &Value) {
-        if let Some(b) = BatchView::from_json(batch) {
-            if self.batch.is_none() {
-                self.line(&format!("batch {}: {}", self.label, b.status));
-            }
-            self.set_batch(b, false);
+    pub fn snapshot(&mut self, batch: &Batch) {
+        let b = BatchView::from(batch);
+        if self.batch.is_none() {
+            self.line(&format!("batch {}: {}", self.label, b.status));
         }
-        if let Some(jobs) = batch.get("jobs").and_then(Value::as_array) {
-            for j in jobs.iter().filter_map(JobView::from_json) {
-                let known = self.jobs.contains_key(&j.id);
-                self.update_job(j, known);
-            }
+        self.set_batch(b, false);
+        for j in batch.jobs.iter().map(JobView::from) {
+            let known = self.jobs.contains_key(&j.id);
+            self.update_job(j, known);
         }
     }
 
-    /// A job object changed.
-    pub fn job(&mut self, job: &Value) {
-        if let Some(j) = JobView::from_json(job) {
-            self.update_job(j, true);
-        }
+    /// A job changed.
+    pub fn job(&mut self, job: &Job) {
+        self.update_job(JobView::from(job), true);
     }
 
     /// A batch summary changed.
-    pub fn batch(&mut self, summary: &Value) {
-        if let Some(b) = BatchView::from_json(summary) {
-            self.set_batch(b, true);
-        }
+    pub fn batch(&mut self, summary: &BatchSummary) {
+        self.set_batch(BatchView::from(summary), true);
     }
 
     pub fn batch_view(&self) -> Option<&BatchView> {
@@ -172,7 +175,7 @@ impl Display {
     }
 
     fn set_batch(&mut self, b: BatchView, announce: bool) {
-        let previous = self.batch.as_ref().map(|p| p.status.clone());
+        let previous = self.batch.as_ref().map(|p| p.status);
         if announce {
             if let Some(prev) = &previous {
                 if *prev != b.status {
@@ -201,11 +204,11 @@ impl Display {
     }
 
     fn update_job(&mut self, j: JobView, announce: bool) {
-        let previous = self.jobs.get(&j.id).map(|p| p.status.clone());
+        let previous = self.jobs.get(&j.id).map(|p| p.status);
         match &previous {
             Some(prev) if *prev != j.status && announce => {
                 let mut text = format!("job {} {}: {prev} -> {}", short(&j.id), j.name, j.status);
-                if let Some(e) = j.error.as_ref().filter(|_| j.status == "failed") {
+                if let Some(e) = j.error.as_ref().filter(|_| j.status == JobStatus::Failed) {
                     text.push_str(&format!(": {e}"));
                 }
                 self.line(&text);
@@ -214,7 +217,7 @@ impl Display {
             _ => {}
         }
         if let Mode::Bars { multi, overall, bars } = &mut self.mode {
-            if j.status == "processing" {
+            if j.status == JobStatus::Processing {
                 let bar = bars.entry(j.id.clone()).or_insert_with(|| {
                     let bar = multi.insert_before(overall, ProgressBar::new(1000));
                     bar.set_style(
@@ -227,7 +230,7 @@ impl Display {
                     bar
                 });
                 bar.set_position((j.progress * 1000.0).round() as u64);
-                let mut msg = j.stage.clone().unwrap_or_default().replace('_', " ");
+                let mut msg = j.stage.map(|s| s.as_str().replace('_', " ")).unwrap_or_default();
                 if let Some(d) = j.media_duration {
                     msg.push_str(&format!(" · {}", clock(d)));
                 }
@@ -295,16 +298,46 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn a_job_object_is_read_from_the_api_json() {
-        let j = JobView::from_json(&json!({"job_id":"0192ab3c-0000","original_filename":"talk.mp4","status":"processing","stage":"transcribing","progress":0.42,"media_duration":312.4})).unwrap();
-        assert_eq!(j.status, "processing");
-        assert_eq!(j.stage.as_deref(), Some("transcribing"));
+    fn a_job_is_shown_by_its_status_stage_and_clamped_progress() {
+        let job: Job = serde_json::from_value(json!({
+            "job_id": "0192ab3c-0000-7000-8000-00000000abcd", "batch_id": "0192ab3c-0000-7000-8000-000000000001",
+            "original_filename": "talk.mp4", "session_name": "talk", "status": "processing",
+            "stage": "transcribing", "progress": 1.25, "media_duration": 312.4, "attempts": 1,
+            "created_at": "2025-01-02T03:04:05Z", "session_id": "0192ab3c-0000-7000-8000-000000000002",
+            "results_path": "results/x", "file_path": "uploads/x.mp4"
+        }))
+        .unwrap();
+        let j = JobView::from(&job);
+        assert_eq!((j.status, j.stage), (JobStatus::Processing, Some(JobStage::Transcribing)));
+        assert_eq!(
+            (j.id.as_str(), j.name.as_str(), j.progress),
+            ("0192ab3c-0000-7000-8000-00000000abcd", "talk.mp4", 1.0)
+        );
     }
 
     #[test]
     fn a_batch_summary_counts_every_finished_job() {
-        let b = BatchView::from_json(&json!({"status":"completed","progress":{"total_jobs":3,"completed_jobs":2,"failed_jobs":1,"progress_percentage":100.0}})).unwrap();
+        let summary = BatchSummary {
+            batch_id: vidscribe_core::BatchId::new(),
+            name: "b".into(),
+            status: BatchStatus::Completed,
+            created_at: chrono::Utc::now(),
+            started_at: None,
+            completed_at: None,
+            max_concurrent: 2,
+            error_message: Some("1 of 3 jobs failed".into()),
+            total_jobs: 3,
+            progress: BatchProgress {
+                total_jobs: 3,
+                completed_jobs: 2,
+                failed_jobs: 1,
+                progress_percentage: 100.0,
+                ..BatchProgress::default()
+            },
+        };
+        let b = BatchView::from(&summary);
         assert_eq!((b.done_jobs, b.failed_jobs), (3, 1));
+        assert_eq!(b.error.as_deref(), Some("1 of 3 jobs failed"));
         assert!(b.is_terminal());
     }
 

@@ -10,10 +10,11 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Args;
+use futures::StreamExt;
 use serde::Serialize;
 use serde_json::Value;
-use tokio::sync::broadcast::error::RecvError;
-use vidscribe_core::{BatchId, BatchSettings, EventKind, Job, JobId, JobStatus, OutputFormat, SessionId};
+use vidscribe_core::{BatchId, BatchSettings, EventData, Job, JobId, JobStatus, OutputFormat, SessionId};
+use vidscribe_store::follow::follow;
 use vidscribe_store::{DynStore, NewJob};
 use vidscribe_worker::{DataDir, Engine, EngineConfig};
 
@@ -228,9 +229,9 @@ pub async fn run(args: TranscribeArgs, file: &FileConfig) -> anyhow::Result<u8> 
     }
     store.add_jobs(batch_id, new_jobs).await.context("cannot queue the files")?;
 
-    let mut events = store.subscribe();
-    // Where a catch-up from the durable log would start (see the follow loop).
-    let mut last_seq = store.last_event_seq().await?;
+    // Subscribed before the cursor is read, so the follower misses nothing in between.
+    let subscription = store.subscribe();
+    let cursor = store.last_event_seq().await?;
     let mut engine_config = EngineConfig::new(&data_root);
     engine_config.slots = jobs;
     engine_config.beam_size = beam;
@@ -239,38 +240,34 @@ pub async fn run(args: TranscribeArgs, file: &FileConfig) -> anyhow::Result<u8> 
     let engine = Engine::start(store.clone(), transcriber, engine_config);
     // The pending batch first, so every transition from the start on is shown.
     let mut display = Display::new(tty, Stream::Stderr, progress::short(&batch_id.to_string()).to_string());
-    display.snapshot(&serde_json::to_value(store.get_batch(batch_id).await?)?);
+    display.snapshot(&store.get_batch(batch_id).await?);
     store.start_batch(batch_id).await.context("cannot start the batch")?;
 
     // ---- follow until the batch ends, or Ctrl-C ----
+    // The store's follower: the batch's events in order, each once, caught up from the
+    // durable log whenever this loop falls behind the live channel or one is missed.
+    let mut events = std::pin::pin!(follow(store.clone(), subscription, Some(batch_id), cursor, 1000));
     let mut interrupted = false;
-    'follow: loop {
-        if display.batch_view().is_some_and(|b| b.is_terminal()) && display.jobs().all(|j| j.status != "processing") {
+    loop {
+        if display.batch_view().is_some_and(|b| b.is_terminal())
+            && display.jobs().all(|j| j.status != JobStatus::Processing)
+        {
             break;
         }
-        let received = tokio::select! {
-            r = events.recv() => r,
+        let next = tokio::select! {
+            e = events.next() => e,
             _ = sigint.recv() => {
                 interrupted = true;
                 break;
             }
         };
-        let batch_events = match received {
-            Ok(e) => vec![e],
-            // Fell behind the in-process channel: catch up from the durable log, in order.
-            Err(RecvError::Lagged(_)) => store.events_after(last_seq, Some(batch_id), 10_000).await?,
-            Err(RecvError::Closed) => break,
-        };
-        for e in batch_events {
-            if e.batch_id != batch_id || e.seq <= last_seq {
-                continue;
-            }
-            last_seq = e.seq;
-            match e.kind {
-                EventKind::Job => display.job(&e.data),
-                EventKind::Batch => display.batch(&e.data),
-                EventKind::Deleted => break 'follow,
-            }
+        // The stream ends when the store closes or its log cannot be read; what the batch
+        // came to is read from the store below.
+        let Some(e) = next else { break };
+        match &e.data {
+            EventData::Job(job) => display.job(job),
+            EventData::Batch(summary) => display.batch(summary),
+            EventData::Deleted { .. } => break,
         }
     }
 
@@ -372,8 +369,7 @@ async fn cancel_and_wait(
     loop {
         match store.get_batch(batch_id).await {
             Ok(b) => {
-                let value = serde_json::to_value(&b).unwrap_or(Value::Null);
-                display.snapshot(&value);
+                display.snapshot(&b);
                 if b.jobs.iter().all(|j| j.status != JobStatus::Processing) {
                     return;
                 }
