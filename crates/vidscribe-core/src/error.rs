@@ -2,7 +2,6 @@
 //! clients may match on; the human message may change, the code may not.
 
 use crate::codes::Code;
-use crate::status::{BatchStatus, JobStatus};
 
 /// Anything with a stable machine-readable error code.
 pub trait ErrorCode {
@@ -13,10 +12,6 @@ pub trait ErrorCode {
 pub enum CoreError {
     #[error("'{value}' is not a valid {what}")]
     InvalidId { what: &'static str, value: String },
-    #[error("a batch cannot go from {from} to {to}")]
-    IllegalBatchTransition { from: BatchStatus, to: BatchStatus },
-    #[error("a job cannot go from {from} to {to}")]
-    IllegalJobTransition { from: JobStatus, to: JobStatus },
     #[error("{0}")]
     InvalidInput(String),
 }
@@ -31,7 +26,6 @@ impl CoreError {
     pub fn code(&self) -> Code {
         match self {
             CoreError::InvalidId { .. } => Code::InvalidId,
-            CoreError::IllegalBatchTransition { .. } | CoreError::IllegalJobTransition { .. } => Code::WrongState,
             CoreError::InvalidInput(_) => Code::InvalidInput,
         }
     }

@@ -67,12 +67,9 @@ impl From<StoreError> for ApiError {
 
 impl From<CoreError> for ApiError {
     fn from(e: CoreError) -> Self {
-        match e {
-            CoreError::IllegalBatchTransition { .. } | CoreError::IllegalJobTransition { .. } => {
-                Self::conflict(e.code().as_str(), e.to_string())
-            }
-            _ => Self::bad_request(e.code().as_str(), e.to_string()),
-        }
+        // Every domain error is a malformed request: illegal transitions are refused by the
+        // store, as `wrong_state`.
+        Self::bad_request(e.code().as_str(), e.to_string())
     }
 }
 

@@ -114,12 +114,7 @@ impl ErrorCode for StoreError {
 
 impl From<CoreError> for StoreError {
     fn from(e: CoreError) -> Self {
-        match e {
-            CoreError::IllegalBatchTransition { .. } | CoreError::IllegalJobTransition { .. } => {
-                StoreError::WrongState { code: Code::WrongState, message: e.to_string() }
-            }
-            other => StoreError::Invalid { code: Code::InvalidInput, message: other.to_string() },
-        }
+        StoreError::Invalid { code: e.code(), message: e.to_string() }
     }
 }
 

@@ -198,12 +198,3 @@ async fn delete_removes_rows_uploads_and_results() {
     .await;
     engine.shutdown().await;
 }
-
-trait Code {
-    fn code(&self) -> &'static str;
-}
-impl Code for vidscribe_store::StoreError {
-    fn code(&self) -> &'static str {
-        vidscribe_core::ErrorCode::code(self)
-    }
-}
