@@ -85,7 +85,6 @@ impl BatchStatus {
         false
     }
 
-
     pub const fn is_terminal(self) -> bool {
         matches!(self, BatchStatus::Completed | BatchStatus::Failed | BatchStatus::Cancelled)
     }
@@ -109,12 +108,10 @@ impl JobStatus {
         false
     }
 
-
     /// Nothing more will happen to the job unless someone retries it.
     pub const fn is_terminal(self) -> bool {
         matches!(self, JobStatus::Completed | JobStatus::Failed | JobStatus::Skipped | JobStatus::Cancelled)
     }
-
 }
 
 #[cfg(test)]
@@ -176,7 +173,6 @@ mod tests {
         assert!(!JobStatus::Completed.can_become(JobStatus::Completed));
         assert!(!JobStatus::Completed.can_become(JobStatus::Queued));
     }
-
 
     #[test]
     fn statuses_round_trip_through_text() {
