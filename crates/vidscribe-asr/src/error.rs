@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use vidscribe_core::{ErrorCode, TranscribeError};
+use vidscribe_core::{FailureCode, TranscribeError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AsrError {
@@ -49,18 +49,18 @@ impl AsrError {
     }
 }
 
-impl ErrorCode for AsrError {
-    fn code(&self) -> &'static str {
+impl AsrError {
+    pub fn code(&self) -> FailureCode {
         match self {
-            AsrError::UnknownModel { .. } => "model_unknown",
-            AsrError::Fetch { .. } => "model_fetch_failed",
-            AsrError::Corrupt { .. } => "model_corrupt",
-            AsrError::InvalidModel { .. } => "model_invalid",
-            AsrError::Load { .. } => "model_load_failed",
-            AsrError::Language { .. } => "language_unsupported",
-            AsrError::Inference { .. } => "inference_failed",
+            AsrError::UnknownModel { .. } => FailureCode::ModelUnknown,
+            AsrError::Fetch { .. } => FailureCode::ModelFetchFailed,
+            AsrError::Corrupt { .. } => FailureCode::ModelCorrupt,
+            AsrError::InvalidModel { .. } => FailureCode::ModelInvalid,
+            AsrError::Load { .. } => FailureCode::ModelLoadFailed,
+            AsrError::Language { .. } => FailureCode::LanguageUnsupported,
+            AsrError::Inference { .. } => FailureCode::InferenceFailed,
             AsrError::Media(e) => e.code(),
-            AsrError::Io { .. } => "io_error",
+            AsrError::Io { .. } => FailureCode::IoError,
         }
     }
 }

@@ -492,8 +492,6 @@ mod tests {
 
     use std::cell::Cell;
 
-    use vidscribe_core::ErrorCode;
-
     use super::*;
 
     const FILES: &[(&str, &[u8])] = &[

@@ -3,11 +3,6 @@
 
 use crate::codes::Code;
 
-/// Anything with a stable machine-readable error code.
-pub trait ErrorCode {
-    fn code(&self) -> &'static str;
-}
-
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CoreError {
     #[error("'{value}' is not a valid {what}")]
@@ -16,13 +11,8 @@ pub enum CoreError {
     InvalidInput(String),
 }
 
-impl ErrorCode for CoreError {
-    fn code(&self) -> &'static str {
-        CoreError::code(self).as_str()
-    }
-}
-
 impl CoreError {
+    /// The stable code; its [`Code::http_status`] is the status of the API's answer.
     pub fn code(&self) -> Code {
         match self {
             CoreError::InvalidId { .. } => Code::InvalidId,

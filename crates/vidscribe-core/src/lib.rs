@@ -17,7 +17,7 @@ pub mod transcript;
 pub mod transition;
 
 pub use codes::{Code, FailureCode};
-pub use error::{CoreError, ErrorCode};
+pub use error::CoreError;
 pub use event::{Event, EventData, EventKind};
 pub use ids::{BatchId, JobId, SessionId};
 pub use model::{Attempt, Batch, BatchSettings, BatchSummary, Job, OutputFormat};

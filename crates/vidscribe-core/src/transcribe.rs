@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::error::ErrorCode;
+use crate::codes::FailureCode;
 use crate::status::JobStage;
 use crate::transcript::Transcript;
 
@@ -51,13 +51,13 @@ pub enum TranscribeError {
     Cancelled,
     /// The input cannot be decoded (not media, no audio stream, truncated…). Retrying will not help.
     #[error("{message}")]
-    Media { code: &'static str, message: String },
+    Media { code: FailureCode, message: String },
     /// The model could not be fetched, verified or loaded.
     #[error("{message}")]
-    Model { code: &'static str, message: String },
+    Model { code: FailureCode, message: String },
     /// Inference or I/O failed; may succeed on another attempt.
     #[error("{message}")]
-    Engine { code: &'static str, message: String },
+    Engine { code: FailureCode, message: String },
 }
 
 impl TranscribeError {
@@ -67,13 +67,14 @@ impl TranscribeError {
     }
 }
 
-impl ErrorCode for TranscribeError {
-    fn code(&self) -> &'static str {
+impl TranscribeError {
+    /// The job's `error_code` when this ends it.
+    pub fn code(&self) -> FailureCode {
         match self {
-            TranscribeError::Cancelled => "cancelled",
+            TranscribeError::Cancelled => FailureCode::Cancelled,
             TranscribeError::Media { code, .. }
             | TranscribeError::Model { code, .. }
-            | TranscribeError::Engine { code, .. } => code,
+            | TranscribeError::Engine { code, .. } => *code,
         }
     }
 }

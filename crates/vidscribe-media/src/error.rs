@@ -3,7 +3,7 @@
 
 use std::io;
 
-use vidscribe_core::{ErrorCode, TranscribeError};
+use vidscribe_core::{FailureCode, TranscribeError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MediaError {
@@ -29,24 +29,18 @@ pub enum MediaError {
     },
 }
 
-impl ErrorCode for MediaError {
-    fn code(&self) -> &'static str {
-        match self {
-            MediaError::NotMedia { .. } => "not_media",
-            MediaError::NoAudioStream { .. } => "no_audio_stream",
-            MediaError::Truncated { .. } => "truncated",
-            MediaError::Corrupt { .. } => "corrupt_media",
-            MediaError::UnsupportedCodec { .. } => "unsupported_codec",
-            MediaError::FfmpegMissing { .. } => "ffmpeg_missing",
-            MediaError::FfmpegFailed { .. } => "ffmpeg_failed",
-            MediaError::Io { .. } => "io",
-        }
-    }
-}
-
 impl MediaError {
-    pub fn code(&self) -> &'static str {
-        ErrorCode::code(self)
+    pub fn code(&self) -> FailureCode {
+        match self {
+            MediaError::NotMedia { .. } => FailureCode::NotMedia,
+            MediaError::NoAudioStream { .. } => FailureCode::NoAudioStream,
+            MediaError::Truncated { .. } => FailureCode::Truncated,
+            MediaError::Corrupt { .. } => FailureCode::CorruptMedia,
+            MediaError::UnsupportedCodec { .. } => FailureCode::UnsupportedCodec,
+            MediaError::FfmpegMissing { .. } => FailureCode::FfmpegMissing,
+            MediaError::FfmpegFailed { .. } => FailureCode::FfmpegFailed,
+            MediaError::Io { .. } => FailureCode::Io,
+        }
     }
 }
 
@@ -55,7 +49,7 @@ impl From<MediaError> for TranscribeError {
         let message = e.to_string();
         match e {
             // A read error may be a full disk or a flaky mount: another attempt can succeed.
-            MediaError::Io { .. } => TranscribeError::Engine { code: "io", message },
+            MediaError::Io { .. } => TranscribeError::Engine { code: FailureCode::Io, message },
             // Everything else is a property of the file (or of this installation) and
             // retrying the same job would fail the same way.
             other => TranscribeError::Media { code: other.code(), message },
@@ -77,11 +71,11 @@ mod tests {
         let io = MediaError::Io { file: "a.mp4".into(), source: io::Error::other("disk") };
         let t: TranscribeError = io.into();
         assert!(t.is_retryable());
-        assert_eq!(ErrorCode::code(&t), "io");
+        assert_eq!(t.code(), "io");
         let bad = MediaError::NoAudioStream { file: "a.mp4".into() };
         let t: TranscribeError = bad.into();
         assert!(!t.is_retryable());
-        assert_eq!(ErrorCode::code(&t), "no_audio_stream");
+        assert_eq!(t.code(), "no_audio_stream");
         assert_eq!(t.to_string(), "'a.mp4' has no audio stream");
     }
 

@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use axum::http::StatusCode;
+use vidscribe_core::Code;
 
 use crate::config::ServerConfig;
 use crate::error::{ApiError, ApiResult};
@@ -19,25 +19,25 @@ pub(crate) struct BodyClock {
     min_rate: u64,
     received: u64,
     /// The stable error code of the 408.
-    code: &'static str,
+    code: Code,
     /// What the message calls the body ("the upload").
     what: &'static str,
 }
 
 impl BodyClock {
-    fn new(grace: Duration, min_rate: u64, code: &'static str, what: &'static str) -> Self {
+    fn new(grace: Duration, min_rate: u64, code: Code, what: &'static str) -> Self {
         Self { start: tokio::time::Instant::now(), grace, min_rate, received: 0, code, what }
     }
 
     /// A multipart upload: [`ServerConfig::upload_grace`], 408 `upload_timeout`.
     pub(crate) fn upload(config: &ServerConfig) -> Self {
-        Self::new(config.upload_grace, config.upload_min_rate, "upload_timeout", "the upload")
+        Self::new(config.upload_grace, config.upload_min_rate, Code::UploadTimeout, "the upload")
     }
 
     /// A JSON body: [`ServerConfig::json_body_grace`] (bodies are small, so the grace is
     /// short), the same minimum rate, 408 `body_timeout`.
     pub(crate) fn json(config: &ServerConfig) -> Self {
-        Self::new(config.json_body_grace, config.upload_min_rate, "body_timeout", "the request body")
+        Self::new(config.json_body_grace, config.upload_min_rate, Code::BodyTimeout, "the request body")
     }
 
     pub(crate) fn count(&mut self, bytes: usize) {
@@ -53,9 +53,8 @@ impl BodyClock {
     /// Runs one read of the body, or answers 408 when the deadline passes first.
     pub(crate) async fn read<T>(&self, next: impl Future<Output = T>) -> ApiResult<T> {
         tokio::time::timeout_at(self.deadline(), next).await.map_err(|_| {
-            tracing::warn!(received = self.received, code = self.code, "request body too slow: cut off");
+            tracing::warn!(received = self.received, code = self.code.as_str(), "request body too slow: cut off");
             ApiError::new(
-                StatusCode::REQUEST_TIMEOUT,
                 self.code,
                 format!(
                     "{} was too slow: the body must arrive within {} s plus one second per {}",
@@ -70,6 +69,8 @@ impl BodyClock {
 
 #[cfg(test)]
 mod tests {
+    use axum::http::StatusCode;
+
     use super::*;
 
     #[tokio::test]
@@ -84,10 +85,10 @@ mod tests {
         assert!(clock.deadline() - clock.start <= Duration::from_secs(365 * 24 * 3600));
         let fixed = BodyClock::upload(&config.clone().with_upload_timeout(Duration::from_millis(20), 0));
         let e = fixed.read(std::future::pending::<()>()).await.unwrap_err();
-        assert_eq!((e.status, e.code), (StatusCode::REQUEST_TIMEOUT, "upload_timeout"));
+        assert_eq!((e.status(), e.code), (StatusCode::REQUEST_TIMEOUT, Code::UploadTimeout));
         assert_eq!(fixed.read(async { 7 }).await.unwrap(), 7);
         let json = BodyClock::json(&ServerConfig { json_body_grace: Duration::from_millis(20), ..config });
         let e = json.read(std::future::pending::<()>()).await.unwrap_err();
-        assert_eq!((e.status, e.code), (StatusCode::REQUEST_TIMEOUT, "body_timeout"));
+        assert_eq!((e.status(), e.code), (StatusCode::REQUEST_TIMEOUT, Code::BodyTimeout));
     }
 }

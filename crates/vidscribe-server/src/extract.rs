@@ -3,17 +3,16 @@
 use axum::extract::{FromRef, FromRequest, FromRequestParts, Path, Request};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
-use axum::http::StatusCode;
 use futures::StreamExt;
 use serde::de::DeserializeOwned;
-use vidscribe_core::{BatchId, JobId};
+use vidscribe_core::{BatchId, Code, JobId};
 
 use crate::body::BodyClock;
 use crate::error::ApiError;
 use crate::state::AppState;
 
 /// A JSON body. Non-JSON content type → 415 `unsupported_media_type`; malformed JSON or wrong
-/// field types → 400 `invalid_json`. An empty body (with any content type) reads as `{}`, as the
+/// field types → 400 `invalid_json`; over [`JSON_BODY_LIMIT`] → 413 `body_too_large`. An empty body (with any content type) reads as `{}`, as the
 /// system Vidscribe replaces accepted `POST /api/batch/create` without a body.
 #[derive(Debug, Clone)]
 pub struct ApiJson<T>(pub T);
@@ -39,13 +38,12 @@ where
         let mut body = req.into_body().into_data_stream();
         let mut bytes = Vec::new();
         while let Some(chunk) = clock.read(body.next()).await? {
-            let chunk =
-                chunk.map_err(|e| ApiError::bad_request("invalid_body", format!("cannot read the body: {e}")))?;
+            let chunk = chunk.map_err(|e| ApiError::new(Code::InvalidBody, format!("cannot read the body: {e}")))?;
             clock.count(chunk.len());
             if bytes.len() + chunk.len() > JSON_BODY_LIMIT {
+                // Its own code, not `invalid_body`: a code has one status, and this is a 413.
                 return Err(ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "invalid_body",
+                    Code::BodyTooLarge,
                     format!("the JSON body is larger than {JSON_BODY_LIMIT} bytes"),
                 ));
             }
@@ -54,7 +52,7 @@ where
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return serde_json::from_str("{}")
                 .map(ApiJson)
-                .map_err(|e| ApiError::bad_request("invalid_json", format!("a request body is required: {e}")));
+                .map_err(|e| ApiError::new(Code::InvalidJson, format!("a request body is required: {e}")));
         }
         let is_json = content_type.as_deref().is_some_and(|ct| {
             let mime = ct.split(';').next().unwrap_or("").trim();
@@ -62,14 +60,13 @@ where
         });
         if !is_json {
             return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
+                Code::UnsupportedMediaType,
                 "the request body must be JSON (Content-Type: application/json)",
             ));
         }
         serde_json::from_slice(&bytes)
             .map(ApiJson)
-            .map_err(|e| ApiError::bad_request("invalid_json", format!("invalid JSON body: {e}")))
+            .map_err(|e| ApiError::new(Code::InvalidJson, format!("invalid JSON body: {e}")))
     }
 }
 
@@ -82,7 +79,7 @@ pub struct BatchPath(pub BatchId);
 pub struct JobPath(pub BatchId, pub JobId);
 
 fn invalid_id(message: String) -> ApiError {
-    ApiError::bad_request("invalid_id", message)
+    ApiError::new(Code::InvalidId, message)
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for BatchPath {

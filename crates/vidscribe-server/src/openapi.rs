@@ -1,9 +1,46 @@
 //! `/api/openapi.json`, built from the route table in [`crate::routes`] (the same table the
-//! router is built from) plus the schemas of the objects API.md defines.
+//! router is built from) plus the schemas of the objects API.md defines. Every enum in it
+//! (statuses, stages, formats, error codes) is listed from the core type that defines it, so
+//! the document cannot name a value the code does not have, or miss one it does.
 
+use axum::http::StatusCode;
 use serde_json::{json, Map, Value};
+use vidscribe_core::{BatchStatus, Code, FailureCode, JobStage, JobStatus, OutputFormat};
 
 use crate::state::AppState;
+
+/// Error statuses only a route that reads a request body can answer: 408 (too slow), 413
+/// (too large), 415 (wrong content type or not media). Every other status of the registry
+/// can come from any `/api` route (a bad id, the token, a missing batch, the store).
+const BODY_STATUSES: [u16; 3] = [408, 413, 415];
+
+fn string_enum<'a>(values: impl IntoIterator<Item = &'a str>) -> Value {
+    json!({ "type": "string", "enum": values.into_iter().collect::<Vec<_>>() })
+}
+
+fn nullable_string_enum<'a>(values: impl IntoIterator<Item = &'a str>) -> Value {
+    let mut values: Vec<Value> = values.into_iter().map(Value::from).collect();
+    values.push(Value::Null);
+    json!({ "type": ["string", "null"], "enum": values })
+}
+
+/// `code: description` lines, so a reader of the document sees what each value means.
+fn code_lines<'a>(codes: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    codes.into_iter().map(|(c, d)| format!("`{c}`: {d}")).collect::<Vec<_>>().join("\n")
+}
+
+/// The registry's codes that answer with `status`.
+fn codes_with_status(status: u16) -> impl Iterator<Item = Code> {
+    Code::ALL.iter().copied().filter(move |c| c.http_status() == status)
+}
+
+/// Every error status of the registry, ascending, once.
+fn error_statuses() -> Vec<u16> {
+    let mut statuses: Vec<u16> = Code::ALL.iter().map(|c| c.http_status()).collect();
+    statuses.sort_unstable();
+    statuses.dedup();
+    statuses
+}
 
 fn schema_ref(name: &str) -> Value {
     json!({ "$ref": format!("#/components/schemas/{name}") })
@@ -28,22 +65,30 @@ fn schemas() -> Value {
             "estimated_remaining": {"type": ["string", "null"], "description": "HH:MM:SS"}
         }
     });
+    let mut failure_code = nullable_string_enum(FailureCode::ALL.iter().map(|c| c.as_str()));
+    failure_code["description"] = json!(format!(
+        "Why the job failed or ended (null while it has not):\n{}",
+        code_lines(FailureCode::ALL.iter().map(|c| (c.as_str(), c.description())))
+    ));
+    let formats = string_enum(OutputFormat::ALL.iter().map(|f| f.as_str()));
+    let mut error_code = string_enum(Code::ALL.iter().map(|c| c.as_str()));
+    error_code["description"] = json!(code_lines(Code::ALL.iter().map(|c| (c.as_str(), c.description()))));
     let job = json!({
         "type": "object",
         "properties": {
             "job_id": uuid, "batch_id": uuid, "original_filename": {"type": "string"},
             "session_name": {"type": "string"},
-            "status": {"type": "string", "enum": ["queued","processing","completed","failed","skipped","cancelled"]},
-            "stage": {"type": ["string","null"], "enum": ["waiting","loading_model","decoding","transcribing","writing","done", null]},
+            "status": string_enum(JobStatus::ALL.iter().map(|s| s.as_str())),
+            "stage": nullable_string_enum(JobStage::ALL.iter().map(|s| s.as_str())),
             "progress": {"type": "number", "minimum": 0, "maximum": 1},
             "media_duration": nullable("number"), "attempts": {"type": "integer"},
             "worker": nullable("string"), "heartbeat_at": ts_null, "created_at": ts,
             "started_at": ts_null, "completed_at": ts_null, "error_message": nullable("string"),
-            "error_code": nullable("string"), "warning": nullable("string"), "session_id": uuid,
+            "error_code": failure_code, "warning": nullable("string"), "session_id": uuid,
             "results_path": {"type": "string"}, "file_path": {"type": "string"}
         }
     });
-    let batch_status = json!({"type": "string", "enum": ["pending","processing","completed","failed","cancelled"]});
+    let batch_status = string_enum(BatchStatus::ALL.iter().map(|s| s.as_str()));
     let summary = json!({
         "type": "object",
         "properties": {
@@ -60,7 +105,7 @@ fn schemas() -> Value {
             "status": batch_status, "created_at": ts, "started_at": ts_null, "completed_at": ts_null,
             "total_duration": {"type": "number"}, "error_message": nullable("string"),
             "model": {"type": "string"}, "language": nullable("string"),
-            "formats": {"type": "array", "items": {"type": "string", "enum": ["txt","srt","vtt","json"]}},
+            "formats": {"type": "array", "items": formats},
             "jobs": {"type": "array", "items": schema_ref("Job")},
             "progress": schema_ref("BatchProgress")
         }
@@ -82,7 +127,7 @@ fn schemas() -> Value {
             "required": ["success", "error", "code"],
             "properties": {
                 "success": {"type": "boolean", "const": false},
-                "error": {"type": "string"}, "code": {"type": "string"}
+                "error": {"type": "string"}, "code": error_code
             }
         },
         "CreateBatch": {
@@ -91,7 +136,7 @@ fn schemas() -> Value {
                 "name": {"type": "string"},
                 "max_concurrent": {"type": "integer", "minimum": 1, "maximum": 16},
                 "model": {"type": "string"}, "language": {"type": "string"},
-                "formats": {"type": "array", "items": {"type": "string", "enum": ["txt","srt","vtt","json"]}}
+                "formats": {"type": "array", "items": formats}
             }
         },
         "CreateBatchResponse": ok(json!({"batch_id": uuid, "message": {"type": "string"}, "batch": schema_ref("Batch")})),
@@ -114,8 +159,17 @@ fn schemas() -> Value {
     })
 }
 
-fn error_response(description: &str) -> Value {
-    json!({ "description": description, "content": { "application/json": { "schema": schema_ref("Error") } } })
+/// The error response of `status`: the envelope, its `code` one of the registry's codes
+/// with that status.
+fn error_response(status: u16) -> Value {
+    let codes: Vec<&str> = codes_with_status(status).map(|c| c.as_str()).collect();
+    let reason = StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()).unwrap_or("Error");
+    json!({
+        "description": format!("{reason}: {}", codes.join(", ")),
+        "content": { "application/json": { "schema": {
+            "allOf": [schema_ref("Error"), { "properties": { "code": { "enum": codes } } }]
+        }}}
+    })
 }
 
 /// The OpenAPI 3.1 document of every route the router serves.
@@ -171,20 +225,11 @@ pub fn document(state: &AppState) -> Value {
         let mut responses = Map::new();
         responses.insert("200".into(), ok);
         if doc.path.starts_with("/api/") {
-            responses.insert("400".into(), error_response("Invalid input"));
-            responses.insert("401".into(), error_response("Missing or wrong bearer token"));
-            responses.insert("404".into(), error_response("Unknown id"));
-            responses.insert("409".into(), error_response("Wrong state"));
-            responses.insert("500".into(), error_response("Internal error (generic message)"));
-        }
-        if doc.request == Some("multipart") {
-            responses.insert("408".into(), error_response("Upload body arrived too slowly (upload_timeout)"));
-            responses.insert("413".into(), error_response("Upload too large"));
-            responses.insert("415".into(), error_response("Not a media file"));
-        }
-        if doc.request.is_some_and(|r| r.starts_with("json:")) {
-            responses.insert("408".into(), error_response("Body arrived too slowly (body_timeout)"));
-            responses.insert("415".into(), error_response("Body is not JSON"));
+            for status in error_statuses() {
+                if doc.request.is_some() || !BODY_STATUSES.contains(&status) {
+                    responses.insert(status.to_string(), error_response(status));
+                }
+            }
         }
         op.insert("responses".into(), Value::Object(responses));
         if doc.auth {
@@ -209,4 +254,122 @@ pub fn document(state: &AppState) -> Value {
             "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeSet, HashMap};
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::config::ServerConfig;
+
+    async fn doc() -> Value {
+        let dir = tempfile::tempdir().unwrap();
+        let store = vidscribe_store::sqlite::SqliteStore::open(&dir.path().join("vidscribe.db")).await.unwrap();
+        document(&AppState::new(Arc::new(store), ServerConfig::new(dir.path())))
+    }
+
+    fn strings(v: &Value) -> Vec<Value> {
+        v.as_array().unwrap_or_else(|| panic!("not an array: {v}")).clone()
+    }
+
+    fn wire<'a>(values: impl IntoIterator<Item = &'a str>) -> Vec<Value> {
+        values.into_iter().map(Value::from).collect()
+    }
+
+    #[tokio::test]
+    async fn the_enums_of_the_document_are_those_of_the_code() {
+        let d = doc().await;
+        let s = &d["components"]["schemas"];
+        assert_eq!(strings(&s["Error"]["properties"]["code"]["enum"]), wire(Code::ALL.iter().map(|c| c.as_str())));
+        let mut failures = wire(FailureCode::ALL.iter().map(|c| c.as_str()));
+        failures.push(Value::Null);
+        assert_eq!(strings(&s["Job"]["properties"]["error_code"]["enum"]), failures);
+        assert_eq!(strings(&s["Job"]["properties"]["status"]["enum"]), wire(JobStatus::ALL.iter().map(|x| x.as_str())));
+        let mut stages = wire(JobStage::ALL.iter().map(|x| x.as_str()));
+        stages.push(Value::Null);
+        assert_eq!(strings(&s["Job"]["properties"]["stage"]["enum"]), stages);
+        let batch_statuses = wire(BatchStatus::ALL.iter().map(|x| x.as_str()));
+        assert_eq!(strings(&s["Batch"]["properties"]["status"]["enum"]), batch_statuses);
+        assert_eq!(strings(&s["BatchSummary"]["properties"]["status"]["enum"]), batch_statuses);
+        let formats = wire(OutputFormat::ALL.iter().map(|x| x.as_str()));
+        assert_eq!(strings(&s["CreateBatch"]["properties"]["formats"]["items"]["enum"]), formats);
+        for code in Code::ALL {
+            let text = s["Error"]["properties"]["code"]["description"].as_str().unwrap();
+            assert!(text.contains(&format!("`{code}`: {}", code.description())), "{code} not described");
+        }
+    }
+
+    /// Each `/api` operation answers every status of the registry (the body statuses only
+    /// where there is a body), each listing exactly the registry's codes of that status; so
+    /// every code appears, under its own status.
+    #[tokio::test]
+    async fn every_api_operation_lists_each_error_status_with_its_codes() {
+        let d = doc().await;
+        let mut seen: BTreeSet<String> = BTreeSet::new();
+        for (path, ops) in d["paths"].as_object().unwrap() {
+            for (method, op) in ops.as_object().unwrap() {
+                let responses = op["responses"].as_object().unwrap();
+                let errors: Vec<u16> =
+                    responses.keys().map(|k| k.parse::<u16>().unwrap()).filter(|s| *s >= 400).collect();
+                if !path.starts_with("/api/") {
+                    assert!(errors.is_empty(), "{method} {path}: {errors:?}");
+                    continue;
+                }
+                let has_body = op.get("requestBody").is_some();
+                let expected: Vec<u16> =
+                    error_statuses().into_iter().filter(|s| has_body || !BODY_STATUSES.contains(s)).collect();
+                assert_eq!(errors, expected, "{method} {path}");
+                for status in errors {
+                    let codes = &responses[&status.to_string()]["content"]["application/json"]["schema"]["allOf"][1]
+                        ["properties"]["code"]["enum"];
+                    let listed = strings(codes);
+                    assert_eq!(listed, wire(codes_with_status(status).map(|c| c.as_str())), "{method} {path} {status}");
+                    seen.extend(listed.iter().map(|c| c.as_str().unwrap().to_string()));
+                }
+            }
+        }
+        let all: BTreeSet<String> = Code::ALL.iter().map(|c| c.to_string()).collect();
+        assert_eq!(seen, all, "every code is documented under some operation");
+    }
+
+    fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                rust_files(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+
+    /// The document puts 408, 413 and 415 only on routes with a request body. That holds while
+    /// the codes of those statuses are produced only where a body is read: the slow-body
+    /// guard, the JSON extractor and the upload handler. A handler that starts answering one
+    /// elsewhere fails here, and the document's rule must change with it.
+    #[test]
+    fn body_status_codes_are_produced_only_where_a_body_is_read() {
+        let by_name: HashMap<String, Code> = Code::ALL.iter().map(|c| (format!("{c:?}"), *c)).collect();
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = Vec::new();
+        rust_files(&src, &mut files);
+        let body_readers = ["body.rs", "extract.rs", "routes/upload.rs"].map(|f| src.join(f));
+        let mut named = 0;
+        for file in &files {
+            let text = std::fs::read_to_string(file).unwrap();
+            for (i, _) in text.match_indices("Code::") {
+                let name: String =
+                    text[i + 6..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+                let Some(code) = by_name.get(&name) else { continue };
+                named += 1;
+                if BODY_STATUSES.contains(&code.http_status()) && file != &src.join("openapi.rs") {
+                    assert!(body_readers.contains(file), "{code} ({}) in {}", code.http_status(), file.display());
+                }
+            }
+        }
+        assert!(named > 20, "the scan found the codes the server names ({named})");
+    }
 }

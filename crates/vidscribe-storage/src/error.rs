@@ -1,5 +1,7 @@
 use std::io;
 
+use vidscribe_core::FailureCode;
+
 /// Storage failures, with stable codes for job errors and API responses.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -24,15 +26,15 @@ impl StorageError {
         Self::Io { action, key: key.to_string(), source }
     }
 
-    /// Stable machine-readable code.
-    pub fn code(&self) -> &'static str {
+    /// Stable machine-readable code (a job's `error_code` when it cannot read its upload).
+    pub fn code(&self) -> FailureCode {
         match self {
-            Self::InvalidKey { .. } => "invalid_storage_key",
-            Self::NotFound { .. } => "storage_not_found",
+            Self::InvalidKey { .. } => FailureCode::InvalidStorageKey,
+            Self::NotFound { .. } => FailureCode::StorageNotFound,
             Self::Io { source, .. } => match source.kind() {
-                io::ErrorKind::StorageFull => "storage_full",
-                io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => "storage_denied",
-                _ => "storage_io",
+                io::ErrorKind::StorageFull => FailureCode::StorageFull,
+                io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => FailureCode::StorageDenied,
+                _ => FailureCode::StorageIo,
             },
         }
     }

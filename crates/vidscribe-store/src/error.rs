@@ -1,23 +1,7 @@
 //! Store errors, each with a stable code from the registry ([`vidscribe_core::codes`]);
 //! the code decides the HTTP status.
 
-use vidscribe_core::{Code, CoreError, ErrorCode};
-
-/// What sort of failure, for mapping to HTTP statuses and CLI exit codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
-    /// 404
-    NotFound,
-    /// 409: the request is valid but not in this state.
-    Conflict,
-    /// 400
-    Invalid,
-    /// 500: our fault; details are logged, not shown.
-    Internal,
-    /// 503: the database cannot be reached or written (down, read-only, disk full); the
-    /// request may succeed later and nothing was changed.
-    Unavailable,
-}
+use vidscribe_core::{Code, CoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -44,16 +28,6 @@ pub enum StoreError {
 impl StoreError {
     pub fn wrong_state(message: impl Into<String>) -> Self {
         StoreError::WrongState { code: Code::WrongState, message: message.into() }
-    }
-
-    pub fn kind(&self) -> ErrorKind {
-        match self {
-            StoreError::BatchNotFound(_) | StoreError::JobNotFound(_) => ErrorKind::NotFound,
-            StoreError::WrongState { .. } => ErrorKind::Conflict,
-            StoreError::Invalid { .. } | StoreError::UnsupportedUrl(_) => ErrorKind::Invalid,
-            StoreError::Database(_) if self.is_unavailable() => ErrorKind::Unavailable,
-            StoreError::Database(_) | StoreError::Migrate(_) | StoreError::Corrupt(_) => ErrorKind::Internal,
-        }
     }
 
     /// The database itself is failing, not the request: connection lost or refused, or it
@@ -93,7 +67,9 @@ impl StoreError {
 }
 
 impl StoreError {
-    /// The stable code; its [`Code::http_status`] is the status of the API's answer.
+    /// The stable code; its [`Code::http_status`] is the status of the API's answer: 404 for
+    /// the not-found variants, 503 `store_unavailable` when the database is down, read-only or
+    /// full (nothing was changed; the request may succeed later), 500 `internal` for our faults.
     pub fn code(&self) -> Code {
         match self {
             StoreError::BatchNotFound(_) => Code::BatchNotFound,
@@ -103,12 +79,6 @@ impl StoreError {
             StoreError::Database(_) if self.is_unavailable() => Code::StoreUnavailable,
             StoreError::Database(_) | StoreError::Migrate(_) | StoreError::Corrupt(_) => Code::Internal,
         }
-    }
-}
-
-impl ErrorCode for StoreError {
-    fn code(&self) -> &'static str {
-        StoreError::code(self).as_str()
     }
 }
 

@@ -23,7 +23,7 @@ use async_trait::async_trait;
 use tokio::sync::broadcast;
 use vidscribe_core::{Batch, BatchId, BatchSettings, BatchSummary, Event, Job, JobId, JobStage};
 
-pub use error::{ErrorKind, Result, StoreError};
+pub use error::{Result, StoreError};
 pub use hub::EventHub;
 pub use sql::SqlStore;
 pub use types::{Claim, DeletedBatch, Failure, Heartbeat, NewJob, WorkerInfo};

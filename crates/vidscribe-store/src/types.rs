@@ -43,6 +43,7 @@ pub enum Heartbeat {
 /// Why a job failed.
 #[derive(Debug, Clone)]
 pub struct Failure {
+    /// The job's `error_code`: a [`vidscribe_core::FailureCode`]'s wire string.
     pub code: String,
     pub message: String,
     /// Deterministic failures (unreadable media) are not retried.

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use tokio::sync::watch;
 use tracing::{info, info_span, warn, Instrument};
-use vidscribe_core::{CancelFlag, ErrorCode, JobStage, TranscribeError, TranscribeRequest, Transcriber, Transcript};
+use vidscribe_core::{CancelFlag, FailureCode, JobStage, TranscribeError, TranscribeRequest, Transcriber, Transcript};
 use vidscribe_formats::{rendered_outputs, Metadata, METADATA_FILE_NAME};
 use vidscribe_storage::{DynStorage, StorageError};
 use vidscribe_store::{Claim, DynStore, Failure, Heartbeat};
@@ -138,7 +138,10 @@ async fn run_claim_inner(ctx: &RunContext, claim: Claim) {
         Err(join) => {
             // A panic inside the engine is our bug, not the user's file: log it, fail the job.
             warn!(error = %join, "transcriber panicked");
-            Err(TranscribeError::Engine { code: "internal", message: "internal error while transcribing".into() })
+            Err(TranscribeError::Engine {
+                code: FailureCode::Internal,
+                message: "internal error while transcribing".into(),
+            })
         }
     };
     // A cancel that raced with the end of transcription still wins: the user asked to stop.
@@ -180,7 +183,7 @@ async fn run_claim_inner(ctx: &RunContext, claim: Claim) {
                 Err(e) => {
                     remove_results(ctx, &claim).await;
                     let msg = format!("could not write results: {e}");
-                    end_failed(ctx, &claim, "output_write_failed", &msg, false).await;
+                    end_failed(ctx, &claim, FailureCode::OutputWriteFailed, &msg, false).await;
                 }
             }
         }
@@ -201,10 +204,10 @@ fn name_the_users_file(message: &str, claim: &Claim) -> String {
     }
 }
 
-async fn end_failed(ctx: &RunContext, claim: &Claim, code: &str, message: &str, retryable: bool) {
-    warn!(code, error = message, retryable, "job failed");
+async fn end_failed(ctx: &RunContext, claim: &Claim, code: FailureCode, message: &str, retryable: bool) {
+    warn!(code = code.as_str(), error = message, retryable, "job failed");
     let failure = Failure {
-        code: code.to_string(),
+        code: code.as_str().to_string(),
         message: message.to_string(),
         retryable,
         max_attempts: ctx.config.max_attempts,

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use vidscribe_core::{
-    CancelFlag, JobStage, ProgressFn, Segment, TranscribeError, TranscribeRequest, Transcriber, Transcript,
+    CancelFlag, FailureCode, JobStage, ProgressFn, Segment, TranscribeError, TranscribeRequest, Transcriber, Transcript,
 };
 
 #[derive(Debug, Clone, Default)]
@@ -36,7 +36,10 @@ impl Transcriber for InstantTranscriber {
         let name = req.media_path.file_name().and_then(|n| n.to_str()).unwrap_or("").to_string();
         if let Some(marker) = &self.fail_marker {
             if name.contains(marker.as_str()) {
-                return Err(TranscribeError::Media { code: "not_media", message: format!("{name}: not a media file") });
+                return Err(TranscribeError::Media {
+                    code: FailureCode::NotMedia,
+                    message: format!("{name}: not a media file"),
+                });
             }
         }
         progress(JobStage::Transcribing, 0.0);

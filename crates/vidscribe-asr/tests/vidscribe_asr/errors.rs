@@ -1,4 +1,4 @@
-use vidscribe_core::{CancelFlag, ErrorCode, TranscribeError};
+use vidscribe_core::{CancelFlag, TranscribeError};
 
 use crate::support::{fixture, request, transcribe_with, transcriber};
 

@@ -2,7 +2,7 @@ use std::fs;
 
 use vidscribe_asr::models::MARKER_FILE;
 use vidscribe_asr::{ensure_model, list, pull, WhisperTranscriber};
-use vidscribe_core::{CancelFlag, ErrorCode, TranscribeError};
+use vidscribe_core::{CancelFlag, FailureCode, TranscribeError};
 
 use crate::support::{cpu, fixture, request, transcribe_with, transcriber};
 
@@ -49,7 +49,7 @@ fn a_truncated_model_is_reported_corrupt_not_loaded() {
     let err =
         transcribe_with(&fresh, &request(&fixture("jfk.wav"), copy.to_str().unwrap()), &CancelFlag::new(), &|_, _| {})
             .expect_err("a job on a corrupt model fails");
-    assert!(matches!(err, TranscribeError::Model { code: "model_corrupt", .. }), "{err:?}");
+    assert!(matches!(err, TranscribeError::Model { code: FailureCode::ModelCorrupt, .. }), "{err:?}");
     assert_eq!(fresh.models_loaded(), 0);
 }
 

@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use vidscribe_core::{BatchId, BatchSettings, BatchStatus, JobStatus, OutputFormat};
+use vidscribe_core::{BatchId, BatchSettings, BatchStatus, Code, JobStatus, OutputFormat};
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, BatchPath, JobPath};
@@ -30,7 +30,7 @@ pub struct CreateBatch {
 }
 
 fn parse_max_concurrent(v: Option<Value>) -> ApiResult<Option<i64>> {
-    let bad = || ApiError::bad_request("invalid_input", "max_concurrent must be an integer between 1 and 16");
+    let bad = || ApiError::new(Code::InvalidInput, "max_concurrent must be an integer between 1 and 16");
     match v {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(bad),
@@ -40,7 +40,7 @@ fn parse_max_concurrent(v: Option<Value>) -> ApiResult<Option<i64>> {
 }
 
 fn parse_formats(v: Option<Value>) -> ApiResult<Option<Vec<OutputFormat>>> {
-    let bad = || ApiError::bad_request("invalid_input", "formats must be a list of txt, srt, vtt, json");
+    let bad = || ApiError::new(Code::InvalidInput, "formats must be a list of txt, srt, vtt, json");
     match v {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(OutputFormat::parse_list(&s)?)),
@@ -111,7 +111,7 @@ pub async fn remove(State(state): State<AppState>, BatchPath(id): BatchPath) -> 
         match state.store.cancel_batch(id).await {
             Ok(_) => {}
             // Finished meanwhile: nothing to cancel.
-            Err(e) if e.kind() == vidscribe_store::ErrorKind::Conflict => {}
+            Err(vidscribe_store::StoreError::WrongState { .. }) => {}
             Err(e) => return Err(e.into()),
         }
     }

@@ -8,7 +8,7 @@ use axum::http::header::{CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use tokio_util::io::ReaderStream;
-use vidscribe_core::{session, Job, JobStatus, OutputFormat, Transcript};
+use vidscribe_core::{session, Code, Job, JobStatus, OutputFormat, Transcript};
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{BatchPath, JobPath};
@@ -48,15 +48,15 @@ pub async fn transcript(
     let format = match file.strip_prefix("transcript.").map(str::parse::<OutputFormat>) {
         Some(Ok(f)) => f,
         _ => {
-            return Err(ApiError::not_found(
-                "unknown_output",
+            return Err(ApiError::new(
+                Code::UnknownOutput,
                 "no such output (expected transcript.txt, transcript.srt, transcript.vtt or transcript.json)",
             ))
         }
     };
     let job = state.store.get_job(batch_id, job_id).await?;
     if job.status != JobStatus::Completed {
-        return Err(ApiError::conflict("job_not_completed", format!("job {job_id} is {}, not completed", job.status)));
+        return Err(ApiError::new(Code::JobNotCompleted, format!("job {job_id} is {}, not completed", job.status)));
     }
     let key = |name: &str| format!("{}/{name}", job.results_path);
     let body = match state.storage.get(&key(OutputFormat::Json.file_name())).await {
@@ -72,7 +72,7 @@ pub async fn transcript(
         // No canonical transcript (written by an older version?): serve the file if present.
         Err(e) if e.is_not_found() => match state.storage.get(&key(format.file_name())).await {
             Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-            Err(_) => return Err(ApiError::not_found("output_missing", "the outputs of this job are gone")),
+            Err(_) => return Err(ApiError::new(Code::OutputMissing, "the outputs of this job are gone")),
         },
         Err(e) => return Err(ApiError::internal("cannot read transcript.json", e)),
     };
@@ -123,7 +123,7 @@ pub async fn zip(State(state): State<AppState>, BatchPath(id): BatchPath) -> Api
         n += 1;
     }
     if n == 0 {
-        return Err(ApiError::not_found("no_results", "this batch has no completed jobs to download"));
+        return Err(ApiError::new(Code::NoResults, "this batch has no completed jobs to download"));
     }
     let (file, len) = tokio::task::spawn_blocking(move || finish_zip(zip))
         .await
@@ -204,7 +204,7 @@ async fn media(
     let local = match state.storage.local_file(&job.file_path).await {
         Ok(f) => f,
         Err(e) if e.is_not_found() => {
-            return Err(ApiError::not_found("media_missing", "the uploaded file of this job is gone"))
+            return Err(ApiError::new(Code::MediaMissing, "the uploaded file of this job is gone"))
         }
         Err(e) => return Err(ApiError::internal("cannot read the upload", e)),
     };

@@ -36,7 +36,7 @@ fn last_event_id(headers: &HeaderMap, query: &EventsQuery) -> ApiResult<Option<i
     match raw.as_deref().map(str::trim) {
         None | Some("") => Ok(None),
         Some(s) => s.parse::<i64>().ok().filter(|n| *n >= 0).map(Some).ok_or_else(|| {
-            ApiError::bad_request("invalid_last_event_id", "Last-Event-ID must be an event sequence number")
+            ApiError::new(vidscribe_core::Code::InvalidLastEventId, "Last-Event-ID must be an event sequence number")
         }),
     }
 }

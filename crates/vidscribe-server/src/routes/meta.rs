@@ -2,12 +2,13 @@
 
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
+use vidscribe_core::Code;
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{status_of, ApiError, ApiResult};
 use crate::state::AppState;
 
 pub async fn workers(State(state): State<AppState>) -> ApiResult<Json<Value>> {
@@ -27,9 +28,10 @@ pub async fn health(State(state): State<AppState>) -> Response {
         .into_response(),
         Err(e) => {
             tracing::error!(error = %e, "health check: store unreachable");
+            let code = Code::StoreUnavailable;
             (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "success": false, "status": "unavailable", "error": "store unavailable", "code": "store_unavailable" })),
+                status_of(code),
+                Json(json!({ "success": false, "status": "unavailable", "error": "store unavailable", "code": code })),
             )
                 .into_response()
         }
@@ -48,5 +50,5 @@ pub async fn openapi(State(state): State<AppState>) -> Json<Value> {
 }
 
 pub async fn api_not_found() -> ApiError {
-    ApiError::not_found("not_found", "no such route")
+    ApiError::new(Code::NotFound, "no such route")
 }

@@ -11,7 +11,7 @@ use axum::Json;
 use chrono::Utc;
 use serde_json::{json, Value};
 use tokio::io::{AsyncWriteExt, BufWriter};
-use vidscribe_core::{session, BatchId, BatchStatus, Job, JobId, SessionId};
+use vidscribe_core::{session, BatchId, BatchStatus, Code, Job, JobId, SessionId};
 use vidscribe_store::NewJob;
 
 use crate::body::BodyClock;
@@ -56,11 +56,7 @@ struct Upload {
 }
 
 fn too_large(limit: u64) -> ApiError {
-    ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "file_too_large",
-        format!("the upload exceeds the limit of {}", human_bytes(limit)),
-    )
+    ApiError::new(Code::FileTooLarge, format!("the upload exceeds the limit of {}", human_bytes(limit)))
 }
 
 pub(crate) fn human_bytes(n: u64) -> String {
@@ -82,7 +78,7 @@ fn multipart_error(e: MultipartError, limit: u64) -> ApiError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         too_large(limit)
     } else {
-        ApiError::bad_request("invalid_multipart", format!("malformed multipart body: {}", e.body_text()))
+        ApiError::new(Code::InvalidMultipart, format!("malformed multipart body: {}", e.body_text()))
     }
 }
 
@@ -113,10 +109,10 @@ async fn read_text(mut field: Field<'_>, name: &str, limit: u64, clock: &mut Bod
         clock.count(chunk.len());
         buf.extend_from_slice(&chunk);
         if buf.len() > MAX_TEXT_FIELD {
-            return Err(ApiError::bad_request("invalid_input", format!("field '{name}' is too long")));
+            return Err(ApiError::new(Code::InvalidInput, format!("field '{name}' is too long")));
         }
     }
-    String::from_utf8(buf).map_err(|_| ApiError::bad_request("invalid_input", format!("field '{name}' is not UTF-8")))
+    String::from_utf8(buf).map_err(|_| ApiError::new(Code::InvalidInput, format!("field '{name}' is not UTF-8")))
 }
 
 /// Checks that a batch exists (404) and still takes uploads (409).
@@ -124,8 +120,8 @@ async fn check_pending(state: &AppState, raw: &str) -> ApiResult<BatchId> {
     let id: BatchId = raw.parse()?;
     let summary = state.store.batch_summary(id).await?;
     if summary.status != BatchStatus::Pending {
-        return Err(ApiError::conflict(
-            "batch_not_pending",
+        return Err(ApiError::new(
+            Code::BatchNotPending,
             format!("batch {id} is {}; videos can only be added before it starts", summary.status),
         ));
     }
@@ -186,11 +182,7 @@ pub async fn add_video(
         return Err(too_large(limit));
     }
     let mut multipart = multipart.map_err(|e| {
-        ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            format!("expected a multipart/form-data upload: {}", e.body_text()),
-        )
+        ApiError::new(Code::UnsupportedMediaType, format!("expected a multipart/form-data upload: {}", e.body_text()))
     })?;
 
     let job_id = JobId::new();
@@ -210,7 +202,7 @@ pub async fn add_video(
         match field.name().unwrap_or("") {
             "file" => {
                 if upload.is_some() {
-                    return Err(ApiError::bad_request("too_many_files", "send one file per request"));
+                    return Err(ApiError::new(Code::TooManyFiles, "send one file per request"));
                 }
                 // When batch_id came first, refuse before writing a byte.
                 if let Some(raw) = &batch_raw {
@@ -235,11 +227,11 @@ pub async fn add_video(
     }
 
     let Some(mut upload) = upload else {
-        return Err(ApiError::bad_request("missing_file", "no file was uploaded (multipart field 'file')"));
+        return Err(ApiError::new(Code::MissingFile, "no file was uploaded (multipart field 'file')"));
     };
     let batch_raw = batch_raw.filter(|s| !s.is_empty());
     let Some(batch_raw) = batch_raw else {
-        return Err(ApiError::bad_request("missing_batch_id", "batch_id is required"));
+        return Err(ApiError::new(Code::MissingBatchId, "batch_id is required"));
     };
     let batch_id = match batch_checked {
         Some(id) if id.to_string() == batch_raw.to_ascii_lowercase() => id,
@@ -248,12 +240,11 @@ pub async fn add_video(
     tracing::Span::current().record("batch_id", tracing::field::display(batch_id));
 
     if upload.size == 0 {
-        return Err(ApiError::bad_request("empty_file", format!("'{}' is empty", upload.original_filename)));
+        return Err(ApiError::new(Code::EmptyFile, format!("'{}' is empty", upload.original_filename)));
     }
     let Some(sniffed) = media::sniff(&upload.head) else {
         return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media",
+            Code::UnsupportedMedia,
             format!(
                 "'{}' is not a video or audio file Vidscribe can read (checked by content, not by name)",
                 upload.original_filename
@@ -267,8 +258,7 @@ pub async fn add_video(
         Ok(d) => d,
         Err(why) => {
             return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media",
+                Code::UnsupportedMedia,
                 format!("'{}' could not be read as media: {why}", upload.original_filename),
             ))
         }

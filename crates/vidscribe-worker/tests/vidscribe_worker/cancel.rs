@@ -82,18 +82,18 @@ async fn cancel_and_retry_are_refused_in_the_wrong_state() {
     let env = Env::new().await;
     let (batch, jobs) = env.started_batch(1, 1).await;
     let err = env.store.retry_job(batch, jobs[0]).await.unwrap_err();
-    assert_eq!(err.kind(), vidscribe_store::ErrorKind::Conflict);
+    assert_eq!(err.code().http_status(), 409, "{err}");
     let (pending, _) = env.pending_batch(1, 1).await;
     let err = env.store.add_jobs(batch, vec![]).await.unwrap_err();
-    assert_eq!(vidscribe_core::ErrorCode::code(&err), "batch_not_pending");
+    assert_eq!(err.code(), "batch_not_pending");
     let (empty, _) = env.pending_batch(0, 1).await;
     let err = env.store.start_batch(empty).await.unwrap_err();
-    assert_eq!(vidscribe_core::ErrorCode::code(&err), "empty_batch");
+    assert_eq!(err.code(), "empty_batch");
     env.store.cancel_batch(pending).await.unwrap();
     let err = env.store.cancel_batch(pending).await.unwrap_err();
-    assert_eq!(err.kind(), vidscribe_store::ErrorKind::Conflict);
+    assert_eq!(err.code().http_status(), 409, "{err}");
     let err = env.store.get_batch(vidscribe_core::BatchId::new()).await.unwrap_err();
-    assert_eq!(err.kind(), vidscribe_store::ErrorKind::NotFound);
+    assert_eq!(err.code().http_status(), 404, "{err}");
 }
 
 #[tokio::test]

@@ -73,7 +73,7 @@ async fn a_stale_worker_cannot_overwrite_a_newer_state() {
     assert_eq!(second.attempt, 2);
     // The old worker wakes up and tries to finish: refused, nothing changes.
     let err = env.store.complete(&first, None).await.unwrap_err();
-    assert_eq!(vidscribe_core::ErrorCode::code(&err), "lease_lost");
+    assert_eq!(err.code(), "lease_lost");
     assert_eq!(
         env.store.heartbeat(&first, Duration::from_secs(1), None, Some(0.9)).await.unwrap(),
         vidscribe_store::Heartbeat::Lost
