@@ -73,16 +73,8 @@ impl BatchStatus {
     /// The batch state machine, as [`BatchTransition`] lists it:
     /// `pending → processing → completed | failed`, `pending | processing → cancelled`,
     /// and a retried job re-opens a finished batch: `completed | failed | cancelled → processing`.
-    pub const fn can_become(self, to: BatchStatus) -> bool {
-        let all = BatchTransition::ALL;
-        let mut i = 0;
-        while i < all.len() {
-            if all[i].from() as u8 == self as u8 && all[i].to() as u8 == to as u8 {
-                return true;
-            }
-            i += 1;
-        }
-        false
+    pub fn can_become(self, to: BatchStatus) -> bool {
+        BatchTransition::ALL.iter().any(|t| t.from() == self && t.to() == to)
     }
 
     pub const fn is_terminal(self) -> bool {
@@ -96,16 +88,8 @@ impl JobStatus {
     /// `processing → cancelled` when a running job is cancelled;
     /// `processing → queued` when its lease expires (worker died) or it is handed back on shutdown;
     /// `failed | skipped | cancelled → queued` on retry.
-    pub const fn can_become(self, to: JobStatus) -> bool {
-        let all = JobTransition::ALL;
-        let mut i = 0;
-        while i < all.len() {
-            if all[i].from() as u8 == self as u8 && all[i].to() as u8 == to as u8 {
-                return true;
-            }
-            i += 1;
-        }
-        false
+    pub fn can_become(self, to: JobStatus) -> bool {
+        JobTransition::ALL.iter().any(|t| t.from() == self && t.to() == to)
     }
 
     /// Nothing more will happen to the job unless someone retries it.
