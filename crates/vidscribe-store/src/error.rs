@@ -52,21 +52,17 @@ impl StoreError {
 
     /// True for errors worth retrying (a busy or lost database connection).
     pub fn is_transient(&self) -> bool {
-        match self {
-            StoreError::Database(e) => match e {
-                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
-                sqlx::Error::Database(db) => {
-                    let msg = db.message();
-                    msg.contains("locked") || msg.contains("busy") || db.code().as_deref() == Some("40001")
-                }
-                _ => false,
-            },
+        let StoreError::Database(e) = self else { return false };
+        match e {
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
+            sqlx::Error::Database(db) => {
+                let msg = db.message();
+                msg.contains("locked") || msg.contains("busy") || db.code().as_deref() == Some("40001")
+            }
             _ => false,
         }
     }
-}
 
-impl StoreError {
     /// The stable code; its [`Code::http_status`] is the status of the API's answer: 404 for
     /// the not-found variants, 503 `store_unavailable` when the database is down, read-only or
     /// full (nothing was changed; the request may succeed later), 500 `internal` for our faults.

@@ -28,14 +28,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::{Arguments, ConnectOptions, PgConnection, Postgres, Row, Transaction, TypeInfo, ValueRef};
+use sqlx::{ConnectOptions, PgConnection, Postgres, Row, Transaction, TypeInfo, ValueRef};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
-use vidscribe_core::{BatchId, BatchStatus, Job};
+use vidscribe_core::{BatchId, BatchStatus};
 
 use crate::error::{Result, StoreError};
 use crate::hub::EventHub;
-use crate::sql::jobs::claim_stmt;
 use crate::sql::query::{driver, stmt, Arg, Cells, Conn, Stmt};
 use crate::sql::{Backend, Dialect, SqlStore};
 
@@ -149,32 +148,24 @@ impl Backend for PgBackend {
     ///    `max_concurrent` on every node.
     /// 2. Take its oldest runnable job with `FOR UPDATE SKIP LOCKED` (never waits: a job row
     ///    locked by a cancel or retry in flight is simply not this claim's).
-    async fn claim_next(tx: &mut Self::Tx<'_>, worker: &str, lease: Duration) -> Result<Option<(Job, DateTime<Utc>)>> {
-        let batch = tx
-            .optional(stmt!(
-                format!(
-                    "SELECT b.id FROM batches b
-                 WHERE b.status = $1 AND b.n_queued > 0 AND b.n_processing < b.max_concurrent
-                   AND EXISTS (SELECT 1 FROM jobs j
-                               WHERE j.batch_id = b.id AND j.status = $2 AND {runnable})
-                 ORDER BY b.started_at, b.id
-                 LIMIT 1
-                 FOR UPDATE OF b",
-                    runnable = Self::SQL.runnable("j")
-                ),
-                BatchStatus::Processing,
-                vidscribe_core::JobStatus::Queued
-            ))
-            .await?;
+    async fn pick(tx: &mut Self::Tx<'_>) -> Result<Option<(String, Arg)>> {
+        let sql = format!(
+            "SELECT b.id FROM batches b
+             WHERE b.status = $1 AND b.n_queued > 0 AND b.n_processing < b.max_concurrent
+               AND EXISTS (SELECT 1 FROM jobs j WHERE j.batch_id = b.id AND j.status = $2 AND {runnable})
+             ORDER BY b.started_at, b.id
+             LIMIT 1
+             FOR UPDATE OF b",
+            runnable = Self::SQL.runnable("j")
+        );
+        let batch = tx.optional(stmt!(sql, BatchStatus::Processing, vidscribe_core::JobStatus::Queued)).await?;
         let Some(batch) = batch else { return Ok(None) };
         let pick = format!(
             "SELECT seqno FROM jobs WHERE batch_id = $7 AND status = $1 AND {} ORDER BY seqno LIMIT 1{}",
             Self::SQL.runnable("jobs"),
             Self::SQL.skip_locked()
         );
-        let mut stmt = claim_stmt::<Self>(&pick, worker, lease);
-        stmt.args.push(BatchId::from_uuid(batch.id("id")?).into());
-        crate::sql::jobs::claimed(tx.optional(stmt).await?, lease)
+        Ok(Some((pick, BatchId::from_uuid(batch.id("id")?).into())))
     }
 
     fn retry_after(e: &StoreError, attempt: u32) -> Option<Duration> {
@@ -193,24 +184,8 @@ impl Backend for PgBackend {
     }
 }
 
-fn arguments(args: Vec<Arg>) -> PgArguments {
-    let mut out = PgArguments::default();
-    for a in args {
-        // Encoding these types cannot fail.
-        let _ = match a {
-            Arg::Id(u) => out.add(u),
-            Arg::Text(t) => out.add(t),
-            Arg::Int(i) => out.add(i),
-            Arg::Real(r) => out.add(r),
-            Arg::Bool(b) => out.add(b),
-            Arg::Time(t) => out.add(t),
-        };
-    }
-    out
-}
-
 // Native types: uuid, timestamptz, boolean; counters are `integer`, sequences `bigint`.
-driver!(PgConnection, PgRow, arguments, {
+driver!(PgConnection, PgRow, PgArguments, id: |u: Uuid| u, time: |t: Option<DateTime<Utc>>| t, {
     fn opt_int(&self, col: &str) -> Result<Option<i64>> {
         let raw = self.try_get_raw(col)?;
         Ok(match raw.type_info().name() {

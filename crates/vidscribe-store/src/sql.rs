@@ -18,14 +18,13 @@ pub(crate) use log::events_after;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use sqlx::pool::PoolConnection;
 use sqlx::Transaction;
 use tokio::sync::broadcast;
 use vidscribe_core::{Batch, BatchId, BatchSettings, BatchSummary, Event, Job, JobId, JobStage};
 
 pub use self::dialect::Dialect;
-use self::query::{Cells, Conn, WriteTx};
+use self::query::{Arg, Cells, Conn, WriteTx};
 use crate::error::{Result, StoreError};
 use crate::hub::EventHub;
 use crate::types::{Claim, DeletedBatch, Failure, Heartbeat, NewJob, WorkerInfo};
@@ -46,9 +45,10 @@ pub trait Backend: Send + Sync + Sized + 'static {
     async fn snapshot(&self) -> Result<Transaction<'static, Self::Db>>;
     async fn write(&self) -> Result<Self::Tx<'_>>;
 
-    /// Marks the oldest runnable queued job of the oldest started batch with a free slot as
-    /// `processing` for `worker`, leased for `lease`; returns it and when its lease ends.
-    async fn claim_next(tx: &mut Self::Tx<'_>, worker: &str, lease: Duration) -> Result<Option<(Job, DateTime<Utc>)>>;
+    /// The subquery choosing the `seqno` of the job to claim: the oldest runnable queued job
+    /// of the oldest started batch with a free slot. It may use `$1` (the queued status) and
+    /// binds the value returned with it as `$7`; `None` when there is nothing to claim.
+    async fn pick(tx: &mut Self::Tx<'_>) -> Result<Option<(String, Arg)>>;
 
     /// Whether to run a transaction the database aborted again, after what pause.
     fn retry_after(_e: &StoreError, _attempt: u32) -> Option<Duration> {

@@ -20,15 +20,14 @@ use sqlx::sqlite::{
     SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{Arguments, ConnectOptions, Row, Sqlite, SqliteConnection, Transaction};
+use sqlx::{ConnectOptions, Row, Sqlite, SqliteConnection, Transaction};
 use tokio::sync::Mutex;
 use uuid::Uuid;
-use vidscribe_core::{BatchStatus, Job};
+use vidscribe_core::BatchStatus;
 
 use crate::error::{Result, StoreError};
 use crate::hub::EventHub;
-use crate::sql::jobs::claim_stmt;
-use crate::sql::query::{driver, parse_ts, ts, Arg, Conn, Stmt};
+use crate::sql::query::{driver, parse_ts, ts, Arg, Stmt};
 use crate::sql::{Backend, Dialect, SqlStore};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -109,7 +108,7 @@ impl Backend for SqliteBackend {
     /// started batch with spare concurrency first and, inside it, the oldest runnable job.
     /// The correlated subquery walks the (batch_id, status, seqno) index, so a claim costs
     /// the same with 10 or 10 000 queued jobs.
-    async fn claim_next(tx: &mut Self::Tx<'_>, worker: &str, lease: Duration) -> Result<Option<(Job, DateTime<Utc>)>> {
+    async fn pick(_: &mut Self::Tx<'_>) -> Result<Option<(String, Arg)>> {
         let pick = format!(
             "SELECT s FROM (
                 SELECT (SELECT j.seqno FROM jobs j
@@ -122,9 +121,7 @@ impl Backend for SqliteBackend {
              ) WHERE s IS NOT NULL LIMIT 1",
             runnable = Self::SQL.runnable("j")
         );
-        let mut stmt = claim_stmt::<Self>(&pick, worker, lease);
-        stmt.args.push(BatchStatus::Processing.into());
-        crate::sql::jobs::claimed(tx.optional(stmt).await?, lease)
+        Ok(Some((pick, BatchStatus::Processing.into())))
     }
 
     fn hub(&self) -> &EventHub {
@@ -137,24 +134,8 @@ impl Backend for SqliteBackend {
     }
 }
 
-fn arguments(args: Vec<Arg>) -> SqliteArguments<'static> {
-    let mut out = SqliteArguments::default();
-    for a in args {
-        // Encoding these types into SQLite arguments cannot fail.
-        let _ = match a {
-            Arg::Id(u) => out.add(u.to_string()),
-            Arg::Text(t) => out.add(t),
-            Arg::Int(i) => out.add(i),
-            Arg::Real(r) => out.add(r),
-            Arg::Bool(b) => out.add(b),
-            Arg::Time(t) => out.add(t.map(ts)),
-        };
-    }
-    out
-}
-
 // Ids are TEXT (hyphenated), times fixed-width RFC 3339 TEXT, flags 0/1.
-driver!(SqliteConnection, SqliteRow, arguments, {
+driver!(SqliteConnection, SqliteRow, SqliteArguments<'static>, id: |u: Uuid| u.to_string(), time: |t: Option<DateTime<Utc>>| t.map(ts), {
     fn opt_int(&self, col: &str) -> Result<Option<i64>> {
         Ok(self.try_get(col)?)
     }

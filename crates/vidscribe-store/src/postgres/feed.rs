@@ -88,19 +88,15 @@ pub(super) async fn pump(pool: PgPool, hub: EventHub, feed: Arc<Feed>, poll: Dur
 pub(super) async fn listen(pool: PgPool, feed: Arc<Feed>) {
     let mut failures = 0u32;
     loop {
-        let mut listener = match PgListener::connect_with(&pool).await {
-            Ok(mut l) => match l.listen(EVENT_CHANNEL).await {
-                Ok(()) => l,
-                Err(e) => {
-                    failures += 1;
-                    warn!(error = %e, "LISTEN failed; polling until it works again");
-                    tokio::time::sleep(backoff(failures)).await;
-                    continue;
-                }
-            },
+        let listening = async {
+            let mut l = PgListener::connect_with(&pool).await?;
+            l.listen(EVENT_CHANNEL).await.map(|()| l)
+        };
+        let mut listener = match listening.await {
+            Ok(l) => l,
             Err(e) => {
                 failures += 1;
-                warn!(error = %e, failures, "cannot open the LISTEN connection; polling until it works again");
+                warn!(error = %e, failures, "cannot LISTEN; polling until it works again");
                 tokio::time::sleep(backoff(failures)).await;
                 continue;
             }

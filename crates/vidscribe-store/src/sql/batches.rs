@@ -33,13 +33,9 @@ pub(super) fn running_stmt(id: BatchId) -> Stmt {
     stmt!("SELECT progress, media_duration FROM jobs WHERE batch_id = $1 AND status = $2", id, JobStatus::Processing)
 }
 
-pub(super) async fn running<C: Conn + ?Sized>(c: &mut C, id: BatchId) -> Result<Vec<(f64, Option<f64>)>> {
-    c.rows(running_stmt(id)).await?.iter().map(decode::running).collect()
-}
-
 pub(super) async fn summary<C: Conn + ?Sized>(c: &mut C, id: BatchId) -> Result<BatchSummary> {
     let row = batch_row(c, id, "").await?;
-    Ok(row.summary(&running(c, id).await?))
+    Ok(row.summary(&c.all(running_stmt(id), decode::running).await?))
 }
 
 /// Appends the batch's event: its summary as this transaction leaves it.
@@ -79,6 +75,11 @@ impl<B: Backend> SqlStore<B> {
 
     pub(super) async fn add_jobs(&self, batch_id: BatchId, jobs: Vec<NewJob>) -> Result<Vec<Job>> {
         let now = now();
+        let sql = format!(
+            "INSERT INTO jobs (id, batch_id, original_filename, session_name, session_id, file_path, results_path,
+                               status, media_duration, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {JOB_COLUMNS}"
+        );
         in_tx!(self, |tx| {
             let batch = batch_row(&mut tx, batch_id, B::SQL.for_update()).await?;
             if batch.status != BatchStatus::Pending {
@@ -89,29 +90,20 @@ impl<B: Backend> SqlStore<B> {
             }
             let mut out = Vec::with_capacity(jobs.len());
             for j in &jobs {
-                let row = tx
-                    .one(
-                        stmt!(
-                            format!(
-                                "INSERT INTO jobs (id, batch_id, original_filename, session_name, session_id, file_path,
-                                                   results_path, status, media_duration, created_at)
-                                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {JOB_COLUMNS}"
-                            ),
-                            j.job_id,
-                            batch_id,
-                            &j.original_filename,
-                            &j.session_name,
-                            j.session_id,
-                            &j.file_path,
-                            Job::results_path_for(j.session_id),
-                            JobStatus::Queued,
-                            j.media_duration,
-                            now
-                        ),
-                        || super::corrupt("job insert"),
-                    )
-                    .await?;
-                let job = decode::job(&row)?;
+                let insert = stmt!(
+                    sql.clone(),
+                    j.job_id,
+                    batch_id,
+                    &j.original_filename,
+                    &j.session_name,
+                    j.session_id,
+                    &j.file_path,
+                    Job::results_path_for(j.session_id),
+                    JobStatus::Queued,
+                    j.media_duration,
+                    now
+                );
+                let job = decode::job(&tx.one(insert, || super::corrupt("job insert")).await?)?;
                 tx.event(EventData::Job(Box::new(job.clone())));
                 out.push(job);
             }
@@ -170,17 +162,16 @@ impl<B: Backend> SqlStore<B> {
         let mut s = self.b.snapshot().await?;
         let row = batch_row(&mut *s, batch_id, "").await?;
         let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE batch_id = $1 ORDER BY seqno");
-        let mut jobs = s.rows(stmt!(sql, batch_id)).await?.iter().map(decode::job).collect::<Result<Vec<_>>>()?;
+        let mut jobs = s.all(stmt!(sql, batch_id), decode::job).await?;
         let sql = format!(
-            "SELECT a.job_id, {} FROM job_attempts a JOIN jobs j ON j.id = a.job_id
-             WHERE j.batch_id = $1 ORDER BY a.job_id, a.attempt",
-            ATTEMPT_COLUMNS.split(", ").map(|c| format!("a.{c}")).collect::<Vec<_>>().join(", ")
+            "SELECT job_id, {ATTEMPT_COLUMNS} FROM job_attempts
+             WHERE job_id IN (SELECT id FROM jobs WHERE batch_id = $1) ORDER BY job_id, attempt"
         );
-        let attempts = s.rows(stmt!(sql, batch_id)).await?;
+        let attempts = s.all(stmt!(sql, batch_id), |r| Ok((r.id("job_id")?, decode::attempt(r)?))).await?;
         drop(s);
         let mut by_job: HashMap<uuid::Uuid, Vec<Attempt>> = HashMap::new();
-        for r in &attempts {
-            by_job.entry(r.id("job_id")?).or_default().push(decode::attempt(r)?);
+        for (job_id, attempt) in attempts {
+            by_job.entry(job_id).or_default().push(attempt);
         }
         for j in &mut jobs {
             j.history = by_job.remove(&j.job_id.as_uuid()).unwrap_or_default();
@@ -209,17 +200,14 @@ impl<B: Backend> SqlStore<B> {
     /// whatever the number of batches.
     pub(super) async fn list_batches(&self) -> Result<Vec<BatchSummary>> {
         let mut s = self.b.snapshot().await?;
-        let batches = s.rows(stmt!(format!("SELECT {BATCH_COLUMNS} FROM batches ORDER BY created_at DESC, id DESC")));
-        let batches = batches.await?.iter().map(decode::batch).collect::<Result<Vec<_>>>()?;
+        let sql = format!("SELECT {BATCH_COLUMNS} FROM batches ORDER BY created_at DESC, id DESC");
+        let batches = s.all(stmt!(sql), decode::batch).await?;
         let sql = "SELECT batch_id, progress, media_duration FROM jobs WHERE status = $1";
-        let running = s.rows(stmt!(sql, JobStatus::Processing)).await?;
-        let running = running
-            .iter()
-            .map(|r| {
-                let (progress, duration) = decode::running(r)?;
-                Ok((BatchId::from_uuid(r.id("batch_id")?), progress, duration))
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let running = s.all(stmt!(sql, JobStatus::Processing), |r| {
+            let (progress, duration) = decode::running(r)?;
+            Ok((BatchId::from_uuid(r.id("batch_id")?), progress, duration))
+        });
+        let running = running.await?;
         Ok(list_summaries(batches, running))
     }
 
@@ -240,11 +228,11 @@ impl<B: Backend> SqlStore<B> {
                  WHERE batch_id = $1 AND status = $3 RETURNING {JOB_COLUMNS}, seqno"
             );
             let skip = vidscribe_core::JobTransition::Skip;
-            let skipped = tx.rows(stmt!(sql, batch_id, now, skip.from(), skip.to())).await?;
+            let skipped = stmt!(sql, batch_id, now, skip.from(), skip.to());
+            let mut skipped = tx.all(skipped, |r| Ok((r.int("seqno")?, decode::job(r)?))).await?;
             let sql = "UPDATE jobs SET cancel_requested = true WHERE batch_id = $1 AND status = $2 RETURNING id";
-            let running = tx.rows(stmt!(sql, batch_id, JobStatus::Processing)).await?;
-            let mut skipped =
-                skipped.iter().map(|r| Ok((r.int("seqno")?, decode::job(r)?))).collect::<Result<Vec<_>>>()?;
+            let running = tx.all(stmt!(sql, batch_id, JobStatus::Processing), |r| Ok(JobId::from_uuid(r.id("id")?)));
+            let running = running.await?;
             skipped.sort_by_key(|(seqno, _)| *seqno);
             let media: f64 = skipped.iter().filter_map(|(_, j)| j.media_duration).sum();
             let unknown = skipped.iter().filter(|(_, j)| j.media_duration.is_none()).count();
@@ -275,7 +263,7 @@ impl<B: Backend> SqlStore<B> {
                 tx.event(EventData::Job(Box::new(job)));
             }
             emit_batch(&mut tx, batch_id).await?;
-            running.iter().map(|r| Ok(JobId::from_uuid(r.id("id")?))).collect()
+            Ok(running)
         })
     }
 
@@ -285,22 +273,18 @@ impl<B: Backend> SqlStore<B> {
                 "SELECT file_path, results_path FROM jobs WHERE batch_id = $1 ORDER BY seqno{}",
                 B::SQL.for_update()
             );
-            let paths = tx.rows(stmt!(sql, batch_id)).await?;
+            let paths = tx.all(stmt!(sql, batch_id), |r| Ok((r.text("file_path")?, r.text("results_path")?))).await?;
             let batch = batch_row(&mut tx, batch_id, B::SQL.for_update()).await?;
             if batch.counts.processing > 0 {
                 return Err(StoreError::wrong_state(
                     "the batch still has running jobs; cancel it and wait for them to stop",
                 ));
             }
-            let mut deleted = DeletedBatch::default();
-            for r in &paths {
-                deleted.file_paths.push(r.text("file_path")?);
-                deleted.results_paths.push(r.text("results_path")?);
-            }
+            let (file_paths, results_paths) = paths.into_iter().unzip();
             tx.run(stmt!("DELETE FROM events WHERE batch_id = $1", batch_id)).await?;
             tx.run(stmt!("DELETE FROM batches WHERE id = $1", batch_id)).await?;
             tx.event(EventData::Deleted { batch_id });
-            Ok(deleted)
+            Ok(DeletedBatch { file_paths, results_paths })
         })
     }
 }

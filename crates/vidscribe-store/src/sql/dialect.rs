@@ -9,54 +9,43 @@ pub enum Dialect {
 }
 
 impl Dialect {
+    const fn pick(self, sqlite: &'static str, postgres: &'static str) -> &'static str {
+        match self {
+            Dialect::Sqlite => sqlite,
+            Dialect::Postgres => postgres,
+        }
+    }
+
     /// The larger of two values.
     pub const fn greatest(self) -> &'static str {
-        match self {
-            Dialect::Sqlite => "MAX",
-            Dialect::Postgres => "GREATEST",
-        }
+        self.pick("MAX", "GREATEST")
     }
 
     /// Appended to a SELECT whose rows the transaction goes on to update: PostgreSQL's row
     /// lock; nothing in SQLite, whose single writer already excludes every other.
     pub const fn for_update(self) -> &'static str {
-        match self {
-            Dialect::Sqlite => "",
-            Dialect::Postgres => " FOR UPDATE",
-        }
+        self.pick("", " FOR UPDATE")
     }
 
     /// [`Self::for_update`] that passes over rows another transaction holds.
     pub const fn skip_locked(self) -> &'static str {
-        match self {
-            Dialect::Sqlite => "",
-            Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
-        }
+        self.pick("", " FOR UPDATE SKIP LOCKED")
     }
 
     /// The lease column: epoch milliseconds in SQLite, `timestamptz` in PostgreSQL.
     pub const fn lease(self) -> &'static str {
-        match self {
-            Dialect::Sqlite => "lease_expires_ms",
-            Dialect::Postgres => "lease_expires_at",
-        }
+        self.pick("lease_expires_ms", "lease_expires_at")
     }
 
     /// The retry-backoff column, of the lease column's type.
     pub const fn not_before(self) -> &'static str {
-        match self {
-            Dialect::Sqlite => "not_before_ms",
-            Dialect::Postgres => "not_before",
-        }
+        self.pick("not_before_ms", "not_before")
     }
 
     /// The database's clock in the lease column's type. Leases are compared with the
     /// database's clock, so nodes with skewed clocks agree on who is expired.
     pub const fn clock(self) -> &'static str {
-        match self {
-            Dialect::Sqlite => "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)",
-            Dialect::Postgres => "now()",
-        }
+        self.pick("CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)", "now()")
     }
 
     /// [`Self::clock`] plus `param` milliseconds (a REAL parameter).

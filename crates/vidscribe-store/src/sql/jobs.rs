@@ -12,7 +12,7 @@ use vidscribe_core::{
 
 use super::batches::{batch_row, running_stmt};
 use super::decode::{self, ATTEMPT_COLUMNS, BATCH_COLUMNS, JOB_COLUMNS};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 
 use super::query::{now, stmt, Cells, Conn, Stmt, WriteTx};
 use super::{in_tx, Backend, SqlStore};
@@ -75,6 +75,14 @@ async fn account<T: WriteTx, B: Backend>(tx: &mut T, job: &Job, t: JobTransition
     Ok(batch)
 }
 
+/// The job row transition `t` left: appends its event, then moves the batch ([`account`]).
+async fn transitioned<T: WriteTx, B: Backend>(tx: &mut T, row: &T::Row, t: JobTransition) -> Result<Job> {
+    let job = decode::job(row)?;
+    tx.event(EventData::Job(Box::new(job.clone())));
+    account::<_, B>(tx, &job, t).await?;
+    Ok(job)
+}
+
 /// Ends a processing batch none of whose jobs is queued or running; the UPDATE runs with
 /// the COMMIT, and `batch` is changed to match.
 fn close_if_done<T: WriteTx>(tx: &mut T, batch: &mut BatchRow) {
@@ -98,13 +106,19 @@ impl<B: Backend> SqlStore<B> {
         let mut c = self.b.reader().await?;
         let mut job = job_row(&mut *c, batch_id, job_id, "").await?;
         let sql = format!("SELECT {ATTEMPT_COLUMNS} FROM job_attempts WHERE job_id = $1 ORDER BY attempt");
-        job.history = c.rows(stmt!(sql, job_id)).await?.iter().map(decode::attempt).collect::<Result<_>>()?;
+        job.history = c.all(stmt!(sql, job_id), decode::attempt).await?;
         Ok(job)
     }
 
     pub(super) async fn claim(&self, worker: &str, lease: Duration) -> Result<Option<Claim>> {
         in_tx!(self, |tx| {
-            let Some((job, lease_expires_at)) = B::claim_next(&mut tx, worker, lease).await? else { return Ok(None) };
+            let Some((pick, arg)) = B::pick(&mut tx).await? else { return Ok(None) };
+            let mut claiming = claim_stmt::<B>(&pick, worker, lease);
+            claiming.args.push(arg);
+            let Some(row) = tx.optional(claiming).await? else { return Ok(None) };
+            let job = decode::job(&row)?;
+            let lease_expires_at =
+                Utc::now() + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(60));
             tx.run(stmt!(
                 "INSERT INTO job_attempts (job_id, attempt, worker, started_at) VALUES ($1, $2, $3, $4)
                  ON CONFLICT (job_id, attempt) DO UPDATE SET worker = excluded.worker,
@@ -219,10 +233,7 @@ impl<B: Backend> SqlStore<B> {
                 ),
             ];
             let rows = tx.fenced(stmts).await?.ok_or_else(|| lease_lost(claim))?;
-            let job = decode::job(&rows[0][0])?;
-            tx.event(EventData::Job(Box::new(job.clone())));
-            account::<_, B>(&mut tx, &job, t).await?;
-            Ok(job)
+            transitioned::<_, B>(&mut tx, &rows[0][0], t).await
         })
     }
 
@@ -305,10 +316,8 @@ impl<B: Backend> SqlStore<B> {
                     message
                 );
                 let rows = tx.fenced(vec![job_update, attempt_update]).await?;
-                let job = decode::job(&rows.ok_or_else(|| super::corrupt("expired job"))?[0][0])?;
+                transitioned::<_, B>(&mut tx, &rows.ok_or_else(|| super::corrupt("expired job"))?[0][0], t).await?;
                 tracing::warn!(job_id = %id, worker = ?worker, requeued = !give_up, "job lease expired");
-                tx.event(EventData::Job(Box::new(job.clone())));
-                account::<_, B>(&mut tx, &job, t).await?;
                 Ok(true)
             })?;
             if !reaped {
@@ -332,10 +341,7 @@ impl<B: Backend> SqlStore<B> {
                          WHERE id = $1 AND status = $2 RETURNING {JOB_COLUMNS}"
                     );
                     let row = tx.one(stmt!(sql, job_id, t.from(), t.to(), now), || super::corrupt("skip")).await?;
-                    let job = decode::job(&row)?;
-                    tx.event(EventData::Job(Box::new(job.clone())));
-                    account::<_, B>(&mut tx, &job, t).await?;
-                    Ok(job)
+                    transitioned::<_, B>(&mut tx, &row, t).await
                 }
                 JobStatus::Processing => {
                     let sql = "UPDATE jobs SET cancel_requested = true WHERE id = $1 AND status = $2";
@@ -383,17 +389,14 @@ impl<B: Backend> SqlStore<B> {
                 B::SQL.lease()
             );
             let row = tx.one(stmt!(sql, job_id, t.from(), t.to()), || super::corrupt("retry")).await?;
-            let retried = decode::job(&row)?;
-            tx.event(EventData::Job(Box::new(retried.clone())));
-            account::<_, B>(&mut tx, &retried, t).await?;
-            Ok(retried)
+            transitioned::<_, B>(&mut tx, &row, t).await
         })
     }
 }
 
-/// The claiming UPDATE both backends run: `pick` is the backend's subquery choosing the
-/// job's `seqno` (it may use `$1`, the queued status, and binds its own values from `$7`).
-pub(crate) fn claim_stmt<B: Backend>(pick: &str, worker: &str, lease: Duration) -> Stmt {
+/// The claiming UPDATE: `pick` is the backend's subquery choosing the job's `seqno`
+/// ([`Backend::pick`]).
+fn claim_stmt<B: Backend>(pick: &str, worker: &str, lease: Duration) -> Stmt {
     let t = JobTransition::Claim;
     let sql = format!(
         "UPDATE jobs SET status = $2, worker = $3, attempts = attempts + 1, auto_attempts = auto_attempts + 1,
@@ -405,11 +408,4 @@ pub(crate) fn claim_stmt<B: Backend>(pick: &str, worker: &str, lease: Duration) 
         not_before = B::SQL.not_before()
     );
     stmt!(sql, t.from(), t.to(), worker, millis(lease), now(), Some(JobStage::LoadingModel))
-}
-
-/// The job [`claim_stmt`] returned, and when its lease ends.
-pub(crate) fn claimed(row: Option<impl Cells>, lease: Duration) -> Result<Option<(Job, DateTime<Utc>)>> {
-    let Some(row) = row else { return Ok(None) };
-    let until = Utc::now() + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(60));
-    Ok(Some((decode::job(&row)?, until)))
 }

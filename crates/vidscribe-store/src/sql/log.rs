@@ -16,18 +16,15 @@ pub(crate) async fn events_after<C: Conn + ?Sized>(
     batch: Option<BatchId>,
     limit: i64,
 ) -> Result<Vec<Event>> {
-    let rows = match batch {
+    let stmt = match batch {
         Some(b) => {
             let sql =
                 format!("SELECT {EVENT_COLUMNS} FROM events WHERE batch_id = $1 AND seq > $2 ORDER BY seq LIMIT $3");
-            c.rows(stmt!(sql, b, after, limit)).await?
+            stmt!(sql, b, after, limit)
         }
-        None => {
-            let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE seq > $1 ORDER BY seq LIMIT $2");
-            c.rows(stmt!(sql, after, limit)).await?
-        }
+        None => stmt!(format!("SELECT {EVENT_COLUMNS} FROM events WHERE seq > $1 ORDER BY seq LIMIT $2"), after, limit),
     };
-    rows.iter().map(decode::event).collect()
+    c.all(stmt, decode::event).await
 }
 
 impl<B: Backend> SqlStore<B> {
@@ -62,11 +59,9 @@ impl<B: Backend> SqlStore<B> {
         let mut s = self.b.snapshot().await?;
         let workers = s.rows(stmt!("SELECT name, slots, started_at, heartbeat_at FROM workers ORDER BY name")).await?;
         let sql = "SELECT id, worker FROM jobs WHERE status = $1 ORDER BY started_at, seqno";
-        let running = s.rows(stmt!(sql, JobStatus::Processing)).await?;
-        let running = running
-            .iter()
-            .map(|r| Ok((JobId::from_uuid(r.id("id")?), r.opt_text("worker")?)))
-            .collect::<Result<Vec<_>>>()?;
+        let running =
+            s.all(stmt!(sql, JobStatus::Processing), |r| Ok((JobId::from_uuid(r.id("id")?), r.opt_text("worker")?)));
+        let running = running.await?;
         workers
             .iter()
             .map(|w| {

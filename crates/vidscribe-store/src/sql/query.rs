@@ -123,6 +123,11 @@ pub trait Conn: Send {
     async fn optional(&mut self, stmt: Stmt) -> Result<Option<Self::Row>> {
         Ok(self.rows(stmt).await?.into_iter().next())
     }
+
+    /// Every row, read by `read`.
+    async fn all<T: Send>(&mut self, stmt: Stmt, read: for<'r> fn(&'r Self::Row) -> Result<T>) -> Result<Vec<T>> {
+        self.rows(stmt).await?.iter().map(read).collect()
+    }
 }
 
 /// One write transaction: its events are appended with its COMMIT and published after it.
@@ -146,20 +151,37 @@ pub trait WriteTx: Conn {
 }
 
 /// [`Conn`] for a driver's connection type and [`Cells`] for its row type: statements run
-/// through sqlx with `$args` converting the values; text and reals are read as they are,
-/// the other columns by the methods given.
+/// through sqlx with `arguments` (defined here) converting the values, ids by `$id` and
+/// times by `$time`; text and reals are read as they are, the other columns by the methods
+/// given.
 macro_rules! driver {
-    ($conn:ty, $row:ty, $args:path, { $($cells:tt)* }) => {
+    ($conn:ty, $row:ty, $args:ty, id: $id:expr, time: $time:expr, { $($cells:tt)* }) => {
+        fn arguments(args: Vec<Arg>) -> $args {
+            let mut out = <$args>::default();
+            for a in args {
+                // Encoding these types cannot fail.
+                let _ = match a {
+                    Arg::Id(u) => sqlx::Arguments::add(&mut out, ($id)(u)),
+                    Arg::Text(t) => sqlx::Arguments::add(&mut out, t),
+                    Arg::Int(i) => sqlx::Arguments::add(&mut out, i),
+                    Arg::Real(r) => sqlx::Arguments::add(&mut out, r),
+                    Arg::Bool(b) => sqlx::Arguments::add(&mut out, b),
+                    Arg::Time(t) => sqlx::Arguments::add(&mut out, ($time)(t)),
+                };
+            }
+            out
+        }
+
         #[async_trait::async_trait]
         impl $crate::sql::query::Conn for $conn {
             type Row = $row;
 
             async fn rows(&mut self, s: Stmt) -> Result<Vec<$row>> {
-                Ok(sqlx::query_with(&s.sql, $args(s.args)).fetch_all(self).await?)
+                Ok(sqlx::query_with(&s.sql, arguments(s.args)).fetch_all(self).await?)
             }
 
             async fn run(&mut self, s: Stmt) -> Result<u64> {
-                Ok(sqlx::query_with(&s.sql, $args(s.args)).execute(self).await?.rows_affected())
+                Ok(sqlx::query_with(&s.sql, arguments(s.args)).execute(self).await?.rows_affected())
             }
         }
 

@@ -114,9 +114,6 @@ impl Conn for WriteTx<'_> {
     type Row = SqliteRow;
 
     async fn rows(&mut self, s: Stmt) -> Result<Vec<SqliteRow>> {
-        if self.begun {
-            return self.conn().rows(s).await;
-        }
         Ok(self.send(vec![s]).await?.pop().unwrap_or_default())
     }
 
