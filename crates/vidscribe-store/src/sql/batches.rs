@@ -217,6 +217,12 @@ impl<B: Backend> SqlStore<B> {
         let now = now();
         let cannot = |status: BatchStatus| StoreError::wrong_state(format!("a {status} batch cannot be cancelled"));
         let cancellable: Vec<BatchStatus> = BatchTransition::cancellable().collect();
+        let close_sql = format!(
+            "UPDATE batches SET status = $2, completed_at = $3, n_skipped = n_skipped + $4, n_queued = n_queued - $4,
+                    media_queued = {g}(0, media_queued - $5), n_queued_unknown = {g}(0, n_queued_unknown - $6)
+             WHERE id = $1 AND status IN ($7, $8)",
+            g = B::SQL.greatest()
+        );
         in_tx!(self, |tx| {
             // Checked first without a lock; the job rows are locked before the batch row.
             let batch = batch_row(&mut tx, batch_id, "").await?;
@@ -236,26 +242,18 @@ impl<B: Backend> SqlStore<B> {
             skipped.sort_by_key(|(seqno, _)| *seqno);
             let media: f64 = skipped.iter().filter_map(|(_, j)| j.media_duration).sum();
             let unknown = skipped.iter().filter(|(_, j)| j.media_duration.is_none()).count();
-            let done = tx
-                .run(stmt!(
-                    format!(
-                        "UPDATE batches SET status = $2, completed_at = $3, n_skipped = n_skipped + $4,
-                                n_queued = n_queued - $4, media_queued = {g}(0, media_queued - $5),
-                                n_queued_unknown = {g}(0, n_queued_unknown - $6)
-                         WHERE id = $1 AND status IN ($7, $8)",
-                        g = B::SQL.greatest()
-                    ),
-                    batch_id,
-                    BatchStatus::Cancelled,
-                    now,
-                    skipped.len(),
-                    media,
-                    unknown,
-                    cancellable[0],
-                    cancellable[1]
-                ))
-                .await?;
-            if done == 0 {
+            let close = stmt!(
+                close_sql.clone(),
+                batch_id,
+                BatchStatus::Cancelled,
+                now,
+                skipped.len(),
+                media,
+                unknown,
+                cancellable[0],
+                cancellable[1]
+            );
+            if tx.run(close).await? == 0 {
                 // It finished (or was cancelled) while its jobs were being locked.
                 return Err(cannot(batch_row(&mut tx, batch_id, "").await?.status));
             }

@@ -14,7 +14,7 @@ use super::batches::{batch_row, running_stmt};
 use super::decode::{self, ATTEMPT_COLUMNS, BATCH_COLUMNS, JOB_COLUMNS};
 use chrono::Utc;
 
-use super::query::{now, stmt, Cells, Conn, Stmt, WriteTx};
+use super::query::{now, stmt, Cells, Conn, WriteTx};
 use super::{in_tx, Backend, SqlStore};
 use crate::batch_row::BatchRow;
 use crate::error::{Result, StoreError};
@@ -47,20 +47,14 @@ async fn account<T: WriteTx, B: Backend>(tx: &mut T, job: &Job, t: JobTransition
     let m = rules::media_delta(job, from, to);
     let batch_event = from.is_terminal() || to.is_terminal();
     // Column names come from the status enum, never from input.
-    let counters = stmt!(
-        format!(
-            "UPDATE batches SET n_{from} = n_{from} - 1, n_{to} = n_{to} + 1,
-                    media_queued = {g}(0, media_queued + $2), n_queued_unknown = {g}(0, n_queued_unknown + $3),
-                    media_done = media_done + $4
-             WHERE id = $1 RETURNING {BATCH_COLUMNS}",
-            g = B::SQL.greatest()
-        ),
-        job.batch_id,
-        m.queued_seconds,
-        m.queued_unknown,
-        m.done_seconds
+    let sql = format!(
+        "UPDATE batches SET n_{from} = n_{from} - 1, n_{to} = n_{to} + 1,
+                media_queued = {g}(0, media_queued + $2), n_queued_unknown = {g}(0, n_queued_unknown + $3),
+                media_done = media_done + $4
+         WHERE id = $1 RETURNING {BATCH_COLUMNS}",
+        g = B::SQL.greatest()
     );
-    let mut stmts = vec![counters];
+    let mut stmts = vec![stmt!(sql, job.batch_id, m.queued_seconds, m.queued_unknown, m.done_seconds)];
     if batch_event {
         stmts.push(running_stmt(job.batch_id));
     }
@@ -111,10 +105,21 @@ impl<B: Backend> SqlStore<B> {
     }
 
     pub(super) async fn claim(&self, worker: &str, lease: Duration) -> Result<Option<Claim>> {
+        let t = JobTransition::Claim;
         in_tx!(self, |tx| {
             let Some((pick, arg)) = B::pick(&mut tx).await? else { return Ok(None) };
-            let mut claiming = claim_stmt::<B>(&pick, worker, lease);
-            claiming.args.push(arg);
+            let sql = format!(
+                "UPDATE jobs SET status = $2, worker = $3, attempts = attempts + 1, auto_attempts = auto_attempts + 1,
+                        {lease_col} = {until}, heartbeat_at = $5, started_at = $5, completed_at = NULL, stage = $6,
+                        progress = 0, error_message = NULL, error_code = NULL, cancel_requested = false,
+                        {not_before} = NULL
+                 WHERE seqno = ({pick}) AND status = $1 RETURNING {JOB_COLUMNS}",
+                lease_col = B::SQL.lease(),
+                until = B::SQL.after_ms("$4"),
+                not_before = B::SQL.not_before()
+            );
+            let claiming =
+                stmt!(sql, t.from(), t.to(), worker, millis(lease), now(), Some(JobStage::LoadingModel), arg);
             let Some(row) = tx.optional(claiming).await? else { return Ok(None) };
             let job = decode::job(&row)?;
             let lease_expires_at =
@@ -129,7 +134,7 @@ impl<B: Backend> SqlStore<B> {
                 job.started_at
             ))
             .await?;
-            let batch = account::<_, B>(&mut tx, &job, JobTransition::Claim).await?;
+            let batch = account::<_, B>(&mut tx, &job, t).await?;
             tx.event(EventData::Job(Box::new(job.clone())));
             Ok(Some(Claim {
                 batch_id: job.batch_id,
@@ -392,20 +397,4 @@ impl<B: Backend> SqlStore<B> {
             transitioned::<_, B>(&mut tx, &row, t).await
         })
     }
-}
-
-/// The claiming UPDATE: `pick` is the backend's subquery choosing the job's `seqno`
-/// ([`Backend::pick`]).
-fn claim_stmt<B: Backend>(pick: &str, worker: &str, lease: Duration) -> Stmt {
-    let t = JobTransition::Claim;
-    let sql = format!(
-        "UPDATE jobs SET status = $2, worker = $3, attempts = attempts + 1, auto_attempts = auto_attempts + 1,
-                {lease_col} = {until}, heartbeat_at = $5, started_at = $5, completed_at = NULL, stage = $6,
-                progress = 0, error_message = NULL, error_code = NULL, cancel_requested = false, {not_before} = NULL
-         WHERE seqno = ({pick}) AND status = $1 RETURNING {JOB_COLUMNS}",
-        lease_col = B::SQL.lease(),
-        until = B::SQL.after_ms("$4"),
-        not_before = B::SQL.not_before()
-    );
-    stmt!(sql, t.from(), t.to(), worker, millis(lease), now(), Some(JobStage::LoadingModel))
 }

@@ -21,7 +21,6 @@ pub enum Arg {
     Text(Option<String>),
     Int(Option<i64>),
     Real(Option<f64>),
-    Bool(bool),
     Time(Option<DateTime<Utc>>),
 }
 
@@ -50,7 +49,6 @@ arg_from! {
     usize => |v| Arg::Int(Some(v as i64)),
     f64 => |v| Arg::Real(Some(v)),
     Option<f64> => |v| Arg::Real(v),
-    bool => |v| Arg::Bool(v),
     DateTime<Utc> => |v| Arg::Time(Some(v)),
     Option<DateTime<Utc>> => |v| Arg::Time(v),
     JobStatus => |v| Arg::Text(Some(v.as_str().to_string())),
@@ -165,7 +163,6 @@ macro_rules! driver {
                     Arg::Text(t) => sqlx::Arguments::add(&mut out, t),
                     Arg::Int(i) => sqlx::Arguments::add(&mut out, i),
                     Arg::Real(r) => sqlx::Arguments::add(&mut out, r),
-                    Arg::Bool(b) => sqlx::Arguments::add(&mut out, b),
                     Arg::Time(t) => sqlx::Arguments::add(&mut out, ($time)(t)),
                 };
             }

@@ -153,43 +153,41 @@ impl crate::sql::query::WriteTx for WriteTx<'_> {
         if !self.begun && self.deferred.is_empty() && self.events.is_empty() {
             return self.rollback().await;
         }
-        let mut first = std::mem::take(&mut self.deferred);
-        let mut events = std::mem::take(&mut self.events).into_iter().peekable();
-        let mut published = Vec::with_capacity(events.len());
+        let events = std::mem::take(&mut self.events);
+        let mut inserts = Vec::with_capacity(events.len());
+        for (at, data) in &events {
+            let json = serde_json::to_string(data).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            inserts.push(stmt!(
+                "INSERT INTO events (kind, batch_id, job_id, at, data) VALUES ($1, $2, $3, $4, $5) RETURNING seq",
+                data.kind().as_str(),
+                data.batch_id(),
+                Arg::from(data.job_id().map(|j| j.as_uuid().to_string())),
+                *at,
+                json
+            ));
+        }
+        let mut inserts = inserts.into_iter().peekable();
+        let mut stmts = std::mem::take(&mut self.deferred);
+        let mut seqs = Vec::with_capacity(events.len());
         loop {
-            let mut stmts = std::mem::take(&mut first);
             let leading = stmts.len();
-            let mut chunk = Vec::new();
-            while chunk.len() < EVENTS_PER_SCRIPT {
-                let Some((at, data)) = events.next() else { break };
-                let json = serde_json::to_string(&data).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                stmts.push(stmt!(
-                    "INSERT INTO events (kind, batch_id, job_id, at, data) VALUES ($1, $2, $3, $4, $5) RETURNING seq",
-                    data.kind().as_str(),
-                    data.batch_id(),
-                    Arg::from(data.job_id().map(|j| j.as_uuid().to_string())),
-                    at,
-                    json
-                ));
-                chunk.push((at, data));
-            }
-            let last = events.peek().is_none();
+            stmts.extend(inserts.by_ref().take(EVENTS_PER_SCRIPT));
+            let inserted = stmts.len() - leading;
+            let last = inserts.peek().is_none();
             if last {
                 stmts.push(stmt!("COMMIT"));
             }
-            let rows = self.send(stmts).await?;
-            for ((at, data), r) in chunk.into_iter().zip(rows.into_iter().skip(leading)) {
-                let seq: i64 =
-                    r.first().ok_or_else(|| StoreError::Corrupt("event insert returned no seq".into()))?.try_get(0)?;
-                published.push(Event { seq, at, data });
+            for r in self.send(std::mem::take(&mut stmts)).await?.iter().skip(leading).take(inserted) {
+                let seq = r.first().ok_or_else(|| StoreError::Corrupt("event insert returned no seq".into()))?;
+                seqs.push(seq.try_get::<i64, _>(0)?);
             }
             if last {
                 break;
             }
         }
         self.guard.dirty = false;
-        for e in published {
-            self.hub.publish(e);
+        for ((at, data), seq) in events.into_iter().zip(seqs) {
+            self.hub.publish(Event { seq, at, data });
         }
         Ok(())
     }
