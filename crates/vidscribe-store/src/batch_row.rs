@@ -89,13 +89,7 @@ pub(crate) fn list_summaries(
     for (batch, progress, duration) in running {
         by_batch.entry(batch).or_default().push((progress, duration));
     }
-    batches
-        .into_iter()
-        .map(|b| {
-            let run = by_batch.get(&b.id).map(Vec::as_slice).unwrap_or(&[]);
-            b.summary(run)
-        })
-        .collect()
+    batches.into_iter().map(|b| b.summary(by_batch.get(&b.id).map_or(&[], Vec::as_slice))).collect()
 }
 
 #[cfg(test)]

@@ -168,7 +168,7 @@ impl Backend for PgBackend {
         Ok(Some((pick, BatchId::from_uuid(batch.id("id")?).into())))
     }
 
-    fn retry_after(e: &StoreError, attempt: u32) -> Option<Duration> {
+    fn retry_after(&self, e: &StoreError, attempt: u32) -> Option<Duration> {
         tx::conflict_retry(e, attempt)
     }
 

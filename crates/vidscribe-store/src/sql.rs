@@ -51,7 +51,7 @@ pub trait Backend: Send + Sync + Sized + 'static {
     async fn pick(tx: &mut Self::Tx<'_>) -> Result<Option<(String, Arg)>>;
 
     /// Whether to run a transaction the database aborted again, after what pause.
-    fn retry_after(_e: &StoreError, _attempt: u32) -> Option<Duration> {
+    fn retry_after(&self, _e: &StoreError, _attempt: u32) -> Option<Duration> {
         None
     }
 
@@ -89,7 +89,7 @@ macro_rules! in_tx {
             }
             .await;
             match outcome {
-                Err(e) => match $store.retry_after(&e, attempt) {
+                Err(e) => match $crate::sql::Backend::retry_after(&$store.b, &e, attempt) {
                     Some(pause) => {
                         ::tokio::time::sleep(pause).await;
                         attempt += 1;
@@ -102,12 +102,6 @@ macro_rules! in_tx {
     }};
 }
 pub(crate) use in_tx;
-
-impl<B: Backend> SqlStore<B> {
-    pub(crate) fn retry_after(&self, e: &StoreError, attempt: u32) -> Option<Duration> {
-        B::retry_after(e, attempt)
-    }
-}
 
 /// `impl Store`: each method is the inherent one of the same name (in `batches.rs`,
 /// `jobs.rs`, `log.rs`).
