@@ -135,7 +135,8 @@ impl Backend for SqliteBackend {
 }
 
 // Ids are TEXT (hyphenated), times fixed-width RFC 3339 TEXT, flags 0/1.
-driver!(SqliteConnection, SqliteRow, SqliteArguments<'static>, id: |u: Uuid| u.to_string(), time: |t: Option<DateTime<Utc>>| t.map(ts), {
+driver!(SqliteConnection, SqliteRow, SqliteArguments<'static>,
+    id: |u: Uuid| u.to_string(), time: |t: Option<DateTime<Utc>>| t.map(ts), {
     fn opt_int(&self, col: &str) -> Result<Option<i64>> {
         Ok(self.try_get(col)?)
     }

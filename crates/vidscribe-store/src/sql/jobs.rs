@@ -12,9 +12,9 @@ use vidscribe_core::{
 
 use super::batches::{batch_row, running_stmt};
 use super::decode::{self, ATTEMPT_COLUMNS, BATCH_COLUMNS, JOB_COLUMNS};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
-use super::query::{now, stmt, Cells, Conn, WriteTx};
+use super::query::{now, stmt, Cells, Conn, Stmt, WriteTx};
 use super::{in_tx, Backend, SqlStore};
 use crate::batch_row::BatchRow;
 use crate::error::{Result, StoreError};
@@ -67,6 +67,13 @@ async fn account<T: WriteTx, B: Backend>(tx: &mut T, job: &Job, t: JobTransition
         tx.event(EventData::Batch(batch.summary(&running)));
     }
     Ok(batch)
+}
+
+/// Closes attempt `attempt` of the job.
+fn end_attempt(job_id: JobId, attempt: i64, at: DateTime<Utc>, outcome: &str, error: Option<&str>) -> Stmt {
+    let sql =
+        "UPDATE job_attempts SET ended_at = $3, outcome = $4, error_message = $5 WHERE job_id = $1 AND attempt = $2";
+    stmt!(sql, job_id, attempt, at, outcome, error)
 }
 
 /// The job row transition `t` left: appends its event, then moves the batch ([`account`]).
@@ -227,15 +234,7 @@ impl<B: Backend> SqlStore<B> {
                     f.not_before.map(millis),
                     f.auto_attempts_delta
                 ),
-                stmt!(
-                    "UPDATE job_attempts SET ended_at = $3, outcome = $4, error_message = $5
-                     WHERE job_id = $1 AND attempt = $2",
-                    claim.job_id,
-                    claim.attempt,
-                    now,
-                    f.outcome,
-                    error.map(|e| e.1)
-                ),
+                end_attempt(claim.job_id, claim.attempt.into(), now, f.outcome, error.map(|e| e.1)),
             ];
             let rows = tx.fenced(stmts).await?.ok_or_else(|| lease_lost(claim))?;
             transitioned::<_, B>(&mut tx, &rows[0][0], t).await
@@ -312,14 +311,7 @@ impl<B: Backend> SqlStore<B> {
                     give_up.then_some(FailureCode::WorkerLost.as_str()),
                     message.clone()
                 );
-                let attempt_update = stmt!(
-                    "UPDATE job_attempts SET ended_at = $3, outcome = 'lease_expired', error_message = $4
-                     WHERE job_id = $1 AND attempt = $2",
-                    id,
-                    r.int("attempts")?,
-                    now,
-                    message
-                );
+                let attempt_update = end_attempt(id, r.int("attempts")?, now, "lease_expired", message.as_deref());
                 let rows = tx.fenced(vec![job_update, attempt_update]).await?;
                 transitioned::<_, B>(&mut tx, &rows.ok_or_else(|| super::corrupt("expired job"))?[0][0], t).await?;
                 tracing::warn!(job_id = %id, worker = ?worker, requeued = !give_up, "job lease expired");
