@@ -45,8 +45,8 @@ pub(super) async fn emit_batch<T: WriteTx>(tx: &mut T, id: BatchId) -> Result<Ba
     Ok(summary)
 }
 
-fn not_pending(message: String) -> StoreError {
-    StoreError::WrongState { code: Code::BatchNotPending, message }
+fn not_pending(what: &str, status: BatchStatus) -> StoreError {
+    StoreError::WrongState { code: Code::BatchNotPending, message: format!("{what}; this batch is {status}") }
 }
 
 impl<B: Backend> SqlStore<B> {
@@ -83,10 +83,7 @@ impl<B: Backend> SqlStore<B> {
         in_tx!(self, |tx| {
             let batch = batch_row(&mut tx, batch_id, B::SQL.for_update()).await?;
             if batch.status != BatchStatus::Pending {
-                return Err(not_pending(format!(
-                    "videos can only be added to a pending batch; this batch is {}",
-                    batch.status
-                )));
+                return Err(not_pending("videos can only be added to a pending batch", batch.status));
             }
             let mut out = Vec::with_capacity(jobs.len());
             for j in &jobs {
@@ -109,16 +106,10 @@ impl<B: Backend> SqlStore<B> {
             }
             let media: f64 = jobs.iter().filter_map(|j| j.media_duration).sum();
             let unknown = jobs.iter().filter(|j| j.media_duration.is_none()).count();
-            tx.run(stmt!(
-                "UPDATE batches SET n_queued = n_queued + $2, media_queued = media_queued + $3,
-                        n_queued_unknown = n_queued_unknown + $4
-                 WHERE id = $1",
-                batch_id,
-                jobs.len(),
-                media,
-                unknown
-            ))
-            .await?;
+            let sql = "UPDATE batches SET n_queued = n_queued + $2, media_queued = media_queued + $3,
+                    n_queued_unknown = n_queued_unknown + $4
+             WHERE id = $1";
+            tx.run(stmt!(sql, batch_id, jobs.len(), media, unknown)).await?;
             emit_batch(&mut tx, batch_id).await?;
             Ok(out)
         })
@@ -130,10 +121,7 @@ impl<B: Backend> SqlStore<B> {
         in_tx!(self, |tx| {
             let batch = batch_row(&mut tx, batch_id, B::SQL.for_update()).await?;
             if batch.status != t.from() {
-                return Err(not_pending(format!(
-                    "only a pending batch can be started; this batch is {}",
-                    batch.status
-                )));
+                return Err(not_pending("only a pending batch can be started", batch.status));
             }
             if batch.counts.total() == 0 {
                 return Err(StoreError::Invalid {

@@ -131,16 +131,10 @@ impl<B: Backend> SqlStore<B> {
             let job = decode::job(&row)?;
             let lease_expires_at =
                 Utc::now() + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(60));
-            tx.run(stmt!(
-                "INSERT INTO job_attempts (job_id, attempt, worker, started_at) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (job_id, attempt) DO UPDATE SET worker = excluded.worker,
-                        started_at = excluded.started_at, ended_at = NULL, outcome = NULL, error_message = NULL",
-                job.job_id,
-                job.attempts,
-                worker,
-                job.started_at
-            ))
-            .await?;
+            let sql = "INSERT INTO job_attempts (job_id, attempt, worker, started_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (job_id, attempt) DO UPDATE SET worker = excluded.worker,
+                    started_at = excluded.started_at, ended_at = NULL, outcome = NULL, error_message = NULL";
+            tx.run(stmt!(sql, job.job_id, job.attempts, worker, job.started_at)).await?;
             let batch = account::<_, B>(&mut tx, &job, t).await?;
             tx.event(EventData::Job(Box::new(job.clone())));
             Ok(Some(Claim {
@@ -367,16 +361,10 @@ impl<B: Backend> SqlStore<B> {
                 BatchTransition::between(batch.status, BatchStatus::Processing).filter(|_| batch.status.is_terminal())
             {
                 // A new throughput window for the ETA: the re-opened batch has done nothing yet.
-                tx.run(stmt!(
-                    "UPDATE batches SET status = $3, completed_at = NULL, error_message = NULL, eta_since = $4,
-                            media_done = 0, started_at = COALESCE(started_at, $4)
-                     WHERE id = $1 AND status = $2",
-                    batch_id,
-                    reopen.from(),
-                    reopen.to(),
-                    now
-                ))
-                .await?;
+                let sql = "UPDATE batches SET status = $3, completed_at = NULL, error_message = NULL, eta_since = $4,
+                        media_done = 0, started_at = COALESCE(started_at, $4)
+                 WHERE id = $1 AND status = $2";
+                tx.run(stmt!(sql, batch_id, reopen.from(), reopen.to(), now)).await?;
             }
             let sql = format!(
                 "UPDATE jobs SET status = $3, stage = NULL, progress = 0, completed_at = NULL, error_message = NULL,

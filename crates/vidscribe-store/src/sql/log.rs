@@ -42,14 +42,9 @@ impl<B: Backend> SqlStore<B> {
     pub(super) async fn register_worker(&self, name: &str, slots: u32) -> Result<()> {
         let now = now();
         in_tx!(self, |tx| {
-            tx.run(stmt!(
-                "INSERT INTO workers (name, slots, started_at, heartbeat_at) VALUES ($1, $2, $3, $3)
-                 ON CONFLICT (name) DO UPDATE SET slots = excluded.slots, heartbeat_at = excluded.heartbeat_at",
-                name,
-                slots,
-                now
-            ))
-            .await?;
+            let sql = "INSERT INTO workers (name, slots, started_at, heartbeat_at) VALUES ($1, $2, $3, $3)
+             ON CONFLICT (name) DO UPDATE SET slots = excluded.slots, heartbeat_at = excluded.heartbeat_at";
+            tx.run(stmt!(sql, name, slots, now)).await?;
             Ok(())
         })
     }
