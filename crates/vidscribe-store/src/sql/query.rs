@@ -261,22 +261,18 @@ pub(crate) fn renumber(sql: &str, offset: usize) -> String {
         return sql.to_string();
     }
     let mut out = String::with_capacity(sql.len() + 8);
-    let mut chars = sql.char_indices().peekable();
-    while let Some((_, c)) = chars.next() {
-        out.push(c);
-        if c != '$' {
-            continue;
-        }
-        let mut n = String::new();
-        while let Some(&(_, d)) = chars.peek().filter(|(_, d)| d.is_ascii_digit()) {
-            n.push(d);
-            chars.next();
-        }
-        match n.parse::<usize>() {
+    let mut rest = sql;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..=i]);
+        rest = &rest[i + 1..];
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        match rest[..digits].parse::<usize>() {
             Ok(n) => out.push_str(&(n + offset).to_string()),
-            Err(_) => out.push_str(&n),
+            Err(_) => out.push_str(&rest[..digits]),
         }
+        rest = &rest[digits..];
     }
+    out.push_str(rest);
     out
 }
 
