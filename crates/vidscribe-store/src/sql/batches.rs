@@ -129,14 +129,8 @@ impl<B: Backend> SqlStore<B> {
                     message: "add at least one video before starting the batch".into(),
                 });
             }
-            tx.run(stmt!(
-                "UPDATE batches SET status = $3, started_at = $4, eta_since = $4 WHERE id = $1 AND status = $2",
-                batch_id,
-                t.from(),
-                t.to(),
-                now
-            ))
-            .await?;
+            let sql = "UPDATE batches SET status = $3, started_at = $4, eta_since = $4 WHERE id = $1 AND status = $2";
+            tx.run(stmt!(sql, batch_id, t.from(), t.to(), now)).await?;
             emit_batch(&mut tx, batch_id).await
         })
     }

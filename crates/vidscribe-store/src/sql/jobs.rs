@@ -89,14 +89,8 @@ async fn transitioned<T: WriteTx, B: Backend>(tx: &mut T, row: &T::Row, t: JobTr
 fn close_if_done<T: WriteTx>(tx: &mut T, batch: &mut BatchRow) {
     let Some((t, message)) = rules::batch_outcome(batch.status, &batch.counts) else { return };
     let now = now();
-    tx.defer(stmt!(
-        "UPDATE batches SET status = $3, error_message = $4, completed_at = $5 WHERE id = $1 AND status = $2",
-        batch.id,
-        t.from(),
-        t.to(),
-        message.clone(),
-        now
-    ));
+    let sql = "UPDATE batches SET status = $3, error_message = $4, completed_at = $5 WHERE id = $1 AND status = $2";
+    tx.defer(stmt!(sql, batch.id, t.from(), t.to(), message.clone(), now));
     batch.status = t.to();
     batch.error_message = message;
     batch.completed_at = Some(now);
