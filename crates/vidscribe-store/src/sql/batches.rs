@@ -20,12 +20,8 @@ use crate::types::{DeletedBatch, NewJob};
 
 /// The batch row; `lock` takes its row lock (after any job rows, see the lock order).
 pub(super) async fn batch_row<C: Conn + ?Sized>(c: &mut C, id: BatchId, lock: &str) -> Result<BatchRow> {
-    let row = c
-        .one(stmt!(format!("SELECT {BATCH_COLUMNS} FROM batches WHERE id = $1{lock}"), id), || {
-            StoreError::BatchNotFound(id.to_string())
-        })
-        .await?;
-    decode::batch(&row)
+    let sql = format!("SELECT {BATCH_COLUMNS} FROM batches WHERE id = $1{lock}");
+    decode::batch(&c.one(stmt!(sql, id), || StoreError::BatchNotFound(id.to_string())).await?)
 }
 
 /// The batch's running jobs, as [`decode::running`] reads them.
