@@ -378,6 +378,13 @@ impl Browser {
         self.client.execute(script, vec![]).await.unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
     }
 
+    /// A script whose value is an array of strings.
+    async fn strings(&self, script: &str) -> Vec<String> {
+        let v = self.js(script).await;
+        let items = v.as_array().unwrap_or_else(|| panic!("an array from {script}: {v}"));
+        items.iter().map(|s| s.as_str().unwrap_or_else(|| panic!("strings from {script}: {v}")).to_string()).collect()
+    }
+
     async fn js_with(&self, script: &str, args: Vec<Value>) -> Value {
         self.client.execute(script, args).await.unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
     }
@@ -718,14 +725,9 @@ async fn three_videos_go_live_from_queued_to_completed_and_the_transcript_seeks_
     );
 
     // The search box filters segments: a word some segments have and others lack.
-    let texts: Vec<String> = b
-        .js("return [...document.querySelectorAll('#segment-list li')].map(li => li.querySelector('.segment-text').textContent.toLowerCase())")
-        .await
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap().to_string())
-        .collect();
+    let texts = b
+        .strings("return [...document.querySelectorAll('#segment-list li')].map(li => li.querySelector('.segment-text').textContent.toLowerCase())")
+        .await;
     let word = texts
         .iter()
         .flat_map(|t| t.split(|c: char| !c.is_alphabetic()))

@@ -271,12 +271,9 @@ async fn status_chips_count_and_filter_the_jobs_live_and_the_table_sorts_by_name
         "only the failed jobs"
     );
     let failed_ids: HashSet<String> = b
-        .js("return [...document.querySelectorAll('#job-list tr.job')].map(tr => tr.dataset.jobId)")
+        .strings("return [...document.querySelectorAll('#job-list tr.job')].map(tr => tr.dataset.jobId)")
         .await
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap().to_string())
+        .into_iter()
         .collect();
     assert_eq!(failed_ids, broken, "the failed rows are the jobs that failed");
     assert!(
