@@ -85,7 +85,7 @@ impl<'a> Finish<'a> {
 
     pub fn cancelled() -> Self {
         Finish {
-            error: Some(("cancelled", "Cancelled by user".into())),
+            error: Some((vidscribe_core::FailureCode::Cancelled.as_str(), "Cancelled by user".into())),
             ..Self::to(JobTransition::Cancel, "cancelled")
         }
     }
