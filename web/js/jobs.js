@@ -42,6 +42,7 @@ const table = {
   // job_id -> { shown: the job as its row shows it (null before its first draw),
   //             steps: states still to draw, oldest first, tr, number }
   records: new Map(),
+  arrivals: 0, // records created so far
   dirty: new Set(), // ids of rows to patch in the next flush
   counts: Object.fromEntries(JOB_STATUSES.map((s) => [s, 0])), // of the statuses shown
   countsVersion: 0,
@@ -92,7 +93,10 @@ export function mergeJob(job) {
 function record(job, whole) {
   let rec = table.records.get(job.job_id);
   if (!rec) {
-    rec = { shown: null, steps: [], tr: null, number: 0 };
+    // arrival: snapshots list jobs in the order they were created, and a new job's event
+    // comes after the jobs before it, so arrival order breaks ties of created_at (stored to
+    // the millisecond) the way the server orders them.
+    rec = { shown: null, steps: [], tr: null, number: 0, arrival: table.arrivals++ };
     table.records.set(job.job_id, rec);
     table.numbersStale = true;
   }
@@ -189,7 +193,7 @@ export const countsVersion = () => table.countsVersion;
 
 const orderDependsOnContent = () => table.view.filter !== 'all' || table.view.sort !== 'added' || table.view.failedFirst;
 
-const addedOrder = (a, b) => String(a.shown.created_at).localeCompare(String(b.shown.created_at)) || String(a.shown.job_id).localeCompare(String(b.shown.job_id));
+const addedOrder = (a, b) => String(a.shown.created_at).localeCompare(String(b.shown.created_at)) || a.arrival - b.arrival;
 
 /** Row numbers follow the order the files were added, whatever the sort. */
 function renumber() {
