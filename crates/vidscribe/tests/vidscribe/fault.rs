@@ -998,12 +998,16 @@ impl FullDisk {
                 assert_eq!(err.raw_os_error(), Some(28), "filling the tmpfs ends with ENOSPC: {err}");
             }
             FullDisk::DevFull => {
-                // vidscribe-storage's write_atomic writes `.<name>.tmp-<pid>-<n>` and renames it.
+                // vidscribe-storage's write_atomic writes `.<name>.tmp-<pid>-<n>` and renames it;
+                // `n` is a process-wide counter that every write bumps, the batch snapshot's
+                // too. The snapshot writer writes at most 10 times a second, so 4000 names
+                // cover far more than this test's waits; 400 did not on a loaded machine,
+                // where a later job's write got past the traps and succeeded.
                 for dir in job_results {
                     std::fs::create_dir_all(dir).unwrap();
                     for name in ["transcript.json", "transcript.txt", "subtitles.srt", "subtitles.vtt", "metadata.json"]
                     {
-                        for n in 0..400 {
+                        for n in 0..4000 {
                             let link = dir.join(format!(".{name}.tmp-{server_pid}-{n}"));
                             std::os::unix::fs::symlink("/dev/full", link).unwrap();
                         }
@@ -1017,8 +1021,14 @@ impl FullDisk {
         match self {
             FullDisk::Tmpfs { filler, .. } => std::fs::remove_file(filler).unwrap(),
             FullDisk::DevFull => {
+                // Only the traps go: a later job that completed before the disk filled keeps
+                // its outputs (a failed job's directory is already gone).
                 for dir in job_results {
-                    let _ = std::fs::remove_dir_all(dir);
+                    for p in files_under(dir) {
+                        if p.is_symlink() {
+                            std::fs::remove_file(&p).unwrap();
+                        }
+                    }
                 }
             }
         }
