@@ -334,6 +334,7 @@ impl WhisperEngine {
             model: self.model.name.clone(),
             segments,
             warnings: Vec::new(),
+            speech_seconds: None,
         })
     }
 

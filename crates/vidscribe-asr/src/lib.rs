@@ -8,6 +8,7 @@ pub mod mel;
 pub mod models;
 pub mod stream;
 pub mod transcriber;
+pub mod vad;
 mod vocab;
 mod words;
 

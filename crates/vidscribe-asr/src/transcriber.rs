@@ -12,12 +12,15 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use tracing::{info, info_span, warn};
-use vidscribe_core::{CancelFlag, JobStage, ProgressFn, TranscribeError, TranscribeRequest, Transcriber, Transcript};
+use vidscribe_core::{
+    CancelFlag, JobStage, ProgressFn, Segment, TranscribeError, TranscribeRequest, Transcriber, Transcript, Word,
+};
 
 use crate::engine::{DecodeOptions, Stop, WhisperEngine, WindowReport};
 use crate::error::AsrError;
 use crate::models::{ensure_model, ModelDir};
 use crate::stream::AudioSource;
+use crate::vad::{SpeechGate, SpeechMap, VadOptions};
 
 /// Models are cached per directory and thread count: CTranslate2 fixes the threads at load.
 type PoolKey = (PathBuf, usize);
@@ -141,6 +144,47 @@ impl WhisperTranscriber {
     }
 }
 
+/// Moves a transcript made from the joined speech of a [`SpeechGate`] onto media time. The
+/// model hears the stretches with no pause between them and may run a segment across a
+/// seam; with word times such a segment is split where its words change stretch, so each
+/// piece sits where its words are spoken.
+fn to_media_time(t: &mut Transcript, map: &SpeechMap) {
+    let mut out = Vec::with_capacity(t.segments.len());
+    for s in t.segments.drain(..) {
+        let words = s.words.clone().unwrap_or_default();
+        let stretch = |w: &Word| map.stretch_of(w.start, w.end);
+        let mut groups: Vec<Vec<Word>> = Vec::new();
+        for w in words {
+            match groups.last_mut() {
+                Some(g) if stretch(&g[0]) == stretch(&w) => g.push(w),
+                _ => groups.push(vec![w]),
+            }
+        }
+        if groups.len() <= 1 {
+            let mut s = s;
+            (s.start, s.end) = map.media_span(s.start, s.end);
+            for w in s.words.iter_mut().flatten() {
+                (w.start, w.end) = map.media_span(w.start, w.end);
+            }
+            out.push(s);
+            continue;
+        }
+        for mut g in groups {
+            for w in &mut g {
+                (w.start, w.end) = map.media_span(w.start, w.end);
+            }
+            let text: String = g.iter().map(|w| w.word.as_str()).collect();
+            out.push(Segment { start: g[0].start, end: g[g.len() - 1].end, text, words: Some(g), ..s.clone() });
+        }
+    }
+    for (i, s) in out.iter_mut().enumerate() {
+        s.id = i;
+    }
+    t.segments = out;
+    t.speech_seconds = Some(map.speech_seconds());
+    t.duration = map.media_seconds();
+}
+
 impl Transcriber for WhisperTranscriber {
     fn transcribe(
         &self,
@@ -171,19 +215,43 @@ impl Transcriber for WhisperTranscriber {
             ..DecodeOptions::default()
         };
         let expected = decoder.duration();
+        let mut gate = None;
+        let (source, map): (&mut dyn AudioSource, _) = if request.vad {
+            let g = gate.insert(SpeechGate::new(&mut decoder, VadOptions::default()));
+            let map = g.map();
+            (g, Some(map))
+        } else {
+            (&mut decoder, None)
+        };
+        // With the gate the model's times are those of the joined speech: map them back.
+        let media_time = |joined: f64| match &map {
+            Some(m) => lock(m).media_time(joined),
+            None => joined,
+        };
         let mut transcript = self.transcribe_stream(
-            &mut decoder,
+            source,
             expected,
             &request.model,
             &options,
             request.threads,
             &mut |w| {
-                let fraction =
-                    if w.expected_seconds > 0.0 { (w.done_seconds / w.expected_seconds).min(1.0) } else { 1.0 };
+                let done = media_time(w.done_seconds);
+                let fraction = if expected > 0.0 { (done / expected).min(1.0) } else { 1.0 };
                 progress(JobStage::Transcribing, fraction)
             },
             cancel,
         )?;
+        drop(gate);
+        if let Some(map) = &map {
+            let map = lock(map);
+            to_media_time(&mut transcript, &map);
+            info!(
+                speech_secs = map.speech_seconds(),
+                media_secs = map.media_seconds(),
+                stretches = map.stretches().len(),
+                "voice activity detection"
+            );
+        }
         transcript.warnings = decoder.warnings();
         for warning in &transcript.warnings {
             warn!(%warning, "media read with a warning");

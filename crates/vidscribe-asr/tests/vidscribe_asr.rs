@@ -23,3 +23,5 @@ mod silence;
 mod speech;
 #[path = "vidscribe_asr/streaming.rs"]
 mod streaming;
+#[path = "vidscribe_asr/vad.rs"]
+mod vad;

@@ -98,6 +98,9 @@ pub struct BatchSettings {
     pub model: String,
     pub language: Option<String>,
     pub formats: Vec<OutputFormat>,
+    /// Voice activity detection: only the stretches with speech are transcribed.
+    #[serde(default)]
+    pub vad: bool,
 }
 
 impl BatchSettings {
@@ -161,7 +164,7 @@ impl BatchSettings {
             }
             None => OutputFormat::ALL.to_vec(),
         };
-        Ok(Self { name, max_concurrent, model, language, formats })
+        Ok(Self { name, max_concurrent, model, language, formats, vad: false })
     }
 }
 
@@ -238,6 +241,8 @@ pub struct Batch {
     pub model: String,
     pub language: Option<String>,
     pub formats: Vec<OutputFormat>,
+    #[serde(default)]
+    pub vad: bool,
     pub jobs: Vec<Job>,
     pub progress: BatchProgress,
 }

@@ -23,6 +23,8 @@ pub struct TranscribeRequest {
     pub word_timestamps: bool,
     /// CPU threads this job may use (cores / worker slots).
     pub threads: usize,
+    /// Voice activity detection: only the stretches with speech reach the model.
+    pub vad: bool,
 }
 
 /// Progress callback: the current stage and the fraction done (audio seconds done / duration, 0..=1).

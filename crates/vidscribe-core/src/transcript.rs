@@ -48,6 +48,10 @@ pub struct Transcript {
     /// the video does): the job completed, but not quite as an ordinary file would.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Seconds of audio the model was given, when voice activity detection kept only the
+    /// speech (`None` with detection off: the model was given all of `duration`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speech_seconds: Option<f64>,
 }
 
 impl Transcript {

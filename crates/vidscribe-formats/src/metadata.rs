@@ -25,6 +25,9 @@ pub struct Metadata {
     pub language: String,
     /// processing_time / media_duration: below 1.0 is faster than real time.
     pub real_time_factor: f64,
+    /// Seconds the model was given when voice activity detection kept only the speech.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speech_seconds: Option<f64>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -54,6 +57,7 @@ impl Metadata {
             model: t.model.clone(),
             language: t.language.clone(),
             real_time_factor,
+            speech_seconds: t.speech_seconds,
             created_at,
         }
     }
@@ -92,6 +96,7 @@ mod tests {
                 temperature: 0.0,
             }],
             warnings: Vec::new(),
+            speech_seconds: None,
         }
     }
 

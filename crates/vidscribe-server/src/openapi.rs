@@ -105,7 +105,7 @@ fn schemas() -> Value {
             "status": batch_status, "created_at": ts, "started_at": ts_null, "completed_at": ts_null,
             "total_duration": {"type": "number"}, "error_message": nullable("string"),
             "model": {"type": "string"}, "language": nullable("string"),
-            "formats": {"type": "array", "items": formats},
+            "formats": {"type": "array", "items": formats}, "vad": {"type": "boolean"},
             "jobs": {"type": "array", "items": schema_ref("Job")},
             "progress": schema_ref("BatchProgress")
         }
@@ -136,7 +136,8 @@ fn schemas() -> Value {
                 "name": {"type": "string"},
                 "max_concurrent": {"type": "integer", "minimum": 1, "maximum": 16},
                 "model": {"type": "string"}, "language": {"type": "string"},
-                "formats": {"type": "array", "items": formats}
+                "formats": {"type": "array", "items": formats},
+                "vad": {"type": "boolean", "default": false}
             }
         },
         "CreateBatchResponse": ok(json!({"batch_id": uuid, "message": {"type": "string"}, "batch": schema_ref("Batch")})),

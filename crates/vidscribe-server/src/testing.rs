@@ -322,26 +322,12 @@ impl SseClient {
 /// A valid PCM WAV (16-bit mono) of `seconds` of a quiet 440 Hz tone.
 pub fn wav_bytes(seconds: f64, sample_rate: u32) -> Vec<u8> {
     let n = (seconds * f64::from(sample_rate)).round() as u32;
-    let data_len = n * 2;
-    let mut v = Vec::with_capacity(44 + data_len as usize);
-    v.extend_from_slice(b"RIFF");
-    v.extend_from_slice(&(36 + data_len).to_le_bytes());
-    v.extend_from_slice(b"WAVEfmt ");
-    v.extend_from_slice(&16u32.to_le_bytes());
-    v.extend_from_slice(&1u16.to_le_bytes());
-    v.extend_from_slice(&1u16.to_le_bytes());
-    v.extend_from_slice(&sample_rate.to_le_bytes());
-    v.extend_from_slice(&(sample_rate * 2).to_le_bytes());
-    v.extend_from_slice(&2u16.to_le_bytes());
-    v.extend_from_slice(&16u16.to_le_bytes());
-    v.extend_from_slice(b"data");
-    v.extend_from_slice(&data_len.to_le_bytes());
-    for i in 0..n {
-        let t = f64::from(i) / f64::from(sample_rate);
-        let s = ((t * 440.0 * std::f64::consts::TAU).sin() * 3000.0) as i16;
-        v.extend_from_slice(&s.to_le_bytes());
-    }
-    v
+    let tone: Vec<f32> = (0..n)
+        .map(|i| {
+            ((f64::from(i) / f64::from(sample_rate) * 440.0 * std::f64::consts::TAU).sin() * 3000.0 / 32767.0) as f32
+        })
+        .collect();
+    vidscribe_media::testdata::wav(&tone, sample_rate)
 }
 
 /// Bytes no sniffer takes for media, whatever the file is called.

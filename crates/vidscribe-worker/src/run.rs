@@ -100,6 +100,7 @@ async fn run_claim_inner(ctx: &RunContext, claim: Claim) {
         beam_size: ctx.config.beam_size,
         word_timestamps: true,
         threads: ctx.config.threads_per_job(),
+        vad: claim.settings.vad,
     };
 
     // Stopped by a signal and awaited, never aborted: aborting mid-write would drop a

@@ -75,6 +75,7 @@ impl Transcriber for InstantTranscriber {
                 temperature: 0.0,
             }],
             warnings: Vec::new(),
+            speech_seconds: None,
         })
     }
 }

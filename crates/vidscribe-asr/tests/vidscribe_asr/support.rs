@@ -38,6 +38,7 @@ pub fn request(media: &Path, model: &str) -> TranscribeRequest {
         beam_size: 5,
         word_timestamps: false,
         threads: THREADS,
+        vad: false,
     }
 }
 

@@ -129,6 +129,7 @@ fn transcript() -> impl Strategy<Value = Transcript> {
         model: "tiny".into(),
         segments,
         warnings: Vec::new(),
+        speech_seconds: None,
     })
 }
 
@@ -190,6 +191,7 @@ fn one_segment(text: &str) -> Transcript {
             temperature: 0.0,
         }],
         warnings: Vec::new(),
+        speech_seconds: None,
     }
 }
 

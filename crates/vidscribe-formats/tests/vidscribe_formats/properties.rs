@@ -43,6 +43,7 @@ fn transcript() -> impl Strategy<Value = Transcript> {
         model: "tiny".into(),
         segments,
         warnings: Vec::new(),
+        speech_seconds: None,
     })
 }
 

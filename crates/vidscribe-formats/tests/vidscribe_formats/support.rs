@@ -33,6 +33,7 @@ pub fn transcript(duration: f64, segments: Vec<Segment>) -> Transcript {
         model: "tiny.en".into(),
         segments,
         warnings: Vec::new(),
+        speech_seconds: None,
     }
 }
 

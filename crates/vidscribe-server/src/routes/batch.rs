@@ -27,6 +27,9 @@ pub struct CreateBatch {
     /// `["srt","vtt"]` or `"srt,vtt"`.
     #[serde(default)]
     pub formats: Option<Value>,
+    /// `true`/`false`, or the strings forms send.
+    #[serde(default)]
+    pub vad: Option<Value>,
 }
 
 fn parse_max_concurrent(v: Option<Value>) -> ApiResult<Option<i64>> {
@@ -56,10 +59,25 @@ fn parse_formats(v: Option<Value>) -> ApiResult<Option<Vec<OutputFormat>>> {
     }
 }
 
+fn parse_flag(name: &str, v: Option<Value>) -> ApiResult<Option<bool>> {
+    let bad = || ApiError::new(Code::InvalidInput, format!("{name} must be true or false"));
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(b)),
+        Some(Value::String(s)) => match s.trim() {
+            "true" | "1" | "on" => Ok(Some(true)),
+            "false" | "0" | "off" => Ok(Some(false)),
+            _ => Err(bad()),
+        },
+        Some(_) => Err(bad()),
+    }
+}
+
 #[tracing::instrument(skip_all)]
 pub async fn create(State(state): State<AppState>, ApiJson(body): ApiJson<CreateBatch>) -> ApiResult<Json<Value>> {
     let id = BatchId::new();
-    let settings = BatchSettings::new(
+    let vad = parse_flag("vad", body.vad)?;
+    let mut settings = BatchSettings::new(
         id,
         body.name,
         parse_max_concurrent(body.max_concurrent)?,
@@ -67,6 +85,7 @@ pub async fn create(State(state): State<AppState>, ApiJson(body): ApiJson<Create
         body.language,
         parse_formats(body.formats)?,
     )?;
+    settings.vad = vad.unwrap_or(settings.vad);
     let batch = state.store.create_batch(id, &settings).await?;
     tracing::info!(batch_id = %id, name = %batch.name, "batch created");
     Ok(Json(json!({

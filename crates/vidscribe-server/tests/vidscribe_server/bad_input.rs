@@ -208,6 +208,11 @@ async fn max_concurrent_of_0_or_99_is_400() {
     }
     let r = app.client.post_json("/api/batch/create", &json!({ "formats": ["docx"] })).await.unwrap();
     assert_eq!(r.status, 400);
+    for v in [json!("maybe"), json!(2), json!([true])] {
+        let r = app.client.post_json("/api/batch/create", &json!({ "vad": v })).await.unwrap();
+        assert_eq!((r.status, r.code()), (400, "invalid_input"), "{v}: {}", r.body);
+        assert_eq!(r.body["error"], "vad must be true or false", "{v}");
+    }
     app.stop().await;
 }
 

@@ -51,8 +51,9 @@ impl<B: Backend> SqlStore<B> {
         let now = now();
         in_tx!(self, |tx| {
             tx.run(stmt!(
-                "INSERT INTO batches (id, name, max_concurrent, status, model, language, formats, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                // `$9 = 1`: a boolean in PostgreSQL, 0/1 in SQLite.
+                "INSERT INTO batches (id, name, max_concurrent, status, model, language, formats, created_at, vad)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9 = 1)",
                 id,
                 &s.name,
                 s.max_concurrent,
@@ -60,7 +61,8 @@ impl<B: Backend> SqlStore<B> {
                 &s.model,
                 s.language.as_deref(),
                 formats.join(","),
-                now
+                now,
+                i64::from(s.vad)
             ))
             .await?;
             emit_batch(&mut tx, id).await?;
@@ -169,6 +171,7 @@ impl<B: Backend> SqlStore<B> {
             model: row.settings.model.clone(),
             language: row.settings.language.clone(),
             formats: row.settings.formats.clone(),
+            vad: row.settings.vad,
             progress: row.progress(&running),
             jobs,
         })

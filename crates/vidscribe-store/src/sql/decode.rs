@@ -16,7 +16,7 @@ pub(crate) const JOB_COLUMNS: &str =
 
 pub(crate) const BATCH_COLUMNS: &str = "id, name, max_concurrent, status, model, language, formats, created_at, \
      started_at, completed_at, error_message, n_queued, n_processing, n_completed, n_failed, n_skipped, n_cancelled, \
-     media_queued, n_queued_unknown, media_done, eta_since";
+     media_queued, n_queued_unknown, media_done, eta_since, vad";
 
 pub(crate) const ATTEMPT_COLUMNS: &str = "attempt, worker, started_at, ended_at, outcome, error_message";
 
@@ -67,6 +67,7 @@ pub(crate) fn batch(r: &impl Cells) -> Result<BatchRow> {
             model: r.text("model")?,
             language: r.opt_text("language")?,
             formats,
+            vad: r.flag("vad")?,
         },
         name,
         max_concurrent,

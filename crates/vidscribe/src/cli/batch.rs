@@ -52,6 +52,9 @@ pub enum BatchCommand {
         /// Output formats, comma-separated (txt,srt,vtt,json) [default: all].
         #[arg(long, value_name = "LIST")]
         format: Option<String>,
+        /// Voice activity detection: transcribe only the stretches with speech.
+        #[arg(long)]
+        vad: bool,
     },
     /// Upload files into a pending batch; prints one `<job_id> <file>` line each.
     #[command(after_help = "Example:\n  vidscribe batch add 0192ab3c-… talk1.mp4 talk2.mkv --start")]
@@ -132,7 +135,7 @@ was deleted, or some job failed; 130 interrupted (the batch keeps running on the
 pub async fn run(args: BatchArgs, file: &FileConfig) -> anyhow::Result<u8> {
     let client = Client::from_args(&args.server, file)?;
     match args.command {
-        BatchCommand::Create { name, max_concurrent, model, language, format } => {
+        BatchCommand::Create { name, max_concurrent, model, language, format, vad } => {
             let mut body = serde_json::Map::new();
             if let Some(n) = name {
                 body.insert("name".into(), json!(n));
@@ -149,6 +152,9 @@ pub async fn run(args: BatchArgs, file: &FileConfig) -> anyhow::Result<u8> {
             if let Some(f) = format {
                 let list: Vec<String> = f.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
                 body.insert("formats".into(), json!(list));
+            }
+            if vad {
+                body.insert("vad".into(), json!(true));
             }
             let r = client.call(client.request(Method::POST, "/api/batch/create").json(&Value::Object(body))).await?;
             println!("{}", str_field(&r, "batch_id")?);
@@ -518,6 +524,7 @@ mod tests {
             model: "tiny.en".into(),
             language: None,
             formats: vec![],
+            vad: false,
             jobs: vec![job(batch_id, "a.mp4")],
             progress: Default::default(),
         };

@@ -149,3 +149,45 @@ fn a_named_file_that_is_not_media_fails_the_run() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("notes.mp4") && stderr.contains("not an audio or video file"), "{stderr}");
 }
+
+#[test]
+fn with_vad_only_the_speech_is_transcribed_and_the_times_stay_the_medias() {
+    ensure_model();
+    let tmp = tempfile::tempdir().unwrap();
+    let audio = vidscribe_media::testdata::GappedSpeech::new();
+    let input = tmp.path().join("pauses.wav");
+    audio.write_wav(&input);
+    let out_dir = tmp.path().join("out");
+    let out = run(
+        vidscribe()
+            .arg("transcribe")
+            .arg(&input)
+            .arg("--out")
+            .arg(&out_dir)
+            .args(["--format", "json,srt", "--model", MODEL, "--vad"]),
+        Duration::from_secs(600),
+    );
+    let context = format!("stderr:\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{context}");
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(out_dir.join("pauses.json")).unwrap()).unwrap();
+    let heard = json["speech_seconds"].as_f64().unwrap_or_else(|| panic!("speech_seconds in {json}"));
+    let duration = json["duration"].as_f64().unwrap();
+    eprintln!("vad: {heard:.1} s of {duration:.1} s given to the model");
+    assert!((duration - audio.seconds()).abs() < 0.05, "the media's duration: {duration}");
+    assert!(heard < audio.speech_seconds() + 2.0, "only the speech reached the model: {heard} s");
+    assert_wer("pauses.json", &audio.reference(), &json_text(&json), 0.08);
+    // Each passage's subtitles are where it plays; none in the pauses.
+    let segments = json["segments"].as_array().unwrap();
+    for p in &audio.passages {
+        let first = segments.iter().find(|s| s["end"].as_f64().unwrap() > p.start).expect("a segment per passage");
+        let start = first["start"].as_f64().unwrap();
+        assert!((start - p.start).abs() < 1.0, "passage at {} s, its first segment at {start} s", p.start);
+    }
+    for (from, to) in audio.pauses() {
+        let inside: Vec<_> =
+            segments.iter().filter(|s| (from + 0.5..to - 0.5).contains(&s["start"].as_f64().unwrap())).collect();
+        assert!(inside.is_empty(), "subtitles in the pause {from}..{to}: {inside:?}");
+    }
+    let srt = std::fs::read_to_string(out_dir.join("pauses.srt")).unwrap();
+    assert!(srt.contains("00:00:4"), "the second passage is subtitled at 0:4x: {srt}");
+}
