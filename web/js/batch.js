@@ -136,6 +136,7 @@ function renderHeader() {
   setText($('batch-progress-text'), format.percent(pct, 1));
   setText($('batch-eta'), p.estimated_remaining || '—');
   const meta = [`Model ${b.model || '—'}`, `language ${b.language || 'auto'}`, `${b.max_concurrent ?? '?'} at once`];
+  if (b.vad) meta.push('speech only (VAD)');
   if (b.formats) meta.push(`formats ${b.formats.join(', ')}`);
   meta.push(`created ${format.date(b.created_at)}`);
   if (b.started_at) meta.push(`started ${format.date(b.started_at)}`);

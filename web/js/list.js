@@ -90,7 +90,7 @@ export function initList() {
       form.max_concurrent.focus();
       return;
     }
-    const body = { max_concurrent: conc, formats };
+    const body = { max_concurrent: conc, formats, vad: form.vad.checked };
     for (const field of ['name', 'model', 'language']) {
       const value = form[field].value.trim();
       if (value) body[field] = value;

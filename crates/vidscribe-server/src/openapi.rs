@@ -137,7 +137,7 @@ fn schemas() -> Value {
                 "max_concurrent": {"type": "integer", "minimum": 1, "maximum": 16},
                 "model": {"type": "string"}, "language": {"type": "string"},
                 "formats": {"type": "array", "items": formats},
-                "vad": {"type": "boolean", "default": false}
+                "vad": {"type": "boolean", "default": true}
             }
         },
         "CreateBatchResponse": ok(json!({"batch_id": uuid, "message": {"type": "string"}, "batch": schema_ref("Batch")})),

@@ -13,7 +13,7 @@ async fn a_created_batch_is_pending_with_the_settings_it_was_given() {
         .client
         .post_json(
             "/api/batch/create",
-            &json!({"name": "Talks", "max_concurrent": 3, "formats": ["srt", "vtt"], "language": "en", "vad": true}),
+            &json!({"name": "Talks", "max_concurrent": 3, "formats": ["srt", "vtt"], "language": "en", "vad": false}),
         )
         .await
         .unwrap();
@@ -25,7 +25,7 @@ async fn a_created_batch_is_pending_with_the_settings_it_was_given() {
     assert_eq!(batch["name"], "Talks");
     assert_eq!(batch["max_concurrent"], 3);
     assert_eq!(batch["language"], "en");
-    assert_eq!(batch["vad"], true);
+    assert_eq!(batch["vad"], false);
     assert_eq!(batch["jobs"], json!([]));
     assert_eq!(batch["progress"]["total_jobs"], 0);
     app.stop().await;
@@ -37,7 +37,7 @@ async fn a_batch_created_without_a_body_takes_defaults() {
     let body = app.client.post("/api/batch/create").await.unwrap().ok();
     let batch = app.client.batch(body["batch_id"].as_str().unwrap()).await;
     assert_eq!(batch["max_concurrent"], 2);
-    assert_eq!(batch["vad"], false);
+    assert_eq!(batch["vad"], true, "voice activity detection is on by default");
     assert!(batch["name"].as_str().unwrap().starts_with("Batch "));
     app.stop().await;
 }

@@ -52,9 +52,9 @@ pub enum BatchCommand {
         /// Output formats, comma-separated (txt,srt,vtt,json) [default: all].
         #[arg(long, value_name = "LIST")]
         format: Option<String>,
-        /// Voice activity detection: transcribe only the stretches with speech.
-        #[arg(long)]
-        vad: bool,
+        /// Voice activity detection: transcribe only the stretches with speech [default: true].
+        #[arg(long, value_name = "true|false")]
+        vad: Option<bool>,
     },
     /// Upload files into a pending batch; prints one `<job_id> <file>` line each.
     #[command(after_help = "Example:\n  vidscribe batch add 0192ab3c-… talk1.mp4 talk2.mkv --start")]
@@ -153,8 +153,8 @@ pub async fn run(args: BatchArgs, file: &FileConfig) -> anyhow::Result<u8> {
                 let list: Vec<String> = f.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
                 body.insert("formats".into(), json!(list));
             }
-            if vad {
-                body.insert("vad".into(), json!(true));
+            if let Some(v) = vad {
+                body.insert("vad".into(), json!(v));
             }
             let r = client.call(client.request(Method::POST, "/api/batch/create").json(&Value::Object(body))).await?;
             println!("{}", str_field(&r, "batch_id")?);

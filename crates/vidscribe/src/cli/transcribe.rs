@@ -45,10 +45,10 @@ pub struct TranscribeArgs {
     /// Beam size of the decoder [default: 5].
     #[arg(long, value_name = "N")]
     pub beam: Option<usize>,
-    /// Voice activity detection: transcribe only the stretches with speech (silence, music
-    /// and noise are not given to the model; times stay those of the media).
-    #[arg(long)]
-    pub vad: bool,
+    /// Voice activity detection: transcribe only the stretches with speech; long pauses are
+    /// not given to the model, and times stay those of the media [default: true].
+    #[arg(long, value_name = "true|false")]
+    pub vad: Option<bool>,
     /// Print machine-readable results (JSON) on stdout instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -205,7 +205,7 @@ pub async fn run(args: TranscribeArgs, file: &FileConfig) -> anyhow::Result<u8> 
         Some(formats.clone()),
     )
     .map_err(|e| anyhow::anyhow!("{e}"))?;
-    settings.vad = args.vad;
+    settings.vad = args.vad.unwrap_or(settings.vad);
     store.create_batch(batch_id, &settings).await.context("cannot create the batch")?;
     let mut new_jobs = Vec::new();
     let mut by_job: BTreeMap<JobId, Input> = BTreeMap::new();

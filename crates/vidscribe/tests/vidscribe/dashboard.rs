@@ -478,6 +478,12 @@ impl Browser {
 /// Opens the dashboard at `base` (the server, or a [`Link`] to it) and creates a batch
 /// through the form; returns its id.
 async fn create_batch(b: &Browser, base: &str, name: &str, concurrency: u32, model: &str) -> String {
+    create_batch_with(b, base, name, concurrency, model, true).await
+}
+
+/// [`create_batch`], with "Skip non-speech" (voice activity detection, ticked at first)
+/// unticked unless `vad`.
+async fn create_batch_with(b: &Browser, base: &str, name: &str, concurrency: u32, model: &str, vad: bool) -> String {
     b.client.goto(&format!("{base}/")).await.expect("open the dashboard");
     b.wait_for(
         "the live connection",
@@ -488,6 +494,9 @@ async fn create_batch(b: &Browser, base: &str, name: &str, concurrency: u32, mod
     b.type_into("#create-name", name).await;
     b.type_into("#create-concurrency", &concurrency.to_string()).await;
     b.type_into("#create-model", model).await;
+    if !vad {
+        b.click("#create-vad").await;
+    }
     b.click("#create-submit").await;
     let id = b
         .wait_for(
@@ -571,6 +580,12 @@ async fn three_videos_go_live_from_queued_to_completed_and_the_transcript_seeks_
     let server = Server::start();
     let b = Browser::start(None).await;
     let batch = create_batch(&b, &server.base, "Three talks", 1, MODEL).await;
+    b.wait_for(
+        "the settings line to say voice activity detection is on (the form's default)",
+        Duration::from_secs(10),
+        "return document.getElementById('batch-meta').textContent.includes('speech only (VAD)')",
+    )
+    .await;
 
     assert_eq!(b.js(RECORDER).await, json!(true));
     upload(&b, &videos).await;
@@ -830,7 +845,17 @@ async fn a_failed_job_shows_its_error_as_text_and_retrying_it_completes() {
     let _one = ONE_AT_A_TIME.lock().await;
     let server = Server::start();
     let b = Browser::start(None).await;
-    let batch = create_batch(&b, &server.base, "Corrupt upload", 1, MODEL).await;
+    let batch = create_batch_with(&b, &server.base, "Corrupt upload", 1, MODEL, false).await;
+    // "Skip non-speech", unticked in the form, reached the batch, and its page says so.
+    let created =
+        reqwest::get(server.url(&format!("/api/batch/{batch}"))).await.unwrap().json::<Value>().await.unwrap();
+    assert_eq!(created["batch"]["vad"], false, "{created}");
+    b.wait_for(
+        "the batch's settings line",
+        Duration::from_secs(10),
+        "const m = document.getElementById('batch-meta').textContent; return m.includes('at once') && !m.includes('VAD')",
+    )
+    .await;
     // A file the server refuses at upload shows its reason next to the file, and the others
     // are not aborted.
     upload(&b, &[testdata("hostile/text.mp4"), testdata("video/jfk.mp4")]).await;
