@@ -8,6 +8,13 @@ use crate::support::{
     assert_wer, ensure_model, json_text, max_wer, reference, run, stage, subtitle_text, vidscribe, MODEL,
 };
 
+/// `vidscribe transcribe INPUT --out OUT --model MODEL ARGS…`, within ten minutes.
+fn transcribe_into(input: &std::path::Path, out_dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let mut cmd = vidscribe();
+    cmd.arg("transcribe").arg(input).arg("--out").arg(out_dir).args(["--model", MODEL]).args(args);
+    run(cmd, Duration::from_secs(600))
+}
+
 #[test]
 fn transcribing_videos_writes_every_format_and_a_corrupt_file_fails_by_name() {
     ensure_model();
@@ -93,15 +100,7 @@ fn folders_are_walked_non_media_is_skipped_and_json_reports_results() {
     std::fs::write(input.join("README.txt"), "not a video").unwrap();
     let out_dir = tmp.path().join("subs");
 
-    let out = run(
-        vidscribe()
-            .arg("transcribe")
-            .arg(&input)
-            .arg("--out")
-            .arg(&out_dir)
-            .args(["--format", "srt", "--model", MODEL, "--json"]),
-        Duration::from_secs(600),
-    );
+    let out = transcribe_into(&input, &out_dir, &["--format", "srt", "--json"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
@@ -138,6 +137,11 @@ fn a_bad_option_is_refused_with_one_clear_sentence() {
 
     let out = run(vidscribe().args(["transcribe"]), Duration::from_secs(30));
     assert_eq!(out.status.code(), Some(2), "usage errors exit 2");
+
+    let out = run(vidscribe().args(["transcribe", "x.mp4", "--vad", "maybe"]), Duration::from_secs(30));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.starts_with("error: ") && stderr.contains("maybe") && stderr.contains("--vad"), "{stderr}");
 }
 
 #[test]
@@ -158,15 +162,7 @@ fn with_vad_only_the_speech_is_transcribed_and_the_times_stay_the_medias() {
     let input = tmp.path().join("pauses.wav");
     audio.write_wav(&input);
     let out_dir = tmp.path().join("out");
-    let out = run(
-        vidscribe()
-            .arg("transcribe")
-            .arg(&input)
-            .arg("--out")
-            .arg(&out_dir)
-            .args(["--format", "json,srt", "--model", MODEL, "--vad"]),
-        Duration::from_secs(600),
-    );
+    let out = transcribe_into(&input, &out_dir, &["--format", "json,srt", "--vad", "true"]);
     let context = format!("stderr:\n{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(out.status.code(), Some(0), "{context}");
     let json: Value = serde_json::from_str(&std::fs::read_to_string(out_dir.join("pauses.json")).unwrap()).unwrap();
