@@ -4,6 +4,11 @@
                                           (see bench/asr/run) and writes RUN_DIR/runs.jsonl
                                           (one transcript per engine and file, for wer_table)
                                           and RUN_DIR/processes.json (process-level figures)
+  tables.py vad MODEL TABLE_JSONL INDEX ROUND_DIR...
+                                          the VAD gain on corpus file INDEX (pauses_music.wav):
+                                          its per-file run against the round's ours-novad run
+                                          (scored in novad-scored.jsonl); prints one line and
+                                          appends a "vad_gain" row to TABLE_JSONL
   tables.py summarize MODEL TABLE_JSONL ROUND_DIR...
                                           one model's rounds (a RUN_DIR each, in the order they
                                           ran): reads each one's scored.jsonl (runs.jsonl scored
@@ -547,11 +552,48 @@ def rss(case, model, source, rss_jsonl, run_dirs):
                             "peak_rss_kb_rounds": peaks, "wall_secs_rounds": walls}) + "\n")
 
 
+def vad(model, table_jsonl, index, round_dirs):
+    """The VAD gain on the file with non-speech (corpus file `index`): its per-file run (VAD
+    on, the default) against the run with `--vad false`, in every round: job time, process
+    wall, seconds given to the model and WER (scored by wer_table)."""
+    on_jobs, off_jobs, on_walls, off_walls = [], [], [], []
+    on_wer = off_wer = None
+    heard = None
+    for d in round_dirs:
+        on_dir, off_dir = d / "ours-file" / str(index), d / "ours-novad"
+        (name, on), = ours_jobs(on_dir / "data").items()
+        (_, off), = ours_jobs(off_dir / "data").items()
+        on_jobs.append(on["job_secs"])
+        off_jobs.append(off["job_secs"])
+        on_walls.append(wall(on_dir / "wall"))
+        off_walls.append(wall(off_dir / "wall"))
+        meta = next((on_dir / "data").glob("results/*/metadata.json"))
+        heard = json.loads(meta.read_text()).get("speech_seconds")
+        if on_wer is None:
+            on_wer = next(r for r in read_jsonl(d / "scored.jsonl") if r["engine"] == "ours-file" and r["name"] == name)
+            off_wer = read_jsonl(d / "novad-scored.jsonl")[0]
+    job_on, job_off = median(on_jobs), median(off_jobs)
+    per_round = [div(a, b) for a, b in zip(off_jobs, on_jobs)]
+    print(f"   VAD gain on {name} ({f(on['audio_secs'], 1)} s, {f(heard, 1)} s given to the model with VAD): job "
+          f"{f(job_off)} s without, {f(job_on)} s with: {xr(div(job_off, job_on), per_round)}; process wall "
+          f"{f(median(off_walls))} s and {f(median(on_walls))} s; WER {f(off_wer['wer_pct'])} % without, "
+          f"{f(on_wer['wer_pct'])} % with")
+    with open(table_jsonl, "a", encoding="utf-8") as t:
+        t.write(json.dumps({"bench": "asr", "model": model, "row": "vad_gain", "name": name,
+                            "audio_secs": on["audio_secs"], "speech_secs": heard,
+                            "job_secs_vad": job_on, "job_secs_no_vad": job_off,
+                            "wall_secs_vad": median(on_walls), "wall_secs_no_vad": median(off_walls),
+                            "wer_pct_vad": on_wer["wer_pct"], "wer_pct_no_vad": off_wer["wer_pct"],
+                            "ratio_rounds": per_round}) + "\n")
+
+
 def main(argv):
     if len(argv) >= 3 and argv[1] == "collect":
         collect(Path(argv[2]), argv[3:])
     elif len(argv) >= 5 and argv[1] == "summarize":
         summarize(argv[2], argv[3], [Path(d) for d in argv[4:]])
+    elif len(argv) >= 6 and argv[1] == "vad":
+        vad(argv[2], argv[3], int(argv[4]), [Path(d) for d in argv[5:]])
     elif len(argv) >= 7 and argv[1] == "rss":
         rss(argv[2], argv[3], argv[4], argv[5], [Path(d) for d in argv[6:]])
     else:
