@@ -66,7 +66,12 @@ fn copies_joined_with_timestamp_gaps_are_subtitled_where_the_video_shows_them() 
         ],
     );
     let out_dir = tmp.path().join("out");
-    let (code, report, stderr) = transcribe_json(&files, &out_dir, &[]);
+    // What is measured is the decoder's timeline, so voice activity detection is off: with
+    // it, Whisper hears the copies joined and times a copy's first word up to ~0.4 s off at
+    // the seam (0.35 s late here, against an onset it times 0.25 s early in the plain file).
+    // That is word-timing noise, not the drift caught here (10 s per gap); the VAD tests
+    // check its times against the media's.
+    let (code, report, stderr) = transcribe_json(&files, &out_dir, &["--vad", "false"]);
     assert_eq!(code, Some(0), "{report}\n{stderr}");
 
     // Where "And so, my fellow Americans" begins in the plain recording…
