@@ -55,6 +55,8 @@ pub struct TranscribeSection {
     pub language: Option<String>,
     pub jobs: Option<usize>,
     pub beam: Option<usize>,
+    /// Voice activity detection (`--vad`).
+    pub vad: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -147,12 +149,14 @@ mod tests {
             workers = 3
             [transcribe]
             formats = ["srt", "vtt"]
+            vad = false
             "#,
         )
         .unwrap();
         assert_eq!(c.data_dir, Some(PathBuf::from("/srv/vs")));
         assert_eq!(c.serve.workers, Some(3));
         assert_eq!(c.transcribe.formats.unwrap().joined(), "srt,vtt");
+        assert_eq!(c.transcribe.vad, Some(false));
         let e = FileConfig::parse("[serve]\nworkerz = 2\n").unwrap_err().to_string();
         assert!(e.starts_with("line 2: unknown field `workerz`") && !e.contains('\n'), "{e}");
     }

@@ -83,6 +83,9 @@ struct FileResult {
     words: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     real_time_factor: Option<f64>,
+    /// Seconds the model was given, with voice activity detection.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    speech_seconds: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     language: Option<String>,
     outputs: Vec<PathBuf>,
@@ -141,6 +144,7 @@ pub async fn run(args: TranscribeArgs, file: &FileConfig) -> anyhow::Result<u8> 
             duration: None,
             words: None,
             real_time_factor: None,
+            speech_seconds: None,
             language: None,
             outputs: vec![],
             error: Some(s.reason.clone()),
@@ -205,7 +209,7 @@ pub async fn run(args: TranscribeArgs, file: &FileConfig) -> anyhow::Result<u8> 
         Some(formats.clone()),
     )
     .map_err(|e| anyhow::anyhow!("{e}"))?;
-    settings.vad = args.vad.unwrap_or(settings.vad);
+    settings.vad = args.vad.or(t.vad).unwrap_or(settings.vad);
     store.create_batch(batch_id, &settings).await.context("cannot create the batch")?;
     let mut new_jobs = Vec::new();
     let mut by_job: BTreeMap<JobId, Input> = BTreeMap::new();
@@ -298,6 +302,7 @@ pub async fn run(args: TranscribeArgs, file: &FileConfig) -> anyhow::Result<u8> 
             duration: job.media_duration,
             words: None,
             real_time_factor: None,
+            speech_seconds: None,
             language: None,
             outputs: vec![],
             error: job.error_message.clone(),
@@ -308,6 +313,7 @@ pub async fn run(args: TranscribeArgs, file: &FileConfig) -> anyhow::Result<u8> 
             if let Ok(meta) = read_json(&results_dir.join("metadata.json")) {
                 r.words = meta.get("word_count").and_then(Value::as_u64).map(|w| w as usize);
                 r.real_time_factor = meta.get("real_time_factor").and_then(Value::as_f64);
+                r.speech_seconds = meta.get("speech_seconds").and_then(Value::as_f64);
                 r.language = meta.get("language").and_then(Value::as_str).map(str::to_string);
                 if r.duration.is_none() {
                     r.duration = meta.get("media_duration").and_then(Value::as_f64);

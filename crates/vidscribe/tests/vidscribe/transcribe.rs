@@ -162,7 +162,7 @@ fn with_vad_only_the_speech_is_transcribed_and_the_times_stay_the_medias() {
     let input = tmp.path().join("pauses.wav");
     audio.write_wav(&input);
     let out_dir = tmp.path().join("out");
-    let out = transcribe_into(&input, &out_dir, &["--format", "json,srt", "--vad", "true"]);
+    let out = transcribe_into(&input, &out_dir, &["--format", "json,srt", "--vad", "true", "--json"]);
     let context = format!("stderr:\n{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(out.status.code(), Some(0), "{context}");
     let json: Value = serde_json::from_str(&std::fs::read_to_string(out_dir.join("pauses.json")).unwrap()).unwrap();
@@ -171,6 +171,8 @@ fn with_vad_only_the_speech_is_transcribed_and_the_times_stay_the_medias() {
     eprintln!("vad: {heard:.1} s of {duration:.1} s given to the model");
     assert!((duration - audio.seconds()).abs() < 0.05, "the media's duration: {duration}");
     assert!(heard < audio.speech_seconds() + 2.0, "only the speech reached the model: {heard} s");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("--json: {e}\n{context}"));
+    assert_eq!(report["files"][0]["speech_seconds"].as_f64(), Some(heard), "the report says it too: {report}");
     assert_wer("pauses.json", &audio.reference(), &json_text(&json), 0.08);
     // Each passage's subtitles are where it plays; none in the pauses.
     let segments = json["segments"].as_array().unwrap();
