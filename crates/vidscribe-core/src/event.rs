@@ -12,6 +12,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::ids::{BatchId, JobId};
 use crate::model::{BatchSummary, Job};
+use crate::transcript::Segment;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -22,6 +23,8 @@ pub enum EventKind {
     Job,
     /// A batch was deleted; data is `{"batch_id": …}`.
     Deleted,
+    /// A running job committed the segments of a decoded window; data is [`JobSegments`].
+    Segments,
 }
 
 impl EventKind {
@@ -30,6 +33,7 @@ impl EventKind {
             EventKind::Batch => "batch",
             EventKind::Job => "job",
             EventKind::Deleted => "deleted",
+            EventKind::Segments => "segments",
         }
     }
 
@@ -38,6 +42,7 @@ impl EventKind {
             "batch" => Some(EventKind::Batch),
             "job" => Some(EventKind::Job),
             "deleted" => Some(EventKind::Deleted),
+            "segments" => Some(EventKind::Segments),
             _ => None,
         }
     }
@@ -54,6 +59,19 @@ pub enum EventData {
     Job(Box<Job>),
     /// The batch and everything in it are gone.
     Deleted { batch_id: BatchId },
+    /// New segments of a running job's transcript.
+    Segments(Box<JobSegments>),
+}
+
+/// Segments a running job committed: `segments` are its transcript's segments `first..`,
+/// in media time, and `done_seconds` the media time decoding has reached.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobSegments {
+    pub batch_id: BatchId,
+    pub job_id: JobId,
+    pub first: usize,
+    pub segments: Vec<Segment>,
+    pub done_seconds: f64,
 }
 
 /// The JSON of [`EventData::Deleted`].
@@ -68,6 +86,7 @@ impl EventData {
             EventData::Batch(_) => EventKind::Batch,
             EventData::Job(_) => EventKind::Job,
             EventData::Deleted { .. } => EventKind::Deleted,
+            EventData::Segments(_) => EventKind::Segments,
         }
     }
 
@@ -77,6 +96,7 @@ impl EventData {
             EventData::Batch(b) => b.batch_id,
             EventData::Job(j) => j.batch_id,
             EventData::Deleted { batch_id } => *batch_id,
+            EventData::Segments(s) => s.batch_id,
         }
     }
 
@@ -84,6 +104,7 @@ impl EventData {
     pub fn job_id(&self) -> Option<JobId> {
         match self {
             EventData::Job(j) => Some(j.job_id),
+            EventData::Segments(s) => Some(s.job_id),
             EventData::Batch(_) | EventData::Deleted { .. } => None,
         }
     }
@@ -97,6 +118,7 @@ impl EventData {
                 let DeletedData { batch_id } = serde_json::from_str(json)?;
                 EventData::Deleted { batch_id }
             }
+            EventKind::Segments => EventData::Segments(Box::new(serde_json::from_str(json)?)),
         })
     }
 
@@ -109,6 +131,7 @@ impl EventData {
                 let DeletedData { batch_id } = serde_json::from_value(value)?;
                 EventData::Deleted { batch_id }
             }
+            EventKind::Segments => EventData::Segments(Box::new(serde_json::from_value(value)?)),
         })
     }
 }
@@ -122,6 +145,7 @@ impl Serialize for EventData {
             EventData::Batch(b) => serde_json::to_value(b),
             EventData::Job(j) => serde_json::to_value(j),
             EventData::Deleted { batch_id } => serde_json::to_value(DeletedData { batch_id: *batch_id }),
+            EventData::Segments(s) => serde_json::to_value(s),
         }
         .map_err(S::Error::custom)?;
         value.serialize(serializer)

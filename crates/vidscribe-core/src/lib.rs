@@ -18,11 +18,11 @@ pub mod transition;
 
 pub use codes::{Code, FailureCode};
 pub use error::CoreError;
-pub use event::{Event, EventData, EventKind};
+pub use event::{Event, EventData, EventKind, JobSegments};
 pub use ids::{BatchId, JobId, SessionId};
 pub use model::{Attempt, Batch, BatchSettings, BatchSummary, Job, OutputFormat};
 pub use progress::BatchProgress;
 pub use status::{BatchStatus, JobStage, JobStatus};
-pub use transcribe::{CancelFlag, ProgressFn, TranscribeError, TranscribeRequest, Transcriber};
+pub use transcribe::{CancelFlag, ProgressFn, SegmentsFn, TranscribeError, TranscribeRequest, Transcriber};
 pub use transcript::{Segment, Transcript, Word};
 pub use transition::{BatchTransition, JobTransition};

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use crate::codes::FailureCode;
 use crate::status::JobStage;
-use crate::transcript::Transcript;
+use crate::transcript::{Segment, Transcript};
 
 /// What to transcribe and how.
 #[derive(Debug, Clone)]
@@ -29,6 +29,10 @@ pub struct TranscribeRequest {
 
 /// Progress callback: the current stage and the fraction done (audio seconds done / duration, 0..=1).
 pub type ProgressFn<'a> = dyn Fn(JobStage, f64) + Send + Sync + 'a;
+
+/// Live transcript callback: the segments a decoded window added (media time, in order) and
+/// the media seconds decoding has reached.
+pub type SegmentsFn<'a> = dyn Fn(&[Segment], f64) + Send + Sync + 'a;
 
 /// Set when the job is cancelled; the transcriber checks it between windows and stops.
 #[derive(Debug, Clone, Default)]
@@ -89,6 +93,20 @@ pub trait Transcriber: Send + Sync + 'static {
         progress: &ProgressFn<'_>,
         cancel: &CancelFlag,
     ) -> Result<Transcript, TranscribeError>;
+
+    /// [`transcribe`](Self::transcribe), handing each window's segments to `segments` as they
+    /// are decoded. An engine that cannot do that hands them all over at the end.
+    fn transcribe_live(
+        &self,
+        request: &TranscribeRequest,
+        progress: &ProgressFn<'_>,
+        segments: &SegmentsFn<'_>,
+        cancel: &CancelFlag,
+    ) -> Result<Transcript, TranscribeError> {
+        let t = self.transcribe(request, progress, cancel)?;
+        segments(&t.segments, t.duration);
+        Ok(t)
+    }
 }
 
 impl<T: Transcriber + ?Sized> Transcriber for Arc<T> {
@@ -99,5 +117,15 @@ impl<T: Transcriber + ?Sized> Transcriber for Arc<T> {
         cancel: &CancelFlag,
     ) -> Result<Transcript, TranscribeError> {
         (**self).transcribe(request, progress, cancel)
+    }
+
+    fn transcribe_live(
+        &self,
+        request: &TranscribeRequest,
+        progress: &ProgressFn<'_>,
+        segments: &SegmentsFn<'_>,
+        cancel: &CancelFlag,
+    ) -> Result<Transcript, TranscribeError> {
+        (**self).transcribe_live(request, progress, segments, cancel)
     }
 }

@@ -67,6 +67,8 @@ impl Metrics {
                 let mut c = self.inner.lock().unwrap_or_else(|p| p.into_inner());
                 c.last_batch_status.remove(batch_id);
             }
+            // Part of a transcript, not a transition.
+            EventData::Segments(_) => {}
         }
     }
 }

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::sync::broadcast;
-use vidscribe_core::{Batch, BatchId, BatchSettings, BatchSummary, Event, Job, JobId, JobStage};
+use vidscribe_core::{Batch, BatchId, BatchSettings, BatchSummary, Event, Job, JobId, JobStage, Segment};
 
 pub use error::{Result, StoreError};
 pub use hub::EventHub;
@@ -80,6 +80,16 @@ pub trait Store: Send + Sync + 'static {
         stage: Option<JobStage>,
         progress: Option<f64>,
     ) -> Result<Heartbeat>;
+
+    /// Commits segments `first..` of the claimed job's live transcript and the media time
+    /// decoding reached, with their `segments` event. Fenced like a heartbeat: `false` (and
+    /// nothing written) when the job is no longer ours.
+    async fn add_segments(&self, claim: &Claim, first: usize, segments: &[Segment], done_seconds: f64)
+        -> Result<bool>;
+
+    /// A job's live transcript: the segments committed so far (by its current attempt) and
+    /// the media time its decoding reached.
+    async fn segments(&self, batch_id: BatchId, job_id: JobId) -> Result<(Vec<Segment>, Option<f64>)>;
 
     /// `processing → completed`. Fails with `lease_lost` if the job is no longer ours.
     async fn complete(&self, claim: &Claim, media_duration: Option<f64>) -> Result<Job> {

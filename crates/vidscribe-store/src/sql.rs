@@ -21,7 +21,7 @@ use async_trait::async_trait;
 use sqlx::pool::PoolConnection;
 use sqlx::Transaction;
 use tokio::sync::broadcast;
-use vidscribe_core::{Batch, BatchId, BatchSettings, BatchSummary, Event, Job, JobId, JobStage};
+use vidscribe_core::{Batch, BatchId, BatchSettings, BatchSummary, Event, Job, JobId, JobStage, Segment};
 
 pub use self::dialect::Dialect;
 use self::query::{Arg, Cells, Conn, WriteTx};
@@ -138,6 +138,8 @@ store_impl! {
     delete_batch(batch_id: BatchId) -> DeletedBatch;
     claim(worker: &str, lease: Duration) -> Option<Claim>;
     heartbeat(claim: &Claim, lease: Duration, stage: Option<JobStage>, progress: Option<f64>) -> Heartbeat;
+    add_segments(claim: &Claim, first: usize, segments: &[Segment], done_seconds: f64) -> bool;
+    segments(batch_id: BatchId, job_id: JobId) -> (Vec<Segment>, Option<f64>);
     complete_with_warning(claim: &Claim, media_duration: Option<f64>, warning: Option<&str>) -> Job;
     fail(claim: &Claim, failure: Failure) -> Job;
     finish_cancelled(claim: &Claim) -> Job;

@@ -57,6 +57,7 @@ async fn a_subscriber_gets_a_snapshot_then_every_transition_in_order() {
             EventData::Batch(b) => serde_json::to_value(b).unwrap(),
             EventData::Job(j) => serde_json::to_value(j).unwrap(),
             EventData::Deleted { batch_id } => serde_json::json!({ "batch_id": batch_id }),
+            EventData::Segments(s) => serde_json::to_value(s).unwrap(),
         };
         assert_eq!(e.data, json.to_string(), "event {}", stored.seq);
     }

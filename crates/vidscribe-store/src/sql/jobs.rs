@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use vidscribe_core::codes::FailureCode;
 use vidscribe_core::{
-    BatchId, BatchStatus, BatchTransition, Code, EventData, Job, JobId, JobStage, JobStatus, JobTransition,
+    BatchId, BatchStatus, BatchTransition, Code, EventData, Job, JobId, JobSegments, JobStage, JobStatus,
+    JobTransition, Segment,
 };
 
 use super::batches::{batch_row, running_stmt};
@@ -113,7 +114,7 @@ impl<B: Backend> SqlStore<B> {
                 "UPDATE jobs SET status = $2, worker = $3, attempts = attempts + 1, auto_attempts = auto_attempts + 1,
                         {lease_col} = {until}, heartbeat_at = $5, started_at = $5, completed_at = NULL, stage = $6,
                         progress = 0, error_message = NULL, error_code = NULL, cancel_requested = false,
-                        {not_before} = NULL
+                        {not_before} = NULL, partial_seconds = NULL
                  WHERE seqno = ({pick}) AND status = $1 RETURNING {JOB_COLUMNS}",
                 lease_col = B::SQL.lease(),
                 until = B::SQL.after_ms("$4"),
@@ -129,6 +130,8 @@ impl<B: Backend> SqlStore<B> {
              ON CONFLICT (job_id, attempt) DO UPDATE SET worker = excluded.worker,
                     started_at = excluded.started_at, ended_at = NULL, outcome = NULL, error_message = NULL";
             tx.run(stmt!(sql, job.job_id, job.attempts, worker, job.started_at)).await?;
+            // This attempt decodes from the start: the live transcript of an earlier one goes.
+            tx.defer(stmt!("DELETE FROM job_segments WHERE job_id = $1", job.job_id));
             let batch = account::<_, B>(&mut tx, &job, t).await?;
             tx.event(EventData::Job(Box::new(job.clone())));
             Ok(Some(Claim {
@@ -180,6 +183,53 @@ impl<B: Backend> SqlStore<B> {
             }
             Ok(if before.flag("cancel_requested")? { Heartbeat::CancelRequested } else { Heartbeat::Continue })
         })
+    }
+
+    pub(super) async fn add_segments(
+        &self,
+        claim: &Claim,
+        first: usize,
+        segments: &[Segment],
+        done_seconds: f64,
+    ) -> Result<bool> {
+        let rows: Vec<String> = segments
+            .iter()
+            .map(serde_json::to_string)
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        in_tx!(self, |tx| {
+            tx.relax_durability().await?;
+            let sql = "UPDATE jobs SET partial_seconds = $5
+                       WHERE id = $1 AND status = $2 AND worker = $3 AND attempts = $4 RETURNING id";
+            let fence = stmt!(sql, claim.job_id, JobStatus::Processing, &claim.worker, claim.attempt, done_seconds);
+            if tx.optional(fence).await?.is_none() {
+                return Ok(false);
+            }
+            for (i, data) in rows.iter().enumerate() {
+                let sql = "INSERT INTO job_segments (job_id, idx, data) VALUES ($1, $2, $3)
+                           ON CONFLICT (job_id, idx) DO UPDATE SET data = excluded.data";
+                tx.defer(stmt!(sql, claim.job_id, first + i, data.clone()));
+            }
+            tx.event(EventData::Segments(Box::new(JobSegments {
+                batch_id: claim.batch_id,
+                job_id: claim.job_id,
+                first,
+                segments: segments.to_vec(),
+                done_seconds,
+            })));
+            Ok(true)
+        })
+    }
+
+    pub(super) async fn segments(&self, batch_id: BatchId, job_id: JobId) -> Result<(Vec<Segment>, Option<f64>)> {
+        let mut s = self.b.snapshot().await?;
+        let sql = stmt!("SELECT partial_seconds FROM jobs WHERE id = $1 AND batch_id = $2", job_id, batch_id);
+        let done = s.one(sql, || StoreError::JobNotFound(job_id.to_string())).await?.opt_real("partial_seconds")?;
+        let sql = stmt!("SELECT data FROM job_segments WHERE job_id = $1 ORDER BY idx", job_id);
+        let segments = s
+            .all(sql, |r| serde_json::from_str(&r.text("data")?).map_err(|e| StoreError::Corrupt(format!("segment: {e}"))))
+            .await?;
+        Ok((segments, done))
     }
 
     /// Ends the claimed attempt as `f` says, fenced by worker and attempt number; when the
@@ -362,12 +412,14 @@ impl<B: Backend> SqlStore<B> {
             }
             let sql = format!(
                 "UPDATE jobs SET status = $3, stage = NULL, progress = 0, completed_at = NULL, error_message = NULL,
-                        error_code = NULL, cancel_requested = false, auto_attempts = 0, {} = NULL, {} = NULL
+                        error_code = NULL, cancel_requested = false, auto_attempts = 0, {} = NULL, {} = NULL,
+                        partial_seconds = NULL
                  WHERE id = $1 AND status = $2 RETURNING {JOB_COLUMNS}",
                 B::SQL.not_before(),
                 B::SQL.lease()
             );
             let row = tx.one(stmt!(sql, job_id, t.from(), t.to()), || super::corrupt("retry")).await?;
+            tx.defer(stmt!("DELETE FROM job_segments WHERE job_id = $1", job_id));
             transitioned::<_, B>(&mut tx, &row, t).await
         })
     }

@@ -59,6 +59,7 @@ conformance!(
     the_eta_mid_batch_is_media_throughput_since_the_batch_started,
     the_eta_counters_follow_every_transition,
     a_write_dropped_half_way_commits_all_or_nothing_and_the_store_goes_on,
+    a_running_jobs_segments_are_committed_in_order_and_a_new_attempt_starts_afresh,
 );
 
 fn code(e: &StoreError) -> &'static str {
@@ -931,4 +932,59 @@ async fn a_write_dropped_half_way_commits_all_or_nothing_and_the_store_goes_on(b
         i += 1;
     }
     assert!(dropped >= DROPS, "only {dropped} of {i} claims were dropped");
+}
+
+fn segment(i: usize, text: &str) -> vidscribe_core::Segment {
+    vidscribe_core::Segment {
+        id: i,
+        start: i as f64 * 2.0,
+        end: i as f64 * 2.0 + 1.5,
+        text: format!(" {text}"),
+        words: None,
+        avg_logprob: -0.2,
+        no_speech_prob: 0.01,
+        compression_ratio: 1.4,
+        temperature: 0.0,
+    }
+}
+
+async fn a_running_jobs_segments_are_committed_in_order_and_a_new_attempt_starts_afresh(b: &Backend) {
+    let store = b.open().await;
+    let (id, jobs) = started_batch(&store, 1, 1).await;
+    assert_eq!(store.segments(id, jobs[0]).await.unwrap(), (vec![], None), "nothing before the first window");
+    let mut rx = store.subscribe();
+    let c = store.claim("w/1", Duration::from_millis(50)).await.unwrap().unwrap();
+    let first = vec![segment(0, "Zoë — 東京"), segment(1, "two")];
+    assert!(store.add_segments(&c, 0, &first, 4.0).await.unwrap());
+    assert!(store.add_segments(&c, 2, &[segment(2, "three")], 6.5).await.unwrap());
+    let (segments, done) = store.segments(id, jobs[0]).await.unwrap();
+    assert_eq!(segments.iter().map(|s| s.text.trim()).collect::<Vec<_>>(), ["Zoë — 東京", "two", "three"]);
+    assert_eq!(segments[0], first[0], "a segment reads back as it was written");
+    assert_eq!(done, Some(6.5));
+    // Each commit is one `segments` event, after the claim's.
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        let e = next_event(&mut rx).await;
+        if let EventData::Segments(s) = e.data {
+            assert_eq!((s.batch_id, s.job_id), (id, jobs[0]));
+            seen.push((s.first, s.segments.len(), s.done_seconds));
+        }
+    }
+    assert_eq!(seen, [(0, 2, 4.0), (2, 1, 6.5)]);
+    let logged = store.events_after(0, Some(id), 1000).await.unwrap();
+    assert_eq!(logged.iter().filter(|e| e.kind() == EventKind::Segments).count(), 2, "both are in the log");
+
+    // The lease runs out; whoever claims the job next decodes it from the start.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(store.requeue_expired(3).await.unwrap(), 1);
+    let fresh = claim(&store, "w/2").await;
+    assert_eq!(store.segments(id, jobs[0]).await.unwrap(), (vec![], None), "a new attempt starts afresh");
+    assert!(!store.add_segments(&c, 3, &[segment(3, "stale")], 8.0).await.unwrap(), "the lost lease writes nothing");
+    assert!(store.segments(id, jobs[0]).await.unwrap().0.is_empty());
+    assert!(store.add_segments(&fresh, 0, &[segment(0, "again")], 2.0).await.unwrap());
+    store.fail(&fresh, failure(false, 3)).await.unwrap();
+    assert_eq!(store.segments(id, jobs[0]).await.unwrap().0.len(), 1, "a failed job keeps what it heard");
+    store.retry_job(id, jobs[0]).await.unwrap();
+    assert_eq!(store.segments(id, jobs[0]).await.unwrap(), (vec![], None), "a retry starts afresh");
+    assert_eq!(code(&store.segments(id, JobId::new()).await.unwrap_err()), "job_not_found");
 }

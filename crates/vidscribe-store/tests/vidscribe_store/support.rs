@@ -234,7 +234,7 @@ pub async fn all_events(store: &DynStore) -> Vec<Event> {
 pub fn job_of(e: &Event) -> Option<&Job> {
     match &e.data {
         EventData::Job(j) => Some(j),
-        EventData::Batch(_) | EventData::Deleted { .. } => None,
+        EventData::Batch(_) | EventData::Deleted { .. } | EventData::Segments(_) => None,
     }
 }
 
@@ -242,7 +242,7 @@ pub fn job_of(e: &Event) -> Option<&Job> {
 pub fn batch_of(e: &Event) -> Option<&BatchSummary> {
     match &e.data {
         EventData::Batch(b) => Some(b),
-        EventData::Job(_) | EventData::Deleted { .. } => None,
+        EventData::Job(_) | EventData::Deleted { .. } | EventData::Segments(_) => None,
     }
 }
 

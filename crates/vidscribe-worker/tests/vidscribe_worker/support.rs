@@ -145,7 +145,7 @@ pub fn max_processing_at_once(events: &[Event]) -> usize {
 pub fn job_of(e: &Event) -> Option<&Job> {
     match &e.data {
         EventData::Job(j) => Some(j),
-        EventData::Batch(_) | EventData::Deleted { .. } => None,
+        EventData::Batch(_) | EventData::Deleted { .. } | EventData::Segments(_) => None,
     }
 }
 

@@ -316,6 +316,8 @@ async fn watch(client: &Client, batch_id: &str, tty: bool) -> anyhow::Result<u8>
                             Some(Ok(Update::Snapshot(batch))) => display.snapshot(&batch),
                             Some(Ok(Update::Event(EventData::Job(job)))) => display.job(&job),
                             Some(Ok(Update::Event(EventData::Batch(summary)))) => display.batch(&summary),
+                            // The bars show progress, not text.
+                            Some(Ok(Update::Event(EventData::Segments(_)))) => {}
                             Some(Ok(Update::Event(EventData::Deleted { .. }))) => {
                                 display.finish();
                                 eprintln!("error: batch {id} was deleted");

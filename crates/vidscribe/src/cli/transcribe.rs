@@ -277,6 +277,8 @@ pub async fn run(args: TranscribeArgs, file: &FileConfig) -> anyhow::Result<u8> 
             EventData::Job(job) => display.job(job),
             EventData::Batch(summary) => display.batch(summary),
             EventData::Deleted { .. } => break,
+            // The bars show progress, not text.
+            EventData::Segments(_) => {}
         }
     }
 
