@@ -161,7 +161,7 @@ impl WhisperEngine {
     /// holding no more of it than one window's look-ahead (see [`crate::stream`]).
     /// `expected_seconds` is the duration the media states (0 when unknown): progress is
     /// measured against it until the real end is known. `on_window` gets each decoded
-    /// window's report. `cancelled` is asked before each window and, inside one, between
+    /// window's report and the segments it added (final: later windows never change them). `cancelled` is asked before each window and, inside one, between
     /// the model's passes over it (after the encoder, before each decoding attempt of the
     /// temperature fallback, before the word alignment): a cancel waits for at most the one
     /// CTranslate2 call in flight (CTranslate2's Whisper offers no per-step callback), never
@@ -171,7 +171,7 @@ impl WhisperEngine {
         source: &mut dyn AudioSource,
         expected_seconds: f64,
         options: &DecodeOptions,
-        on_window: &mut dyn FnMut(&WindowReport),
+        on_window: &mut dyn FnMut(&WindowReport, &[Segment]),
         cancelled: &dyn Fn() -> bool,
     ) -> Result<Transcript, Stop> {
         let mut language = self.language_for(options.language.as_deref())?;
@@ -202,6 +202,7 @@ impl WhisperEngine {
             let segment_duration = segment_size as f64 * FRAME_SECONDS;
             let _span = debug_span!("window", start = time_offset).entered();
             let window_start = seek;
+            let window_first = segments.len();
 
             let window_samples = audio.slice(seek * HOP, (seek + segment_size) * HOP);
             let mut decoded = false;
@@ -315,13 +316,14 @@ impl WhisperEngine {
                 Some(total) if seek >= total / HOP => total as f64 / SAMPLE_RATE as f64,
                 _ => seek as f64 * FRAME_SECONDS,
             };
-            on_window(&WindowReport {
+            let report = WindowReport {
                 start: window_start as f64 * FRAME_SECONDS,
                 frames: segment_size,
                 decoded,
                 done_seconds: done,
                 expected_seconds: expected_seconds.max(done),
-            });
+            };
+            on_window(&report, &segments[window_first..]);
         }
 
         let duration = audio.total().unwrap_or(0) as f64 / SAMPLE_RATE as f64;

@@ -13,7 +13,8 @@ use std::time::Instant;
 
 use tracing::{info, info_span, warn};
 use vidscribe_core::{
-    CancelFlag, JobStage, ProgressFn, Segment, TranscribeError, TranscribeRequest, Transcriber, Transcript, Word,
+    CancelFlag, JobStage, ProgressFn, Segment, SegmentsFn, TranscribeError, TranscribeRequest, Transcriber, Transcript,
+    Word,
 };
 
 use crate::engine::{DecodeOptions, Stop, WhisperEngine, WindowReport};
@@ -131,7 +132,7 @@ impl WhisperTranscriber {
         model: &str,
         options: &DecodeOptions,
         threads: usize,
-        on_window: &mut dyn FnMut(&WindowReport),
+        on_window: &mut dyn FnMut(&WindowReport, &[Segment]),
         cancel: &CancelFlag,
     ) -> Result<Transcript, TranscribeError> {
         let engine = self.engine(model, threads)?;
@@ -144,13 +145,13 @@ impl WhisperTranscriber {
     }
 }
 
-/// Moves a transcript made from the joined speech of a [`SpeechGate`] onto media time. The
+/// Moves segments made from the joined speech of a [`SpeechGate`] onto media time. The
 /// model hears the stretches with no pause between them and may run a segment across a
 /// seam; with word times such a segment is split where its words change stretch, so each
-/// piece sits where its words are spoken.
-fn to_media_time(t: &mut Transcript, map: &SpeechMap) {
-    let mut out = Vec::with_capacity(t.segments.len());
-    for s in t.segments.drain(..) {
+/// piece sits where its words are spoken. Ids are left to the caller.
+fn to_media_time(segments: Vec<Segment>, map: &SpeechMap) -> Vec<Segment> {
+    let mut out = Vec::with_capacity(segments.len());
+    for s in segments {
         let words = s.words.clone().unwrap_or_default();
         let stretch = |w: &Word| map.stretch_of(w.start, w.end);
         let mut groups: Vec<Vec<Word>> = Vec::new();
@@ -177,12 +178,7 @@ fn to_media_time(t: &mut Transcript, map: &SpeechMap) {
             out.push(Segment { start: g[0].start, end: g[g.len() - 1].end, text, words: Some(g), ..s.clone() });
         }
     }
-    for (i, s) in out.iter_mut().enumerate() {
-        s.id = i;
-    }
-    t.segments = out;
-    t.speech_seconds = Some(map.speech_seconds());
-    t.duration = map.media_seconds();
+    out
 }
 
 impl Transcriber for WhisperTranscriber {
@@ -190,6 +186,16 @@ impl Transcriber for WhisperTranscriber {
         &self,
         request: &TranscribeRequest,
         progress: &ProgressFn<'_>,
+        cancel: &CancelFlag,
+    ) -> Result<Transcript, TranscribeError> {
+        self.transcribe_live(request, progress, &|_, _| {}, cancel)
+    }
+
+    fn transcribe_live(
+        &self,
+        request: &TranscribeRequest,
+        progress: &ProgressFn<'_>,
+        live: &SegmentsFn<'_>,
         cancel: &CancelFlag,
     ) -> Result<Transcript, TranscribeError> {
         let span = info_span!("transcribe", media = %request.media_path.display(), model = %request.model);
@@ -228,14 +234,27 @@ impl Transcriber for WhisperTranscriber {
             Some(m) => lock(m).media_time(joined),
             None => joined,
         };
+        let mut handed = 0;
         let mut transcript = self.transcribe_stream(
             source,
             expected,
             &request.model,
             &options,
             request.threads,
-            &mut |w| {
+            &mut |w, new| {
                 let done = media_time(w.done_seconds);
+                if !new.is_empty() {
+                    // Numbered as the final transcript numbers them: in order, after splits.
+                    let mut segments = match &map {
+                        Some(m) => to_media_time(new.to_vec(), &lock(m)),
+                        None => new.to_vec(),
+                    };
+                    for s in &mut segments {
+                        s.id = handed;
+                        handed += 1;
+                    }
+                    live(&segments, done);
+                }
                 let fraction = if expected > 0.0 { (done / expected).min(1.0) } else { 1.0 };
                 progress(JobStage::Transcribing, fraction)
             },
@@ -244,7 +263,12 @@ impl Transcriber for WhisperTranscriber {
         drop(gate);
         if let Some(map) = &map {
             let map = lock(map);
-            to_media_time(&mut transcript, &map);
+            transcript.segments = to_media_time(std::mem::take(&mut transcript.segments), &map);
+            for (i, s) in transcript.segments.iter_mut().enumerate() {
+                s.id = i;
+            }
+            transcript.speech_seconds = Some(map.speech_seconds());
+            transcript.duration = map.media_seconds();
             info!(
                 speech_secs = map.speech_seconds(),
                 media_secs = map.media_seconds(),

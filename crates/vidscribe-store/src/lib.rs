@@ -84,8 +84,7 @@ pub trait Store: Send + Sync + 'static {
     /// Commits segments `first..` of the claimed job's live transcript and the media time
     /// decoding reached, with their `segments` event. Fenced like a heartbeat: `false` (and
     /// nothing written) when the job is no longer ours.
-    async fn add_segments(&self, claim: &Claim, first: usize, segments: &[Segment], done_seconds: f64)
-        -> Result<bool>;
+    async fn add_segments(&self, claim: &Claim, first: usize, segments: &[Segment], done_seconds: f64) -> Result<bool>;
 
     /// A job's live transcript: the segments committed so far (by its current attempt) and
     /// the media time its decoding reached.

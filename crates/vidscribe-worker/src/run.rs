@@ -2,12 +2,14 @@
 //! and the final transition.
 
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 use tracing::{info, info_span, warn, Instrument};
-use vidscribe_core::{CancelFlag, FailureCode, JobStage, TranscribeError, TranscribeRequest, Transcriber, Transcript};
+use vidscribe_core::{
+    CancelFlag, FailureCode, JobStage, Segment, TranscribeError, TranscribeRequest, Transcriber, Transcript,
+};
 use vidscribe_formats::{rendered_outputs, Metadata, METADATA_FILE_NAME};
 use vidscribe_storage::{DynStorage, StorageError};
 use vidscribe_store::{Claim, DynStore, Failure, Heartbeat};
@@ -42,7 +44,20 @@ struct Shared {
     stage: AtomicU8,
     reason: AtomicU8,
     cancel: CancelFlag,
+    live: Mutex<Live>,
 }
+
+/// The live transcript: what the engine handed over, and how much of it the store has.
+#[derive(Default)]
+struct Live {
+    segments: Vec<Segment>,
+    done_seconds: f64,
+    committed: usize,
+}
+
+/// Committed segments are written at most this often (and once more before the outputs), so
+/// a long file costs a few small writes a minute.
+const LIVE_COMMIT_GAP: Duration = Duration::from_secs(2);
 
 impl Shared {
     fn stop(&self, reason: StopReason) {
@@ -81,6 +96,7 @@ async fn run_claim_inner(ctx: &RunContext, claim: Claim) {
         stage: AtomicU8::new(stage_index(JobStage::LoadingModel)),
         reason: AtomicU8::new(0),
         cancel: CancelFlag::new(),
+        live: Mutex::default(),
     });
 
     // Held until the transcriber is done: a remote storage's temporary copy lives as long.
@@ -127,7 +143,12 @@ async fn run_claim_inner(ctx: &RunContext, claim: Claim) {
             let overall = vidscribe_core::progress::job_fraction(stage, fraction);
             shared_t.fraction_bits.fetch_max(overall.to_bits(), Ordering::Relaxed);
         };
-        transcriber.transcribe(&request, &progress, &shared_t.cancel)
+        let live = |segments: &[Segment], done_seconds: f64| {
+            let mut l = shared_t.live.lock().unwrap_or_else(PoisonError::into_inner);
+            l.segments.extend_from_slice(segments);
+            l.done_seconds = done_seconds;
+        };
+        transcriber.transcribe_live(&request, &progress, &live, &shared_t.cancel)
     })
     .await;
     let _ = done_tx.send(true);
@@ -167,6 +188,8 @@ async fn run_claim_inner(ctx: &RunContext, claim: Claim) {
             }
         }
         (Ok(transcript), StopReason::None) => {
+            // The last windows' segments too, so the live transcript ends where the outputs do.
+            commit_live(&ctx.store, &claim, &shared).await;
             shared.stage.store(stage_index(JobStage::Writing), Ordering::Relaxed);
             let elapsed = started.elapsed().as_secs_f64();
             let warning = (!transcript.warnings.is_empty()).then(|| transcript.warnings.join("; "));
@@ -256,6 +279,7 @@ async fn heartbeat_loop(
     mut stop: watch::Receiver<bool>,
     mut done: watch::Receiver<bool>,
 ) {
+    let mut last_commit = Instant::now();
     let mut tick = tokio::time::interval(config.heartbeat_interval.max(std::time::Duration::from_millis(100)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
@@ -272,6 +296,12 @@ async fn heartbeat_loop(
         }
         let fraction = f64::from_bits(shared.fraction_bits.load(Ordering::Relaxed));
         match store.heartbeat(&claim, config.lease, Some(shared.stage()), Some(fraction)).await {
+            Ok(Heartbeat::Continue) if last_commit.elapsed() >= LIVE_COMMIT_GAP => {
+                if !commit_live(&store, &claim, &shared).await {
+                    return;
+                }
+                last_commit = Instant::now();
+            }
             Ok(Heartbeat::Continue) => {}
             Ok(Heartbeat::CancelRequested) => {
                 shared.stop(StopReason::User);
@@ -281,6 +311,32 @@ async fn heartbeat_loop(
                 return;
             }
             Err(e) => warn!(error = %e, "heartbeat failed"),
+        }
+    }
+}
+
+/// Writes the live segments the store does not have yet. `false` when the lease is lost
+/// (the job is stopped then); a failed write is only logged: the next one catches up.
+async fn commit_live(store: &DynStore, claim: &Claim, shared: &Shared) -> bool {
+    let (first, segments, done) = {
+        let l = shared.live.lock().unwrap_or_else(PoisonError::into_inner);
+        (l.committed, l.segments[l.committed..].to_vec(), l.done_seconds)
+    };
+    if segments.is_empty() {
+        return true;
+    }
+    match store.add_segments(claim, first, &segments, done).await {
+        Ok(true) => {
+            shared.live.lock().unwrap_or_else(PoisonError::into_inner).committed = first + segments.len();
+            true
+        }
+        Ok(false) => {
+            shared.stop(StopReason::LeaseLost);
+            false
+        }
+        Err(e) => {
+            warn!(error = %e, "could not commit the live transcript");
+            true
         }
     }
 }

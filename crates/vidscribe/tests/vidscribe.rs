@@ -17,6 +17,8 @@ mod dashboard;
 mod fault;
 #[path = "vidscribe/help.rs"]
 mod help;
+#[path = "vidscribe/live.rs"]
+mod live;
 #[path = "vidscribe/media_time.rs"]
 mod media_time;
 #[path = "vidscribe/scale_out.rs"]

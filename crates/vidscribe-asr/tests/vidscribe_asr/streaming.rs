@@ -35,6 +35,7 @@ fn a_long_file_is_read_once_in_windows_that_only_move_forward() {
     let expected = decoder.duration();
     let mut source = Counting { inner: decoder, samples: 0, chunks: 0 };
     let mut windows: Vec<WindowReport> = Vec::new();
+    let mut live: Vec<vidscribe_core::Segment> = Vec::new();
     let _cpu = cpu();
     let transcript = transcriber()
         .transcribe_stream(
@@ -44,7 +45,10 @@ fn a_long_file_is_read_once_in_windows_that_only_move_forward() {
             // As every job decodes: with word timings.
             &DecodeOptions { language: Some("en".into()), word_timestamps: true, ..DecodeOptions::default() },
             THREADS,
-            &mut |w| windows.push(*w),
+            &mut |w, new| {
+                windows.push(*w);
+                live.extend_from_slice(new);
+            },
             &CancelFlag::new(),
         )
         .unwrap();
@@ -59,6 +63,8 @@ fn a_long_file_is_read_once_in_windows_that_only_move_forward() {
         assert!(b.start <= a.start + 30.0 + 1e-9, "window at {} skips audio after {}", b.start, a.start);
         assert!(b.done_seconds >= a.done_seconds);
     }
+    // The segments handed over window by window are the transcript's, none changed later.
+    assert_eq!(live, transcript.segments, "the live segments are the final ones");
     let last = windows.last().unwrap();
     assert!((last.done_seconds - transcript.duration).abs() < 1e-9 && last.done_seconds == last.expected_seconds);
     // The reference seeking (to the end of the last complete segment, or of its last word when

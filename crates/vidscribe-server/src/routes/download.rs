@@ -54,9 +54,16 @@ pub async fn transcript(
             ))
         }
     };
+    let partial = partial_requested(request.uri().query())?;
     let job = state.store.get_job(batch_id, job_id).await?;
     if job.status != JobStatus::Completed {
-        return Err(ApiError::new(Code::JobNotCompleted, format!("job {job_id} is {}, not completed", job.status)));
+        if partial {
+            return live_transcript(&state, &job, format).await;
+        }
+        return Err(ApiError::new(
+            Code::JobNotCompleted,
+            format!("job {job_id} is {}, not completed (?partial=1 gives what it has so far)", job.status),
+        ));
     }
     let key = |name: &str| format!("{}/{name}", job.results_path);
     let body = match state.storage.get(&key(OutputFormat::Json.file_name())).await {
@@ -81,6 +88,52 @@ pub async fn transcript(
     let h = resp.headers_mut();
     h.insert(CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
     h.insert(CONTENT_DISPOSITION, attachment(&name));
+    Ok(resp)
+}
+
+/// `?partial=1`: the live transcript of a job that has not completed, instead of a 409.
+fn partial_requested(query: Option<&str>) -> ApiResult<bool> {
+    let value = query
+        .unwrap_or("")
+        .split('&')
+        .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
+        .find(|(k, _)| *k == "partial")
+        .map(|(_, v)| v);
+    match value {
+        None | Some("0") | Some("false") => Ok(false),
+        Some("1") | Some("true") => Ok(true),
+        Some(_) => Err(ApiError::new(Code::InvalidInput, "partial must be 1 or 0")),
+    }
+}
+
+/// The segments a job has committed so far, in the format asked for. JSON says it is partial
+/// and how far decoding got; the other formats are rendered from the segments.
+async fn live_transcript(state: &AppState, job: &Job, format: OutputFormat) -> ApiResult<Response> {
+    let (segments, done) = state.store.segments(job.batch_id, job.job_id).await?;
+    let mut resp = if format == OutputFormat::Json {
+        axum::Json(serde_json::json!({
+            "partial": true,
+            "status": job.status,
+            "done_seconds": done.unwrap_or(0.0),
+            "duration": job.media_duration,
+            "segments": segments,
+        }))
+        .into_response()
+    } else {
+        let t = Transcript {
+            language: String::new(),
+            language_probability: None,
+            duration: done.unwrap_or(0.0),
+            model: String::new(),
+            segments,
+            warnings: Vec::new(),
+            speech_seconds: None,
+        };
+        vidscribe_formats::render(format, &t).into_response()
+    };
+    let h = resp.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
+    h.insert(axum::http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(resp)
 }
 

@@ -227,7 +227,9 @@ impl<B: Backend> SqlStore<B> {
         let done = s.one(sql, || StoreError::JobNotFound(job_id.to_string())).await?.opt_real("partial_seconds")?;
         let sql = stmt!("SELECT data FROM job_segments WHERE job_id = $1 ORDER BY idx", job_id);
         let segments = s
-            .all(sql, |r| serde_json::from_str(&r.text("data")?).map_err(|e| StoreError::Corrupt(format!("segment: {e}"))))
+            .all(sql, |r| {
+                serde_json::from_str(&r.text("data")?).map_err(|e| StoreError::Corrupt(format!("segment: {e}")))
+            })
             .await?;
         Ok((segments, done))
     }
