@@ -11,6 +11,7 @@ import * as jobs from './jobs.js';
 import { refreshUnlessLive } from './live.js';
 import { JOB_STATUSES, chip, countKey, statusLabel } from './status.js';
 import * as uploads from './uploads.js';
+import * as viewer from './viewer.js';
 
 /**
  * The header waits for the rows (its counts and status then never run ahead of the table),
@@ -62,6 +63,9 @@ function onEvent(kind, data) {
   } else if (kind === 'job') {
     jobs.mergeJob(data);
     draw();
+    viewer.onJob(data);
+  } else if (kind === 'segments') {
+    viewer.onSegments(data);
   }
 }
 

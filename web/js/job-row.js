@@ -111,7 +111,7 @@ export function patchRow(tr, job, ctx, now) {
 
   // Actions depend only on which of them the status allows (and the name they are labelled
   // with): queued → processing keeps its Cancel button as it is.
-  const actionsKey = `${canCancel(job.status)} ${canRetry(job.status)} ${job.status === 'completed'}\n${name}`;
+  const actionsKey = `${canCancel(job.status)} ${canRetry(job.status)} ${job.status === 'completed'} ${job.status === 'processing'}\n${name}`;
   if (c.actions.dataset.for !== actionsKey) {
     c.actions.dataset.for = actionsKey;
     c.actions.replaceChildren(...actions(job, ctx));
@@ -127,6 +127,9 @@ function actions(job, ctx) {
   }
   if (canRetry(job.status)) {
     out.push(el('button', { type: 'button', class: 'job-retry', dataset: { action: 'retry' }, 'aria-label': `Retry ${name}` }, 'Retry'));
+  }
+  if (job.status === 'processing') {
+    out.push(el('a', { class: 'button job-live', href: viewerHash(ctx.batchId, job.job_id), 'aria-label': `Live transcript of ${name}` }, 'Live text'));
   }
   if (job.status === 'completed') {
     out.push(el('a', { class: 'button primary job-view', href: viewerHash(ctx.batchId, job.job_id), 'aria-label': `View transcript of ${name}` }, 'Transcript'));

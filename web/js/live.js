@@ -10,7 +10,7 @@ import { withToken } from './auth.js';
 import { $, setText } from './dom.js';
 
 const POLL_MS = 3000;
-const KINDS = ['snapshot', 'batch', 'job', 'deleted'];
+const KINDS = ['snapshot', 'batch', 'job', 'deleted', 'segments'];
 
 const live = {
   target: null,

@@ -1,12 +1,14 @@
 // The transcript viewer: the job's media beside its segments; a segment seeks the player,
-// the playing segment is highlighted, and a search box filters the segments.
+// the playing segment is highlighted, and a search box filters the segments. For a job
+// still running it shows the live transcript (?partial=1) and appends each `segments`
+// event of the batch's stream as it comes.
 
 import { api, batchHash, batchUrl, jobUrl } from './api.js';
 import { authHeaders, withToken } from './auth.js';
 import { $, el, setText } from './dom.js';
 import * as format from './format.js';
 
-const viewer = { segments: [], items: [], current: -1, objectUrl: null, localFile: null, triedLocal: false };
+const viewer = { segments: [], items: [], current: -1, objectUrl: null, localFile: null, triedLocal: false, batchId: null, jobId: null, live: false };
 
 /** Shows the transcript of `jobId`; `localFile` (the upload picked in this page) plays when
  *  the server's media cannot. */
@@ -14,7 +16,8 @@ export async function openViewer(batchId, jobId, localFile) {
   const player = $('player');
   const list = $('segment-list');
   list.replaceChildren();
-  Object.assign(viewer, { segments: [], items: [], current: -1, localFile, triedLocal: false });
+  Object.assign(viewer, { segments: [], items: [], current: -1, localFile, triedLocal: false, batchId, jobId, live: false });
+  list.dataset.live = 'false';
   $('segment-search').value = '';
   setText($('segment-count'), 'Loading transcript…');
   $('viewer-back').href = batchHash(batchId);
@@ -34,19 +37,36 @@ export async function openViewer(batchId, jobId, localFile) {
   player.src = withToken(jobUrl(batchId, jobId, '/media'));
   player.load();
 
+  await loadTranscript();
+}
+
+/** (Re)reads the transcript: the final one, or what a running job has so far. */
+async function loadTranscript() {
+  const { batchId, jobId } = viewer;
+  let t;
   try {
-    const resp = await fetch(jobUrl(batchId, jobId, '/transcript.json'), { headers: authHeaders() });
+    const resp = await fetch(jobUrl(batchId, jobId, '/transcript.json?partial=1'), { headers: authHeaders() });
     if (!resp.ok) {
       const body = await resp.json().catch(() => null);
       throw new Error((body && body.error) || `HTTP ${resp.status}`);
     }
-    const t = await resp.json();
-    viewer.segments = Array.isArray(t.segments) ? t.segments : [];
+    t = await resp.json();
   } catch (e) {
     setText($('segment-count'), `Could not load the transcript: ${e.message}`);
     return;
   }
-  for (const [i, seg] of viewer.segments.entries()) {
+  if (viewer.batchId !== batchId || viewer.jobId !== jobId) return; // another job was opened meanwhile
+  $('segment-list').replaceChildren();
+  Object.assign(viewer, { segments: [], items: [], current: -1, live: t.partial === true });
+  $('segment-list').dataset.live = String(viewer.live);
+  addSegments(Array.isArray(t.segments) ? t.segments : []);
+}
+
+function addSegments(segments) {
+  const list = $('segment-list');
+  for (const seg of segments) {
+    const i = viewer.segments.length;
+    viewer.segments.push(seg);
     const li = el('li', { class: 'segment-item' });
     const btn = el('button', { type: 'button', class: 'segment', dataset: { index: String(i), start: String(seg.start) } });
     btn.append(
@@ -59,6 +79,23 @@ export async function openViewer(batchId, jobId, localFile) {
     viewer.items.push(li);
   }
   filterSegments();
+}
+
+/** A `segments` event of the batch's stream: the open live transcript grows. */
+export function onSegments(data) {
+  if (!viewer.live || data.job_id !== viewer.jobId) return;
+  const have = viewer.segments.length;
+  if (data.first > have) {
+    loadTranscript(); // missed some (a reconnect): read it whole again
+    return;
+  }
+  addSegments((data.segments || []).slice(have - data.first));
+}
+
+/** A `job` event: a live transcript whose job ended is read again, final or not. */
+export function onJob(job) {
+  if (!viewer.live || job.job_id !== viewer.jobId) return;
+  if (['completed', 'failed', 'cancelled', 'skipped', 'queued'].includes(job.status)) loadTranscript();
 }
 
 /** Leaving the viewer stops the sound. */
@@ -127,7 +164,8 @@ function filterSegments() {
     if (match) shown += 1;
   }
   const total = viewer.items.length;
-  setText($('segment-count'), q ? `${shown} of ${total} segments match.` : `${total} segments.`);
+  const soFar = viewer.live ? ' so far — still transcribing…' : '.';
+  setText($('segment-count'), q ? `${shown} of ${total} segments match${soFar}` : `${total} segments${soFar}`);
 }
 
 export function initViewer() {

@@ -1366,3 +1366,71 @@ async fn a_token_protected_server_asks_for_the_token_once_and_works_after_and_a_
     b.screenshot("dashboard_token.png").await;
     b.close().await;
 }
+
+#[tokio::test]
+async fn a_running_jobs_transcript_grows_in_the_viewer_and_ends_as_the_final_one() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let server = Server::start();
+    let b = Browser::start(None).await;
+    create_batch(&b, &server.base, "Live text", 1, MODEL).await;
+    // 392 s of speech: about twenty windows, committed every 2 s while it runs.
+    upload(&b, &[testdata("long_form.wav")]).await;
+    b.wait_for(
+        "the job queued",
+        Duration::from_secs(20),
+        &format!("{} === 1", job_rows_js("queued").trim_end_matches(';')),
+    )
+    .await;
+    b.wait_for("Start to be enabled", Duration::from_secs(10), "return !document.getElementById('btn-start').disabled")
+        .await;
+    b.click("#btn-start").await;
+    b.wait_for(
+        "the Live text link of the running job",
+        Duration::from_secs(120),
+        "return !!document.querySelector('a.job-live')",
+    )
+    .await;
+    b.click("a.job-live").await;
+    // The viewer opens on what the job has so far and grows while it runs.
+    let first = b
+        .wait_for(
+            "live segments in the viewer while the job runs",
+            Duration::from_secs(120),
+            "const l = document.getElementById('segment-list'); \
+             return l.dataset.live === 'true' && l.children.length > 0 ? l.children.length : null",
+        )
+        .await;
+    let first = first.as_u64().unwrap();
+    assert!(
+        b.js("return document.getElementById('segment-count').textContent").await.as_str().unwrap().contains("so far"),
+        "the count says the transcript is not finished"
+    );
+    b.wait_for(
+        "more segments arriving over the stream",
+        Duration::from_secs(120),
+        &format!("return document.getElementById('segment-list').children.length > {first}"),
+    )
+    .await;
+    // When the job completes the viewer shows the final transcript: the same as the API's.
+    b.wait_for(
+        "the final transcript",
+        Duration::from_secs(300),
+        "return document.getElementById('segment-list').dataset.live === 'false'",
+    )
+    .await;
+    let shown =
+        b.js("return [...document.querySelectorAll('#segment-list .segment-text')].map(s => s.textContent)").await;
+    let batch = b.js("return decodeURIComponent(location.hash.split('/')[2])").await;
+    let job = b.js("return decodeURIComponent(location.hash.split('/')[4])").await;
+    let url =
+        server.url(&format!("/api/batch/{}/jobs/{}/transcript.json", batch.as_str().unwrap(), job.as_str().unwrap()));
+    let t = reqwest::get(url).await.unwrap().json::<Value>().await.unwrap();
+    let want: Vec<String> =
+        t["segments"].as_array().unwrap().iter().map(|s| s["text"].as_str().unwrap().trim().to_string()).collect();
+    assert_eq!(shown, json!(want), "the viewer ends with the final transcript");
+    assert!(
+        b.js("return document.getElementById('segment-count').textContent").await
+            == json!(format!("{} segments.", want.len()))
+    );
+    b.close().await;
+}
