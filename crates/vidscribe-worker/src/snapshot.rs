@@ -54,16 +54,20 @@ pub(crate) async fn run(store: DynStore, storage: DynStorage, mut stop: watch::R
         tokio::select! {
             r = events.recv() => match r {
                 Ok(e) => {
-                    if let EventData::Deleted { batch_id } = e.data {
-                        dirty.remove(&batch_id);
-                        last_write.remove(&batch_id);
-                        remove(&storage, batch_id).await;
-                    } else {
-                        dirty.insert(e.batch_id());
+                    match e.data {
+                        EventData::Deleted { batch_id } => {
+                            dirty.remove(&batch_id);
+                            last_write.remove(&batch_id);
+                            remove(&storage, batch_id).await;
+                        }
+                        ref data if changes_the_document(data) => {
+                            dirty.insert(e.batch_id());
+                        }
+                        _ => {}
                     }
                     // Take everything already waiting, so one write covers a burst.
                     while let Ok(e) = events.try_recv() {
-                        if !matches!(e.data, EventData::Deleted { .. }) {
+                        if !matches!(e.data, EventData::Deleted { .. }) && changes_the_document(&e.data) {
                             dirty.insert(e.batch_id());
                         }
                     }
@@ -83,6 +87,12 @@ pub(crate) async fn run(store: DynStore, storage: DynStorage, mut stop: watch::R
             }
         }
     }
+}
+
+/// A live transcript's segments are not part of the batch object: they cost no rewrite (and
+/// would push the rewrite after a job's last transition back by a gap).
+fn changes_the_document(data: &EventData) -> bool {
+    !matches!(data, EventData::Segments(_))
 }
 
 async fn write_one(store: &DynStore, storage: &DynStorage, id: BatchId) {

@@ -91,6 +91,10 @@ was deleted, or some job failed; 130 interrupted (the batch keeps running on the
         /// Plain lines even on a terminal.
         #[arg(long)]
         no_progress: bool,
+        /// One JSON object per event on stdout (`{"event", "id", "data"}`), the live
+        /// transcript's `segments` events included; the progress lines go to stderr.
+        #[arg(long)]
+        json: bool,
     },
     /// Cancel a batch (queued jobs are skipped, running ones stop), or one job with --job.
     #[command(
@@ -190,8 +194,9 @@ pub async fn run(args: BatchArgs, file: &FileConfig) -> anyhow::Result<u8> {
             }
             Ok(0)
         }
-        BatchCommand::Watch { batch_id, no_progress } => {
-            watch(&client, &batch_id, !no_progress && std::io::stdout().is_terminal()).await
+        BatchCommand::Watch { batch_id, no_progress, json } => {
+            let tty = !no_progress && !json && std::io::stdout().is_terminal();
+            watch(&client, &batch_id, tty, json).await
         }
         BatchCommand::Cancel { batch_id, job } => {
             let path = match &job {
@@ -279,10 +284,21 @@ async fn upload(
     str_field(&r, "job_id")
 }
 
+/// One line of `watch --json`: the event's kind, id and payload (as the server sent it).
+fn print_event_json(ev: &SseEvent) {
+    let data: Value = serde_json::from_str(&ev.data).unwrap_or_else(|_| Value::String(ev.data.clone()));
+    let line = json!({ "event": ev.event, "id": ev.id, "data": data });
+    let mut out = std::io::stdout().lock();
+    // A closed pipe (`| head`) is not worth a panic; the watch ends with the batch anyway.
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
 /// Follows `/api/batch/{id}/events` until the batch ends, reconnecting with Last-Event-ID.
-async fn watch(client: &Client, batch_id: &str, tty: bool) -> anyhow::Result<u8> {
+async fn watch(client: &Client, batch_id: &str, tty: bool, json: bool) -> anyhow::Result<u8> {
     let id = batch_id.trim();
-    let mut display = Display::new(tty, Stream::Stdout, progress::short(id).to_string());
+    let lines = if json { Stream::Stderr } else { Stream::Stdout };
+    let mut display = Display::new(tty, lines, progress::short(id).to_string());
     let mut last_event_id: Option<String> = None;
     let mut failures = 0u32;
     let mut ctrl_c = Box::pin(tokio::signal::ctrl_c());
@@ -312,6 +328,9 @@ async fn watch(client: &Client, batch_id: &str, tty: bool) -> anyhow::Result<u8>
                         if let Some(i) = ev.id.clone() {
                             last_event_id = Some(i);
                         }
+                        if json {
+                            print_event_json(&ev);
+                        }
                         match Update::read(&ev) {
                             Some(Ok(Update::Snapshot(batch))) => display.snapshot(&batch),
                             Some(Ok(Update::Event(EventData::Job(job)))) => display.job(&job),
@@ -329,7 +348,7 @@ async fn watch(client: &Client, batch_id: &str, tty: bool) -> anyhow::Result<u8>
                         }
                         if let Some(code) = finished(&display) {
                             display.finish();
-                            summarize(&display);
+                            summarize(&display, json);
                             return Ok(code);
                         }
                     }
@@ -398,13 +417,18 @@ fn finished(display: &Display) -> Option<u8> {
     Some(if b.status == BatchStatus::Completed && !failed { 0 } else { 1 })
 }
 
-fn summarize(display: &Display) {
+/// The closing line, beside the progress lines (stderr with `--json`, whose stdout is events).
+fn summarize(display: &Display, json: bool) {
     if let Some(b) = display.batch_view() {
         let mut line = format!("batch {}: {} jobs, {} failed", b.status, b.total_jobs, b.failed_jobs);
         if let Some(e) = &b.error {
             line.push_str(&format!(" ({e})"));
         }
-        println!("{line}");
+        if json {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
     }
     let _ = std::io::stdout().flush();
 }

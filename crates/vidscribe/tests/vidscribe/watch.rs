@@ -149,3 +149,54 @@ fn server_url_of_closed_port() -> String {
     drop(l);
     format!("http://{addr}")
 }
+
+#[test]
+fn batch_watch_json_streams_every_event_with_the_live_transcript_and_exits_0() {
+    ensure_model();
+    let server = Server::start(&["--workers", "1"]);
+    let t = Duration::from_secs(60);
+    let id =
+        ok(&run(server.batch(&["create", "--name", "live", "--model", MODEL]), t), "batch create").trim().to_string();
+    let inputs = tempfile::tempdir().unwrap();
+    let files = stage(inputs.path(), &[("reading.mp4", "video/librivox_0870.mp4"), ("talk.mp4", "video/jfk.mp4")]);
+    ok(&run(server.batch(&["add", &id]).args(&files), t), "batch add");
+    let mut watch = server
+        .batch(&["watch", &id, "--json"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = drain(watch.stdout.take().unwrap());
+    let stderr = drain(watch.stderr.take().unwrap());
+    wait_for("the snapshot line", Duration::from_secs(30), || stdout.text().contains("\"snapshot\"").then_some(()));
+    ok(&run(server.batch(&["start", &id]), t), "batch start");
+    let status = wait_child(&mut watch, Duration::from_secs(600)).unwrap_or_else(|| {
+        let _ = watch.kill();
+        panic!("watch --json did not end\nstdout:\n{}\nstderr:\n{}", stdout.text(), stderr.text())
+    });
+    let text = stdout.text();
+    assert_eq!(status.code(), Some(0), "stdout:\n{text}\nstderr:\n{}", stderr.text());
+    // Every stdout line is one event as JSON; nothing else is printed there.
+    let events: Vec<Value> =
+        text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect();
+    assert_eq!(events[0]["event"], "snapshot", "{text}");
+    assert!(events.iter().skip(1).all(|e| e["id"].is_string()), "events carry their ids: {text}");
+    let last_batch = events.iter().rev().find(|e| e["event"] == "batch").expect("batch events");
+    assert_eq!(last_batch["data"]["status"], "completed");
+    // The live transcript of each job, in its `segments` events, is that job's speech.
+    for (file, fixture) in [("reading.mp4", "video/librivox_0870.mp4"), ("talk.mp4", "video/jfk.mp4")] {
+        let job_id = events
+            .iter()
+            .find(|e| e["event"] == "job" && e["data"]["original_filename"] == file)
+            .map(|e| e["data"]["job_id"].clone())
+            .expect("job events");
+        let spoken: Vec<String> = events
+            .iter()
+            .filter(|e| e["event"] == "segments" && e["data"]["job_id"] == job_id)
+            .flat_map(|e| e["data"]["segments"].as_array().unwrap().clone())
+            .map(|s| s["text"].as_str().unwrap().trim().to_string())
+            .collect();
+        assert_wer(&format!("{file} live"), &reference(fixture), &spoken.join(" "), max_wer(fixture));
+    }
+}
