@@ -563,6 +563,19 @@ snap();
 return true;
 "#;
 
+/// Waits for `n` queued job rows, then presses Start.
+async fn start_when_queued(b: &Browser, n: usize) {
+    b.wait_for(
+        &format!("{n} queued job rows"),
+        Duration::from_secs(20),
+        &format!("{} === {n}", job_rows_js("queued").trim_end_matches(';')),
+    )
+    .await;
+    b.wait_for("Start to be enabled", Duration::from_secs(10), "return !document.getElementById('btn-start').disabled")
+        .await;
+    b.click("#btn-start").await;
+}
+
 fn job_rows_js(selector_status: &str) -> String {
     format!("return [...document.querySelectorAll('#job-list tr.job')].filter(li => li.dataset.status === '{selector_status}').length")
 }
@@ -591,16 +604,7 @@ async fn three_videos_go_live_from_queued_to_completed_and_the_transcript_seeks_
     upload(&b, &videos).await;
     let states = b.js("return [...document.querySelectorAll('#upload-list li')].map(li => li.dataset.state)").await;
     assert_eq!(states, json!(["done", "done", "done"]), "every upload is accepted");
-    b.wait_for(
-        "three queued job rows",
-        Duration::from_secs(20),
-        &format!("{} === 3", job_rows_js("queued").trim_end_matches(';')),
-    )
-    .await;
-
-    b.wait_for("Start to be enabled", Duration::from_secs(10), "return !document.getElementById('btn-start').disabled")
-        .await;
-    b.click("#btn-start").await;
+    start_when_queued(&b, 3).await;
     b.wait_for("a job processing", Duration::from_secs(120), &format!("{} >= 1", job_rows_js("processing"))).await;
     let mid = b.screenshot("dashboard_batch_processing.png").await;
     b.wait_for("every job completed", Duration::from_secs(600), &format!("{} === 3", job_rows_js("completed"))).await;
@@ -1375,15 +1379,7 @@ async fn a_running_jobs_transcript_grows_in_the_viewer_and_ends_as_the_final_one
     create_batch(&b, &server.base, "Live text", 1, MODEL).await;
     // 392 s of speech: about twenty windows, committed every 2 s while it runs.
     upload(&b, &[testdata("long_form.wav")]).await;
-    b.wait_for(
-        "the job queued",
-        Duration::from_secs(20),
-        &format!("{} === 1", job_rows_js("queued").trim_end_matches(';')),
-    )
-    .await;
-    b.wait_for("Start to be enabled", Duration::from_secs(10), "return !document.getElementById('btn-start').disabled")
-        .await;
-    b.click("#btn-start").await;
+    start_when_queued(&b, 1).await;
     b.wait_for(
         "the Live text link of the running job",
         Duration::from_secs(120),

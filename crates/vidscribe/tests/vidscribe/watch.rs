@@ -6,7 +6,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::support::{
-    assert_wer, drain, ensure_model, max_wer, reference, run, stage, subtitle_text, wait_child, wait_for, Server, MODEL,
+    assert_wer, drain, ensure_model, max_wer, reference, run, stage, subtitle_text, wait_child, wait_for, Captured,
+    Server, MODEL,
 };
 
 fn ok(out: &std::process::Output, what: &str) -> String {
@@ -18,6 +19,15 @@ fn ok(out: &std::process::Output, what: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     stdout
+}
+
+/// `vidscribe batch … watch …` running, its output collected as it comes.
+fn spawn_watch(server: &Server, args: &[&str]) -> (std::process::Child, Captured, Captured) {
+    let mut child =
+        server.batch(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let stdout = drain(child.stdout.take().unwrap());
+    let stderr = drain(child.stderr.take().unwrap());
+    (child, stdout, stderr)
 }
 
 #[test]
@@ -47,15 +57,7 @@ fn batch_watch_prints_every_transition_of_a_three_job_batch_and_exits_0() {
     assert_eq!(job_ids.len(), 3, "{added}");
 
     // Watch from before the start, so every transition happens while it is connected.
-    let mut watch = server
-        .batch(&["watch", &id])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = drain(watch.stdout.take().unwrap());
-    let stderr = drain(watch.stderr.take().unwrap());
+    let (mut watch, stdout, stderr) = spawn_watch(&server, &["watch", &id]);
     wait_for("watch to show the snapshot", Duration::from_secs(30), || {
         (stdout.text().matches(": queued").count() >= 3).then_some(())
     });
@@ -160,15 +162,7 @@ fn batch_watch_json_streams_every_event_with_the_live_transcript_and_exits_0() {
     let inputs = tempfile::tempdir().unwrap();
     let files = stage(inputs.path(), &[("reading.mp4", "video/librivox_0870.mp4"), ("talk.mp4", "video/jfk.mp4")]);
     ok(&run(server.batch(&["add", &id]).args(&files), t), "batch add");
-    let mut watch = server
-        .batch(&["watch", &id, "--json"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = drain(watch.stdout.take().unwrap());
-    let stderr = drain(watch.stderr.take().unwrap());
+    let (mut watch, stdout, stderr) = spawn_watch(&server, &["watch", &id, "--json"]);
     wait_for("the snapshot line", Duration::from_secs(30), || stdout.text().contains("\"snapshot\"").then_some(()));
     ok(&run(server.batch(&["start", &id]), t), "batch start");
     let status = wait_child(&mut watch, Duration::from_secs(600)).unwrap_or_else(|| {
