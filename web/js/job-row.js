@@ -110,7 +110,7 @@ export function patchRow(tr, job, ctx, now) {
   setText(c.warning, job.warning ? `⚠ ${job.warning}` : '');
 
   // Actions depend only on which of them the status allows (and the name they are labelled
-  // with): queued → processing keeps its Cancel button as it is.
+  // with): a progress update of a running job leaves its buttons as they are.
   const actionsKey = `${canCancel(job.status)} ${canRetry(job.status)} ${job.status === 'completed'} ${job.status === 'processing'}\n${name}`;
   if (c.actions.dataset.for !== actionsKey) {
     c.actions.dataset.for = actionsKey;

@@ -161,11 +161,12 @@ impl WhisperEngine {
     /// holding no more of it than one window's look-ahead (see [`crate::stream`]).
     /// `expected_seconds` is the duration the media states (0 when unknown): progress is
     /// measured against it until the real end is known. `on_window` gets each decoded
-    /// window's report and the segments it added (final: later windows never change them). `cancelled` is asked before each window and, inside one, between
-    /// the model's passes over it (after the encoder, before each decoding attempt of the
-    /// temperature fallback, before the word alignment): a cancel waits for at most the one
-    /// CTranslate2 call in flight (CTranslate2's Whisper offers no per-step callback), never
-    /// for the rest of a window's fallbacks.
+    /// window's report and the segments it added (final: later windows never change them).
+    /// `cancelled` is asked before each window and, inside one, between the model's passes
+    /// over it (after the encoder, before each decoding attempt of the temperature fallback,
+    /// before the word alignment): a cancel waits for at most the one CTranslate2 call in
+    /// flight (CTranslate2's Whisper offers no per-step callback), never for the rest of a
+    /// window's fallbacks.
     pub fn transcribe(
         &self,
         source: &mut dyn AudioSource,

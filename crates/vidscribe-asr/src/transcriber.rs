@@ -234,7 +234,8 @@ impl Transcriber for WhisperTranscriber {
             Some(m) => lock(m).media_time(joined),
             None => joined,
         };
-        let mut handed = 0;
+        // Every segment as handed over, in media time: with the gate, the final transcript's.
+        let mut handed: Vec<Segment> = Vec::new();
         let mut transcript = self.transcribe_stream(
             source,
             expected,
@@ -244,16 +245,16 @@ impl Transcriber for WhisperTranscriber {
             &mut |w, new| {
                 let done = media_time(w.done_seconds);
                 if !new.is_empty() {
-                    // Numbered as the final transcript numbers them: in order, after splits.
-                    let mut segments = match &map {
-                        Some(m) => to_media_time(new.to_vec(), &lock(m)),
-                        None => new.to_vec(),
-                    };
-                    for s in &mut segments {
-                        s.id = handed;
-                        handed += 1;
+                    let first = handed.len();
+                    match &map {
+                        Some(m) => handed.extend(to_media_time(new.to_vec(), &lock(m))),
+                        None => handed.extend_from_slice(new),
                     }
-                    live(&segments, done);
+                    // Numbered in order after the splits at seams.
+                    for (i, s) in handed[first..].iter_mut().enumerate() {
+                        s.id = first + i;
+                    }
+                    live(&handed[first..], done);
                 }
                 let fraction = if expected > 0.0 { (done / expected).min(1.0) } else { 1.0 };
                 progress(JobStage::Transcribing, fraction)
@@ -263,10 +264,9 @@ impl Transcriber for WhisperTranscriber {
         drop(gate);
         if let Some(map) = &map {
             let map = lock(map);
-            transcript.segments = to_media_time(std::mem::take(&mut transcript.segments), &map);
-            for (i, s) in transcript.segments.iter_mut().enumerate() {
-                s.id = i;
-            }
+            // The engine's segments are final when handed over, so these are all of them,
+            // already mapped.
+            transcript.segments = handed;
             transcript.speech_seconds = Some(map.speech_seconds());
             transcript.duration = map.media_seconds();
             info!(

@@ -61,7 +61,7 @@ impl SpeechMap {
             Some(i) => {
                 let (lo, hi) = self.bounds(i);
                 let media = |t: f64| {
-                    let t = (Self::samples(t).clamp(lo, hi) - lo) + self.chunks[i].1;
+                    let t = (samples(t).clamp(lo, hi) - lo) + self.chunks[i].1;
                     t as f64 / SAMPLE_RATE as f64
                 };
                 (media(start), media(end.max(start)))
@@ -72,7 +72,7 @@ impl SpeechMap {
 
     /// The stretch holding most of a joined interval (`None` before any).
     pub fn stretch_of(&self, start: f64, end: f64) -> Option<usize> {
-        let (a, b) = (Self::samples(start), Self::samples(end).max(Self::samples(start)));
+        let (a, b) = (samples(start), samples(end).max(samples(start)));
         if self.chunks.is_empty() {
             return None;
         }
@@ -83,10 +83,6 @@ impl SpeechMap {
             // Ties go to the later stretch: an instant at a seam starts the next one.
             (b.min(hi).saturating_sub(a.max(lo)), i)
         })
-    }
-
-    fn samples(t: f64) -> usize {
-        (t.max(0.0) * SAMPLE_RATE as f64).round() as usize
     }
 
     /// Stretch `i` in the joined audio, in samples (the last one open-ended).
@@ -134,11 +130,20 @@ enum State {
     },
 }
 
+/// Seconds as a count of samples (negative times count as 0).
+fn samples(seconds: f64) -> usize {
+    (seconds.max(0.0) * SAMPLE_RATE as f64).round() as usize
+}
+
 /// An [`AudioSource`] passing on only the speech of `inner`.
 pub struct SpeechGate<'a> {
     inner: &'a mut dyn AudioSource,
     detector: Box<earshot::Detector>,
     options: VadOptions,
+    /// The options' durations in samples.
+    pad: usize,
+    min_silence: usize,
+    min_speech: usize,
     map: Arc<Mutex<SpeechMap>>,
     /// Samples read but not yet scored (less than a frame).
     unscored: Vec<f32>,
@@ -160,6 +165,9 @@ impl<'a> SpeechGate<'a> {
             inner,
             detector: earshot::Detector::default_boxed(),
             options,
+            pad: samples(options.pad),
+            min_silence: samples(options.min_silence),
+            min_speech: samples(options.min_speech),
             map: Arc::default(),
             unscored: Vec::new(),
             held: VecDeque::new(),
@@ -174,10 +182,6 @@ impl<'a> SpeechGate<'a> {
     /// The map from joined to media time; it grows as the gate is read.
     pub fn map(&self) -> Arc<Mutex<SpeechMap>> {
         self.map.clone()
-    }
-
-    fn samples(&self, seconds: f64) -> usize {
-        (seconds * SAMPLE_RATE as f64).round() as usize
     }
 
     /// Passes on the held samples up to media index `to`, starting no earlier than `from`
@@ -222,11 +226,7 @@ impl<'a> SpeechGate<'a> {
         };
         self.held.extend(frame.iter().copied());
         self.pos = f1;
-        let (pad, min_silence, min_speech) = (
-            self.samples(self.options.pad),
-            self.samples(self.options.min_silence),
-            self.samples(self.options.min_speech),
-        );
+        let (pad, min_silence, min_speech) = (self.pad, self.min_silence, self.min_speech);
         let voiced = score >= self.options.threshold;
         match &mut self.state {
             State::Silence => {
@@ -270,8 +270,8 @@ impl<'a> SpeechGate<'a> {
         }
         if let State::Speech { start, quiet_since, confirmed } = self.state {
             let voice_end = quiet_since.unwrap_or(self.pos);
-            if confirmed || voice_end - start >= self.samples(self.options.min_speech) {
-                let pad = self.samples(self.options.pad);
+            if confirmed || voice_end - start >= self.min_speech {
+                let pad = self.pad;
                 self.pass(start.saturating_sub(pad), voice_end + pad, out);
             }
         }

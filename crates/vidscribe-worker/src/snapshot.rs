@@ -60,14 +60,14 @@ pub(crate) async fn run(store: DynStore, storage: DynStorage, mut stop: watch::R
                             last_write.remove(&batch_id);
                             remove(&storage, batch_id).await;
                         }
-                        ref data if changes_the_document(data) => {
+                        ref data if rewrites_the_document(data) => {
                             dirty.insert(e.batch_id());
                         }
                         _ => {}
                     }
                     // Take everything already waiting, so one write covers a burst.
                     while let Ok(e) = events.try_recv() {
-                        if !matches!(e.data, EventData::Deleted { .. }) && changes_the_document(&e.data) {
+                        if rewrites_the_document(&e.data) {
                             dirty.insert(e.batch_id());
                         }
                     }
@@ -89,10 +89,11 @@ pub(crate) async fn run(store: DynStore, storage: DynStorage, mut stop: watch::R
     }
 }
 
-/// A live transcript's segments are not part of the batch object: they cost no rewrite (and
+/// Whether an event makes the batch's document stale. A deletion removes it instead, and a
+/// live transcript's segments are not part of the batch object: they cost no rewrite (and
 /// would push the rewrite after a job's last transition back by a gap).
-fn changes_the_document(data: &EventData) -> bool {
-    !matches!(data, EventData::Segments(_))
+fn rewrites_the_document(data: &EventData) -> bool {
+    !matches!(data, EventData::Deleted { .. } | EventData::Segments(_))
 }
 
 async fn write_one(store: &DynStore, storage: &DynStorage, id: BatchId) {

@@ -96,7 +96,7 @@ fn partial_requested(query: Option<&str>) -> ApiResult<bool> {
     let value = query
         .unwrap_or("")
         .split('&')
-        .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
+        .map(|pair| pair.split_once('=').unwrap_or((pair, "")))
         .find(|(k, _)| *k == "partial")
         .map(|(_, v)| v);
     match value {
