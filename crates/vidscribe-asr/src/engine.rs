@@ -11,6 +11,7 @@
 use std::io::Write;
 
 use ct2rs::sys::{ComputeType, Config, Device, StorageView, Whisper, WhisperOptions};
+use serde::{Deserialize, Serialize};
 use tracing::{debug, debug_span};
 use vidscribe_core::{Segment, Transcript, Word};
 
@@ -26,6 +27,8 @@ const FRAMES_PER_TIMESTAMP: usize = 2;
 const FRAME_SECONDS: f64 = HOP as f64 / SAMPLE_RATE as f64;
 /// The decoder's context: prompt plus output may not exceed it.
 const MAX_LENGTH: usize = 448;
+/// The most previous tokens a prompt holds: half the context, less `<|startofprev|>`.
+const PROMPT_TOKENS: usize = MAX_LENGTH / 2 - 1;
 
 /// How a transcription is decoded. The defaults are the reference implementation's.
 #[derive(Debug, Clone)]
@@ -115,6 +118,31 @@ pub struct WindowReport {
     pub expected_seconds: f64,
 }
 
+impl WindowReport {
+    /// The window's length in seconds.
+    pub fn seconds(&self) -> f64 {
+        self.frames as f64 * FRAME_SECONDS
+    }
+}
+
+/// The decoding loop's state between two windows: all a new process needs to carry on from
+/// there exactly as the loop would have (same features, same prompt, same language).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoopState {
+    /// The next window's first feature frame (100 a second) in the stream the engine reads.
+    pub seek: usize,
+    /// The tokens that condition the next window: the tail of the text so far (empty after
+    /// a prompt reset).
+    pub prompt: Vec<usize>,
+    /// The loudest log-mel energy so far, the features' normalisation reference (`None`
+    /// before any window was heard).
+    pub loudest: Option<f32>,
+    pub language: Option<String>,
+    pub language_probability: Option<f32>,
+    /// Where the last segment ends, in stream seconds: the next one may not start before.
+    pub last_end: f64,
+}
+
 /// One segment of a window: times in seconds from the window start (`end` is `None` when the
 /// window had no closing timestamp: it lasts to the window's end).
 struct Piece<'t> {
@@ -161,7 +189,9 @@ impl WhisperEngine {
     /// holding no more of it than one window's look-ahead (see [`crate::stream`]).
     /// `expected_seconds` is the duration the media states (0 when unknown): progress is
     /// measured against it until the real end is known. `on_window` gets each decoded
-    /// window's report and the segments it added (final: later windows never change them).
+    /// window's report, the segments it added (final: later windows never change them) and
+    /// the loop's state after it. Given `resume` (such a state), the loop carries on from
+    /// there: the audio before it is read past, not decoded.
     /// `cancelled` is asked before each window and, inside one, between the model's passes
     /// over it (after the encoder, before each decoding attempt of the temperature fallback,
     /// before the word alignment): a cancel waits for at most the one CTranslate2 call in
@@ -172,7 +202,8 @@ impl WhisperEngine {
         source: &mut dyn AudioSource,
         expected_seconds: f64,
         options: &DecodeOptions,
-        on_window: &mut dyn FnMut(&WindowReport, &[Segment]),
+        resume: Option<&LoopState>,
+        on_window: &mut dyn FnMut(&WindowReport, &[Segment], &LoopState),
         cancelled: &dyn Fn() -> bool,
     ) -> Result<Transcript, Stop> {
         let mut language = self.language_for(options.language.as_deref())?;
@@ -186,6 +217,17 @@ impl WhisperEngine {
         let mut seek = 0usize;
         // The loudest log-mel energy so far: the normalisation's reference (see mel.rs).
         let mut loudest = f32::NEG_INFINITY;
+        let mut last_end = 0.0;
+        if let Some(state) = resume {
+            seek = state.seek;
+            all_tokens.clone_from(&state.prompt);
+            loudest = state.loudest.unwrap_or(f32::NEG_INFINITY);
+            language = language.or_else(|| state.language.clone());
+            language_probability = state.language_probability;
+            last_end = state.last_end;
+            audio.skip_to((seek * HOP).saturating_sub(N_FFT / 2))?;
+            debug!(seconds = seek as f64 * FRAME_SECONDS, "resumed");
+        }
         loop {
             if cancelled() {
                 return Err(Stop::Cancelled);
@@ -259,9 +301,9 @@ impl WhisperEngine {
                         if text.trim().is_empty() || piece.start == end {
                             continue;
                         }
-                        let prev_end = segments.last().map_or(0.0, |s| s.end);
-                        let start = (time_offset + piece.start).max(prev_end).min(duration_cap);
+                        let start = (time_offset + piece.start).max(last_end).min(duration_cap);
                         let end = (time_offset + end).min(duration_cap).max(start);
+                        last_end = end;
                         segments.push(Segment {
                             id: segments.len(),
                             start,
@@ -324,7 +366,16 @@ impl WhisperEngine {
                 done_seconds: done,
                 expected_seconds: expected_seconds.max(done),
             };
-            on_window(&report, &segments[window_first..]);
+            let previous = &all_tokens[prompt_reset_since..];
+            let state = LoopState {
+                seek,
+                prompt: previous[previous.len().saturating_sub(PROMPT_TOKENS)..].to_vec(),
+                loudest: loudest.is_finite().then_some(loudest),
+                language: language.clone(),
+                language_probability,
+                last_end,
+            };
+            on_window(&report, &segments[window_first..], &state);
         }
 
         let duration = audio.total().unwrap_or(0) as f64 / SAMPLE_RATE as f64;
@@ -458,8 +509,7 @@ impl WhisperEngine {
         let mut ids = Vec::new();
         if !previous.is_empty() {
             ids.push(self.vocab.sot_prev);
-            let keep = MAX_LENGTH / 2 - 1;
-            ids.extend_from_slice(&previous[previous.len().saturating_sub(keep)..]);
+            ids.extend_from_slice(&previous[previous.len().saturating_sub(PROMPT_TOKENS)..]);
         }
         ids.extend_from_slice(sot_sequence);
         ids.into_iter().map(|id| self.vocab.token(id).to_string()).collect()

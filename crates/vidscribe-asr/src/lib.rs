@@ -6,13 +6,14 @@ pub mod engine;
 pub mod error;
 pub mod mel;
 pub mod models;
+mod resume;
 pub mod stream;
 pub mod transcriber;
 pub mod vad;
 mod vocab;
 mod words;
 
-pub use engine::{DecodeOptions, WhisperEngine, WindowReport, UNKNOWN_LANGUAGE};
+pub use engine::{DecodeOptions, LoopState, WhisperEngine, WindowReport, UNKNOWN_LANGUAGE};
 pub use error::AsrError;
 pub use models::{default_cache_dir, ensure_model, known_models, list, pull, KnownModel, ModelDir, ModelStatus};
 pub use stream::AudioSource;

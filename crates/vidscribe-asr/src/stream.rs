@@ -59,6 +59,20 @@ impl<'a> Lookahead<'a> {
         &self.buf[from..to.max(from)]
     }
 
+    /// Reads past the stream up to index `index` (or its end), keeping none of it: the
+    /// samples are pulled and dropped chunk by chunk, so memory stays bounded however far.
+    pub(crate) fn skip_to(&mut self, index: usize) -> Result<(), AsrError> {
+        while !self.ended && self.start + self.buf.len() < index {
+            self.discard_before(index);
+            match self.source.next_chunk()? {
+                Some(chunk) => self.buf.extend_from_slice(&chunk),
+                None => self.ended = true,
+            }
+        }
+        self.discard_before(index);
+        Ok(())
+    }
+
     /// Stream index of the first sample held.
     pub(crate) fn start(&self) -> usize {
         self.start
@@ -132,6 +146,22 @@ mod tests {
             assert_eq!(l.total(), Some(1_000_000));
         }
         assert!(peak <= 10_000 + 3_000, "peak {peak}");
+        assert_eq!(source.pulled, 1_000_000);
+    }
+
+    #[test]
+    fn skipping_reads_past_the_stream_without_holding_it() {
+        let mut source = Counting { next: 0, total: 1_000_000, chunk: 3_000, pulled: 0 };
+        {
+            let mut l = Lookahead::new(&mut source);
+            l.skip_to(700_001).unwrap();
+            assert!(l.held() < 3_000, "held {}", l.held());
+            assert_eq!(l.start(), 700_001);
+            l.fill_to(700_010).unwrap();
+            assert_eq!(l.slice(700_001, 700_003), &[700_001.0, 700_002.0]);
+            l.skip_to(2_000_000).unwrap();
+            assert_eq!(l.total(), Some(1_000_000));
+        }
         assert_eq!(source.pulled, 1_000_000);
     }
 

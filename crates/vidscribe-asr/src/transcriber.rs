@@ -13,13 +13,14 @@ use std::time::Instant;
 
 use tracing::{info, info_span, warn};
 use vidscribe_core::{
-    CancelFlag, JobStage, ProgressFn, Segment, SegmentsFn, TranscribeError, TranscribeRequest, Transcriber, Transcript,
-    Word,
+    CancelFlag, Checkpoint, JobStage, ProgressFn, Segment, SegmentsFn, TranscribeError, TranscribeRequest, Transcriber,
+    Transcript, Word,
 };
 
-use crate::engine::{DecodeOptions, Stop, WhisperEngine, WindowReport};
+use crate::engine::{DecodeOptions, LoopState, Stop, WhisperEngine, WindowReport};
 use crate::error::AsrError;
 use crate::models::{ensure_model, ModelDir};
+use crate::resume::ResumeState;
 use crate::stream::AudioSource;
 use crate::vad::{SpeechGate, SpeechMap, VadOptions};
 
@@ -132,16 +133,17 @@ impl WhisperTranscriber {
         model: &str,
         options: &DecodeOptions,
         threads: usize,
-        on_window: &mut dyn FnMut(&WindowReport, &[Segment]),
+        resume: Option<&LoopState>,
+        on_window: &mut dyn FnMut(&WindowReport, &[Segment], &LoopState),
         cancel: &CancelFlag,
     ) -> Result<Transcript, TranscribeError> {
         let engine = self.engine(model, threads)?;
-        engine.transcribe(source, expected_seconds, options, on_window, &|| cancel.is_cancelled()).map_err(|stop| {
-            match stop {
+        engine.transcribe(source, expected_seconds, options, resume, on_window, &|| cancel.is_cancelled()).map_err(
+            |stop| match stop {
                 Stop::Cancelled => TranscribeError::Cancelled,
                 Stop::Failed(e) => e.into(),
-            }
-        })
+            },
+        )
     }
 }
 
@@ -234,16 +236,38 @@ impl Transcriber for WhisperTranscriber {
             Some(m) => lock(m).media_time(joined),
             None => joined,
         };
-        // Every segment as handed over, in media time: with the gate, the final transcript's.
-        let mut handed: Vec<Segment> = Vec::new();
+        // An earlier attempt's work is used only if it was made the same way; anything else
+        // (another model, VAD switched, an older format) starts again from zero.
+        let resumed = request.resume.as_ref().and_then(|r| {
+            let state = ResumeState::read(&r.state, &request.model, request.vad);
+            if state.is_none() {
+                warn!("the earlier attempt's checkpoint does not fit this one: starting from the beginning");
+            }
+            state.map(|s| (s, r.segments.clone()))
+        });
+        let resumed_from = resumed.as_ref().map(|(s, _)| s.media_seconds);
+        if let Some(from) = resumed_from {
+            info!(resumed_from_secs = from, "resuming where the earlier attempt stopped");
+        }
+        let (resume, mut handed): (Option<LoopState>, Vec<Segment>) = match resumed {
+            Some((s, segments)) => (Some(s.engine), segments),
+            None => (None, Vec::new()),
+        };
+        // Every segment as handed over (the resumed ones first), in media time: the final
+        // transcript's, since the engine's segments are final when handed over.
+        let mut decoded_secs = 0.0;
         let mut transcript = self.transcribe_stream(
             source,
             expected,
             &request.model,
             &options,
             request.threads,
-            &mut |w, new| {
+            resume.as_ref(),
+            &mut |w, new, state| {
                 let done = media_time(w.done_seconds);
+                if w.decoded {
+                    decoded_secs += w.seconds();
+                }
                 if !new.is_empty() {
                     let first = handed.len();
                     match &map {
@@ -254,7 +278,8 @@ impl Transcriber for WhisperTranscriber {
                     for (i, s) in handed[first..].iter_mut().enumerate() {
                         s.id = first + i;
                     }
-                    live(&handed[first..], done);
+                    let state = ResumeState::new(&request.model, request.vad, done, state.clone());
+                    live(&handed[first..], &Checkpoint { done_seconds: done, state: Some(state.write()) });
                 }
                 let fraction = if expected > 0.0 { (done / expected).min(1.0) } else { 1.0 };
                 progress(JobStage::Transcribing, fraction)
@@ -262,11 +287,9 @@ impl Transcriber for WhisperTranscriber {
             cancel,
         )?;
         drop(gate);
+        transcript.segments = handed;
         if let Some(map) = &map {
             let map = lock(map);
-            // The engine's segments are final when handed over, so these are all of them,
-            // already mapped.
-            transcript.segments = handed;
             transcript.speech_seconds = Some(map.speech_seconds());
             transcript.duration = map.media_seconds();
             info!(
@@ -282,7 +305,17 @@ impl Transcriber for WhisperTranscriber {
         }
         let audio_secs = transcript.duration;
         let secs = started.elapsed().as_secs_f64();
-        info!(audio_secs, secs, rtf = secs / audio_secs.max(1e-9), segments = transcript.segments.len(), "transcribed");
+        // decoded_secs: the audio the model ran on in this attempt (after a resume, only
+        // what was left; with VAD, only speech).
+        info!(
+            audio_secs,
+            decoded_secs,
+            resumed_from_secs = resumed_from.unwrap_or(0.0),
+            secs,
+            rtf = secs / audio_secs.max(1e-9),
+            segments = transcript.segments.len(),
+            "transcribed"
+        );
         Ok(transcript)
     }
 }

@@ -23,6 +23,8 @@ pub use ids::{BatchId, JobId, SessionId};
 pub use model::{Attempt, Batch, BatchSettings, BatchSummary, Job, OutputFormat};
 pub use progress::BatchProgress;
 pub use status::{BatchStatus, JobStage, JobStatus};
-pub use transcribe::{CancelFlag, ProgressFn, SegmentsFn, TranscribeError, TranscribeRequest, Transcriber};
+pub use transcribe::{
+    CancelFlag, Checkpoint, ProgressFn, Resume, SegmentsFn, TranscribeError, TranscribeRequest, Transcriber,
+};
 pub use transcript::{Segment, Transcript, Word};
 pub use transition::{BatchTransition, JobTransition};

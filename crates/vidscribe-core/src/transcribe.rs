@@ -25,14 +25,36 @@ pub struct TranscribeRequest {
     pub threads: usize,
     /// Voice activity detection: only the stretches with speech reach the model.
     pub vad: bool,
+    /// An earlier attempt's committed work to continue from, instead of starting at zero.
+    pub resume: Option<Resume>,
+}
+
+/// Where a transcription has got to: what a later attempt needs to carry on from there.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Checkpoint {
+    /// Media seconds decoding has reached; the segments handed over so far are all before it.
+    pub done_seconds: f64,
+    /// The engine's own state at that point, in its own format (only the engine that wrote it
+    /// reads it back). `None`: this engine cannot resume.
+    pub state: Option<String>,
+}
+
+/// An earlier attempt's committed work: its segments, in order, and the engine state
+/// ([`Checkpoint::state`]) written with the last of them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resume {
+    pub segments: Vec<Segment>,
+    pub state: String,
 }
 
 /// Progress callback: the current stage and the fraction done (audio seconds done / duration, 0..=1).
 pub type ProgressFn<'a> = dyn Fn(JobStage, f64) + Send + Sync + 'a;
 
-/// Live transcript callback: the segments a decoded window added (media time, in order) and
-/// the media seconds decoding has reached.
-pub type SegmentsFn<'a> = dyn Fn(&[Segment], f64) + Send + Sync + 'a;
+/// Live transcript callback: the segments a decoded window added (media time, in order, their
+/// ids counting on from the segments before them) and the checkpoint just after them. A
+/// resumed transcription's first call continues after [`Resume::segments`], or, when the
+/// engine could not use them, starts again at id 0.
+pub type SegmentsFn<'a> = dyn Fn(&[Segment], &Checkpoint) + Send + Sync + 'a;
 
 /// Set when the job is cancelled; the transcriber checks it between windows and stops.
 #[derive(Debug, Clone, Default)]
@@ -104,7 +126,7 @@ pub trait Transcriber: Send + Sync + 'static {
         cancel: &CancelFlag,
     ) -> Result<Transcript, TranscribeError> {
         let t = self.transcribe(request, progress, cancel)?;
-        segments(&t.segments, t.duration);
+        segments(&t.segments, &Checkpoint { done_seconds: t.duration, state: None });
         Ok(t)
     }
 }

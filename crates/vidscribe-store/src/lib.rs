@@ -21,12 +21,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::sync::broadcast;
-use vidscribe_core::{Batch, BatchId, BatchSettings, BatchSummary, Event, Job, JobId, JobStage, Segment};
+use vidscribe_core::{Batch, BatchId, BatchSettings, BatchSummary, Checkpoint, Event, Job, JobId, JobStage, Segment};
 
 pub use error::{Result, StoreError};
 pub use hub::EventHub;
 pub use sql::SqlStore;
-pub use types::{Claim, DeletedBatch, Failure, Heartbeat, NewJob, WorkerInfo};
+pub use types::{Claim, DeletedBatch, Failure, Heartbeat, LiveTranscript, NewJob, WorkerInfo};
 
 /// The storage backend behind the engine, API and CLI.
 #[async_trait]
@@ -81,14 +81,15 @@ pub trait Store: Send + Sync + 'static {
         progress: Option<f64>,
     ) -> Result<Heartbeat>;
 
-    /// Commits segments `first..` of the claimed job's live transcript and the media time
-    /// decoding reached, with their `segments` event. Fenced like a heartbeat: `false` (and
-    /// nothing written) when the job is no longer ours.
-    async fn add_segments(&self, claim: &Claim, first: usize, segments: &[Segment], done_seconds: f64) -> Result<bool>;
+    /// Commits segments `first..` of the claimed job's live transcript (replacing any from
+    /// `first` on) and the checkpoint after them, durably, with their `segments` event.
+    /// Fenced like a heartbeat: `false` (and nothing written) when the job is no longer ours.
+    async fn add_segments(&self, claim: &Claim, first: usize, segments: &[Segment], at: &Checkpoint) -> Result<bool>;
 
-    /// A job's live transcript: the segments committed so far (by its current attempt) and
-    /// the media time its decoding reached.
-    async fn segments(&self, batch_id: BatchId, job_id: JobId) -> Result<(Vec<Segment>, Option<f64>)>;
+    /// A job's live transcript: the segments committed so far and the checkpoint after them.
+    /// They outlive the attempt that wrote them (the next one resumes from there) until the
+    /// job is retried.
+    async fn segments(&self, batch_id: BatchId, job_id: JobId) -> Result<LiveTranscript>;
 
     /// `processing → completed`. Fails with `lease_lost` if the job is no longer ours.
     async fn complete(&self, claim: &Claim, media_duration: Option<f64>) -> Result<Job> {

@@ -21,13 +21,13 @@ use async_trait::async_trait;
 use sqlx::pool::PoolConnection;
 use sqlx::Transaction;
 use tokio::sync::broadcast;
-use vidscribe_core::{Batch, BatchId, BatchSettings, BatchSummary, Event, Job, JobId, JobStage, Segment};
+use vidscribe_core::{Batch, BatchId, BatchSettings, BatchSummary, Checkpoint, Event, Job, JobId, JobStage, Segment};
 
 pub use self::dialect::Dialect;
 use self::query::{Arg, Cells, Conn, WriteTx};
 use crate::error::{Result, StoreError};
 use crate::hub::EventHub;
-use crate::types::{Claim, DeletedBatch, Failure, Heartbeat, NewJob, WorkerInfo};
+use crate::types::{Claim, DeletedBatch, Failure, Heartbeat, LiveTranscript, NewJob, WorkerInfo};
 use crate::Store;
 
 /// What a database brings to the one implementation.
@@ -138,8 +138,8 @@ store_impl! {
     delete_batch(batch_id: BatchId) -> DeletedBatch;
     claim(worker: &str, lease: Duration) -> Option<Claim>;
     heartbeat(claim: &Claim, lease: Duration, stage: Option<JobStage>, progress: Option<f64>) -> Heartbeat;
-    add_segments(claim: &Claim, first: usize, segments: &[Segment], done_seconds: f64) -> bool;
-    segments(batch_id: BatchId, job_id: JobId) -> (Vec<Segment>, Option<f64>);
+    add_segments(claim: &Claim, first: usize, segments: &[Segment], at: &Checkpoint) -> bool;
+    segments(batch_id: BatchId, job_id: JobId) -> LiveTranscript;
     complete_with_warning(claim: &Claim, media_duration: Option<f64>, warning: Option<&str>) -> Job;
     fail(claim: &Claim, failure: Failure) -> Job;
     finish_cancelled(claim: &Claim) -> Job;

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use vidscribe_core::{BatchId, BatchSettings, Job, JobId, SessionId};
+use vidscribe_core::{BatchId, BatchSettings, Job, JobId, Resume, Segment, SessionId};
 
 /// A job to add to a pending batch (the upload is already on disk).
 #[derive(Debug, Clone)]
@@ -68,4 +68,23 @@ pub struct WorkerInfo {
     pub heartbeat_at: DateTime<Utc>,
     /// Jobs it is processing right now.
     pub running_jobs: Vec<JobId>,
+}
+
+/// A job's live transcript as committed: by the running attempt, or left by an earlier one
+/// for the next to resume from.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LiveTranscript {
+    pub segments: Vec<Segment>,
+    /// The media time decoding had reached (`None` before the first commit).
+    pub done_seconds: Option<f64>,
+    /// The engine's checkpoint written with the last segments ([`vidscribe_core::Checkpoint::state`]).
+    pub resume_state: Option<String>,
+}
+
+impl LiveTranscript {
+    /// What a new attempt can carry on from, if the engine left a checkpoint.
+    pub fn into_resume(self) -> Option<Resume> {
+        let state = self.resume_state?;
+        Some(Resume { segments: self.segments, state })
+    }
 }

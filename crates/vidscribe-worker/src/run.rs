@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tracing::{info, info_span, warn, Instrument};
 use vidscribe_core::{
-    CancelFlag, FailureCode, JobStage, Segment, TranscribeError, TranscribeRequest, Transcriber, Transcript,
+    CancelFlag, Checkpoint, FailureCode, JobStage, Resume, Segment, TranscribeError, TranscribeRequest, Transcriber,
+    Transcript,
 };
 use vidscribe_formats::{rendered_outputs, Metadata, METADATA_FILE_NAME};
 use vidscribe_storage::{DynStorage, StorageError};
@@ -47,17 +48,31 @@ struct Shared {
     live: Mutex<Live>,
 }
 
-/// The live transcript: what the engine handed over, and how much of it the store has.
+/// The live transcript: what the engine handed over (an earlier attempt's first, when this
+/// one resumes), the checkpoint after it, and how much of it the store has.
 #[derive(Default)]
 struct Live {
     segments: Vec<Segment>,
-    done_seconds: f64,
+    at: Checkpoint,
     committed: usize,
 }
 
-/// Committed segments are written at most this often (and once more before the outputs), so
-/// a long file costs a few small writes a minute.
-const LIVE_COMMIT_GAP: Duration = Duration::from_secs(2);
+impl Live {
+    fn resuming(resume: Option<&Resume>) -> Live {
+        let segments = resume.map(|r| r.segments.clone()).unwrap_or_default();
+        Live { committed: segments.len(), segments, at: Checkpoint::default() }
+    }
+
+    /// Takes a window's segments. Their ids say where they go: after the resumed ones, or
+    /// from 0 when the engine started again (then the resumed ones are replaced).
+    fn add(&mut self, new: &[Segment], at: &Checkpoint) {
+        let first = new.first().map_or(self.segments.len(), |s| s.id).min(self.segments.len());
+        self.segments.truncate(first);
+        self.committed = self.committed.min(first);
+        self.segments.extend_from_slice(new);
+        self.at = at.clone();
+    }
+}
 
 impl Shared {
     fn stop(&self, reason: StopReason) {
@@ -98,6 +113,15 @@ async fn run_claim_inner(ctx: &RunContext, claim: Claim) {
         cancel: CancelFlag::new(),
         live: Mutex::default(),
     });
+    // An earlier attempt's committed windows (lease expired, process restarted): go on from there.
+    let resume = match ctx.store.segments(claim.batch_id, claim.job_id).await {
+        Ok(live) => live.into_resume(),
+        Err(e) => {
+            warn!(error = %e, "could not read the earlier attempt's checkpoint; starting from the beginning");
+            None
+        }
+    };
+    *shared.live.lock().unwrap_or_else(PoisonError::into_inner) = Live::resuming(resume.as_ref());
 
     // Held until the transcriber is done: a remote storage's temporary copy lives as long.
     let input = match ctx.storage.local_file(&claim.job.file_path).await {
@@ -117,6 +141,7 @@ async fn run_claim_inner(ctx: &RunContext, claim: Claim) {
         word_timestamps: true,
         threads: ctx.config.threads_per_job(),
         vad: claim.settings.vad,
+        resume,
     };
 
     // Stopped by a signal and awaited, never aborted: aborting mid-write would drop a
@@ -143,10 +168,8 @@ async fn run_claim_inner(ctx: &RunContext, claim: Claim) {
             let overall = vidscribe_core::progress::job_fraction(stage, fraction);
             shared_t.fraction_bits.fetch_max(overall.to_bits(), Ordering::Relaxed);
         };
-        let live = |segments: &[Segment], done_seconds: f64| {
-            let mut l = shared_t.live.lock().unwrap_or_else(PoisonError::into_inner);
-            l.segments.extend_from_slice(segments);
-            l.done_seconds = done_seconds;
+        let live = |segments: &[Segment], at: &Checkpoint| {
+            shared_t.live.lock().unwrap_or_else(PoisonError::into_inner).add(segments, at);
         };
         transcriber.transcribe_live(&request, &progress, &live, &shared_t.cancel)
     })
@@ -279,8 +302,7 @@ async fn heartbeat_loop(
     mut stop: watch::Receiver<bool>,
     mut done: watch::Receiver<bool>,
 ) {
-    let mut last_commit = Instant::now();
-    let mut tick = tokio::time::interval(config.heartbeat_interval.max(std::time::Duration::from_millis(100)));
+    let mut tick = tokio::time::interval(config.heartbeat_interval.max(Duration::from_millis(100)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
     loop {
@@ -296,13 +318,14 @@ async fn heartbeat_loop(
         }
         let fraction = f64::from_bits(shared.fraction_bits.load(Ordering::Relaxed));
         match store.heartbeat(&claim, config.lease, Some(shared.stage()), Some(fraction)).await {
-            Ok(Heartbeat::Continue) if last_commit.elapsed() >= LIVE_COMMIT_GAP => {
+            // New windows are committed with the heartbeat that follows them (and once more
+            // before the outputs): a crash loses at most one heartbeat's worth of finished
+            // windows, and a job writes at most once a window (nothing new comes between).
+            Ok(Heartbeat::Continue) => {
                 if !commit_live(&store, &claim, &shared).await {
                     return;
                 }
-                last_commit = Instant::now();
             }
-            Ok(Heartbeat::Continue) => {}
             Ok(Heartbeat::CancelRequested) => {
                 shared.stop(StopReason::User);
             }
@@ -318,14 +341,14 @@ async fn heartbeat_loop(
 /// Writes the live segments the store does not have yet. `false` when the lease is lost
 /// (the job is stopped then); a failed write is only logged: the next one catches up.
 async fn commit_live(store: &DynStore, claim: &Claim, shared: &Shared) -> bool {
-    let (first, segments, done) = {
+    let (first, segments, at) = {
         let l = shared.live.lock().unwrap_or_else(PoisonError::into_inner);
-        (l.committed, l.segments[l.committed..].to_vec(), l.done_seconds)
+        (l.committed, l.segments[l.committed..].to_vec(), l.at.clone())
     };
     if segments.is_empty() {
         return true;
     }
-    match store.add_segments(claim, first, &segments, done).await {
+    match store.add_segments(claim, first, &segments, &at).await {
         Ok(true) => {
             shared.live.lock().unwrap_or_else(PoisonError::into_inner).committed = first + segments.len();
             true
@@ -338,5 +361,42 @@ async fn commit_live(store: &DynStore, claim: &Claim, shared: &Shared) -> bool {
             warn!(error = %e, "could not commit the live transcript");
             true
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seg(id: usize) -> Segment {
+        Segment {
+            id,
+            start: id as f64,
+            end: id as f64 + 0.5,
+            text: format!(" s{id}"),
+            words: None,
+            avg_logprob: 0.0,
+            no_speech_prob: 0.0,
+            compression_ratio: 1.0,
+            temperature: 0.0,
+        }
+    }
+
+    fn at(done_seconds: f64) -> Checkpoint {
+        Checkpoint { done_seconds, state: Some("s".into()) }
+    }
+
+    #[test]
+    fn a_resumed_live_transcript_continues_or_starts_again_as_the_ids_say() {
+        let resume = Resume { segments: vec![seg(0), seg(1)], state: "s".into() };
+        let mut live = Live::resuming(Some(&resume));
+        assert_eq!(live.committed, 2, "what the earlier attempt committed is not written again");
+        live.add(&[seg(2), seg(3)], &at(4.0));
+        assert_eq!((live.segments.len(), live.committed, live.at.done_seconds), (4, 2, 4.0));
+
+        // The engine could not use the checkpoint and starts again at id 0.
+        let mut live = Live::resuming(Some(&resume));
+        live.add(&[seg(0)], &at(1.0));
+        assert_eq!((live.segments.len(), live.committed), (1, 0), "the old segments are replaced from 0");
     }
 }

@@ -51,7 +51,7 @@ fn engine_run(
     let mut decoder = AudioDecoder::open(media).expect("fixture opens");
     let expected = decoder.duration();
     let mut windows = Vec::new();
-    let result = engine.transcribe(&mut decoder, expected, options, &mut |w, _| windows.push(*w), cancelled);
+    let result = engine.transcribe(&mut decoder, expected, options, None, &mut |w, _, _| windows.push(*w), cancelled);
     (result, windows)
 }
 

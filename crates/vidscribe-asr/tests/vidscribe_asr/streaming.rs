@@ -1,7 +1,7 @@
 //! The engine reads the media as a stream: each sample decoded once, front to back, windows
 //! moving strictly forward, and no more windows than the reference seeking needs.
 
-use vidscribe_asr::{AsrError, AudioSource, DecodeOptions, WindowReport};
+use vidscribe_asr::{AsrError, AudioSource, DecodeOptions, LoopState, WindowReport};
 use vidscribe_core::CancelFlag;
 use vidscribe_formats::wer::wer;
 use vidscribe_media::AudioDecoder;
@@ -36,18 +36,23 @@ fn a_long_file_is_read_once_in_windows_that_only_move_forward() {
     let mut source = Counting { inner: decoder, samples: 0, chunks: 0 };
     let mut windows: Vec<WindowReport> = Vec::new();
     let mut live: Vec<vidscribe_core::Segment> = Vec::new();
+    // The loop's state after each window, and how many segments were out by then.
+    let mut states: Vec<(LoopState, usize)> = Vec::new();
+    // As every job decodes: with word timings.
+    let options = DecodeOptions { language: Some("en".into()), word_timestamps: true, ..DecodeOptions::default() };
     let _cpu = cpu();
     let transcript = transcriber()
         .transcribe_stream(
             &mut source,
             expected,
             "tiny.en",
-            // As every job decodes: with word timings.
-            &DecodeOptions { language: Some("en".into()), word_timestamps: true, ..DecodeOptions::default() },
+            &options,
             THREADS,
-            &mut |w, new| {
+            None,
+            &mut |w, new, state| {
                 windows.push(*w);
                 live.extend_from_slice(new);
+                states.push((state.clone(), live.len()));
             },
             &CancelFlag::new(),
         )
@@ -77,4 +82,30 @@ fn a_long_file_is_read_once_in_windows_that_only_move_forward() {
     eprintln!("long_form.wav streamed with word timings (tiny.en): WER {:.1}%", rate * 100.0);
     // Measured 5.6 % here (AMD EPYC, tiny.en, word timings on): the bound leaves little room.
     assert!(rate <= 0.07, "WER {:.1}%", rate * 100.0);
+
+    // Resumed from the state after the window that passed 70 %, in a new decoder, the loop
+    // reads past what was done and goes on exactly as the uninterrupted run did.
+    let k = windows.iter().position(|w| w.done_seconds >= 0.7 * transcript.duration).unwrap();
+    let (state, out_before) = states[k].clone();
+    let mut source = Counting { inner: AudioDecoder::open(&media).unwrap(), samples: 0, chunks: 0 };
+    let mut resumed_windows: Vec<WindowReport> = Vec::new();
+    let resumed = transcriber()
+        .transcribe_stream(
+            &mut source,
+            expected,
+            "tiny.en",
+            &options,
+            THREADS,
+            Some(&state),
+            &mut |w, _, _| resumed_windows.push(*w),
+            &CancelFlag::new(),
+        )
+        .unwrap();
+    assert_eq!(source.samples, whole, "read to the end");
+    assert_eq!(resumed_windows[..], windows[k + 1..], "the same windows after the resume point, no others");
+    let strip = |s: &[vidscribe_core::Segment]| {
+        s.iter().map(|s| (s.text.clone(), s.start, s.end, s.words.clone())).collect::<Vec<_>>()
+    };
+    assert_eq!(strip(&resumed.segments), strip(&live[out_before..]), "the same segments after the resume point");
+    assert_eq!(resumed.duration, transcript.duration);
 }

@@ -39,6 +39,7 @@ pub fn request(media: &Path, model: &str) -> TranscribeRequest {
         word_timestamps: false,
         threads: THREADS,
         vad: false,
+        resume: None,
     }
 }
 

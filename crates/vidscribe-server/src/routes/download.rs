@@ -109,7 +109,8 @@ fn partial_requested(query: Option<&str>) -> ApiResult<bool> {
 /// The segments a job has committed so far, in the format asked for. JSON says it is partial
 /// and how far decoding got; the other formats are rendered from the segments.
 async fn live_transcript(state: &AppState, job: &Job, format: OutputFormat) -> ApiResult<Response> {
-    let (segments, done) = state.store.segments(job.batch_id, job.job_id).await?;
+    let live = state.store.segments(job.batch_id, job.job_id).await?;
+    let (segments, done) = (live.segments, live.done_seconds);
     let mut resp = if format == OutputFormat::Json {
         axum::Json(serde_json::json!({
             "partial": true,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use vidscribe_core::codes::FailureCode;
 use vidscribe_core::{
-    BatchId, BatchStatus, BatchTransition, Code, EventData, Job, JobId, JobSegments, JobStage, JobStatus,
+    BatchId, BatchStatus, BatchTransition, Checkpoint, Code, EventData, Job, JobId, JobSegments, JobStage, JobStatus,
     JobTransition, Segment,
 };
 
@@ -20,7 +20,7 @@ use super::{in_tx, Backend, SqlStore};
 use crate::batch_row::BatchRow;
 use crate::error::{Result, StoreError};
 use crate::rules::{self, Finish};
-use crate::types::{Claim, Failure, Heartbeat};
+use crate::types::{Claim, Failure, Heartbeat, LiveTranscript};
 
 fn millis(d: Duration) -> f64 {
     d.as_millis() as f64
@@ -114,7 +114,7 @@ impl<B: Backend> SqlStore<B> {
                 "UPDATE jobs SET status = $2, worker = $3, attempts = attempts + 1, auto_attempts = auto_attempts + 1,
                         {lease_col} = {until}, heartbeat_at = $5, started_at = $5, completed_at = NULL, stage = $6,
                         progress = 0, error_message = NULL, error_code = NULL, cancel_requested = false,
-                        {not_before} = NULL, partial_seconds = NULL
+                        {not_before} = NULL
                  WHERE seqno = ({pick}) AND status = $1 RETURNING {JOB_COLUMNS}",
                 lease_col = B::SQL.lease(),
                 until = B::SQL.after_ms("$4"),
@@ -130,8 +130,7 @@ impl<B: Backend> SqlStore<B> {
              ON CONFLICT (job_id, attempt) DO UPDATE SET worker = excluded.worker,
                     started_at = excluded.started_at, ended_at = NULL, outcome = NULL, error_message = NULL";
             tx.run(stmt!(sql, job.job_id, job.attempts, worker, job.started_at)).await?;
-            // This attempt decodes from the start: the live transcript of an earlier one goes.
-            tx.defer(stmt!("DELETE FROM job_segments WHERE job_id = $1", job.job_id));
+            // An earlier attempt's live transcript stays: this one resumes from its checkpoint.
             let batch = account::<_, B>(&mut tx, &job, t).await?;
             tx.event(EventData::Job(Box::new(job.clone())));
             Ok(Some(Claim {
@@ -190,21 +189,32 @@ impl<B: Backend> SqlStore<B> {
         claim: &Claim,
         first: usize,
         segments: &[Segment],
-        done_seconds: f64,
+        at: &Checkpoint,
     ) -> Result<bool> {
         let rows: Vec<String> = segments
             .iter()
             .map(serde_json::to_string)
             .collect::<std::result::Result<_, _>>()
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let done_seconds = at.done_seconds;
+        // Fully durable, unlike heartbeats: after a crash the next attempt resumes from here.
         in_tx!(self, |tx| {
-            tx.relax_durability().await?;
-            let sql = "UPDATE jobs SET partial_seconds = $5
+            let sql = "UPDATE jobs SET partial_seconds = $5, resume_state = $6
                        WHERE id = $1 AND status = $2 AND worker = $3 AND attempts = $4 RETURNING id";
-            let fence = stmt!(sql, claim.job_id, JobStatus::Processing, &claim.worker, claim.attempt, done_seconds);
+            let fence = stmt!(
+                sql,
+                claim.job_id,
+                JobStatus::Processing,
+                &claim.worker,
+                claim.attempt,
+                done_seconds,
+                at.state.clone()
+            );
             if tx.optional(fence).await?.is_none() {
                 return Ok(false);
             }
+            // What an attempt that did not resume wrote past `first` is not part of this one.
+            tx.defer(stmt!("DELETE FROM job_segments WHERE job_id = $1 AND idx >= $2", claim.job_id, first));
             for (i, data) in rows.iter().enumerate() {
                 let sql = "INSERT INTO job_segments (job_id, idx, data) VALUES ($1, $2, $3)
                            ON CONFLICT (job_id, idx) DO UPDATE SET data = excluded.data";
@@ -221,17 +231,19 @@ impl<B: Backend> SqlStore<B> {
         })
     }
 
-    pub(super) async fn segments(&self, batch_id: BatchId, job_id: JobId) -> Result<(Vec<Segment>, Option<f64>)> {
+    pub(super) async fn segments(&self, batch_id: BatchId, job_id: JobId) -> Result<LiveTranscript> {
         let mut s = self.b.snapshot().await?;
-        let sql = stmt!("SELECT partial_seconds FROM jobs WHERE id = $1 AND batch_id = $2", job_id, batch_id);
-        let done = s.one(sql, || StoreError::JobNotFound(job_id.to_string())).await?.opt_real("partial_seconds")?;
+        let sql =
+            stmt!("SELECT partial_seconds, resume_state FROM jobs WHERE id = $1 AND batch_id = $2", job_id, batch_id);
+        let row = s.one(sql, || StoreError::JobNotFound(job_id.to_string())).await?;
+        let (done_seconds, resume_state) = (row.opt_real("partial_seconds")?, row.opt_text("resume_state")?);
         let sql = stmt!("SELECT data FROM job_segments WHERE job_id = $1 ORDER BY idx", job_id);
         let segments = s
             .all(sql, |r| {
                 serde_json::from_str(&r.text("data")?).map_err(|e| StoreError::Corrupt(format!("segment: {e}")))
             })
             .await?;
-        Ok((segments, done))
+        Ok(LiveTranscript { segments, done_seconds, resume_state })
     }
 
     /// Ends the claimed attempt as `f` says, fenced by worker and attempt number; when the
@@ -415,7 +427,7 @@ impl<B: Backend> SqlStore<B> {
             let sql = format!(
                 "UPDATE jobs SET status = $3, stage = NULL, progress = 0, completed_at = NULL, error_message = NULL,
                         error_code = NULL, cancel_requested = false, auto_attempts = 0, {} = NULL, {} = NULL,
-                        partial_seconds = NULL
+                        partial_seconds = NULL, resume_state = NULL
                  WHERE id = $1 AND status = $2 RETURNING {JOB_COLUMNS}",
                 B::SQL.not_before(),
                 B::SQL.lease()

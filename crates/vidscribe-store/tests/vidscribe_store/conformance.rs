@@ -5,8 +5,10 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use tokio::sync::broadcast;
-use vidscribe_core::{BatchId, BatchProgress, BatchStatus, Event, EventData, EventKind, JobId, JobStage, JobStatus};
-use vidscribe_store::{Claim, DynStore, Failure, Heartbeat, StoreError};
+use vidscribe_core::{
+    BatchId, BatchProgress, BatchStatus, Checkpoint, Event, EventData, EventKind, JobId, JobStage, JobStatus,
+};
+use vidscribe_store::{Claim, DynStore, Failure, Heartbeat, LiveTranscript, StoreError};
 
 use super::support::*;
 
@@ -59,7 +61,7 @@ conformance!(
     the_eta_mid_batch_is_media_throughput_since_the_batch_started,
     the_eta_counters_follow_every_transition,
     a_write_dropped_half_way_commits_all_or_nothing_and_the_store_goes_on,
-    a_running_jobs_segments_are_committed_in_order_and_a_new_attempt_starts_afresh,
+    a_running_jobs_segments_are_committed_in_order_and_the_next_attempt_resumes_from_them,
 );
 
 fn code(e: &StoreError) -> &'static str {
@@ -948,19 +950,27 @@ fn segment(i: usize, text: &str) -> vidscribe_core::Segment {
     }
 }
 
-async fn a_running_jobs_segments_are_committed_in_order_and_a_new_attempt_starts_afresh(b: &Backend) {
+fn at(done_seconds: f64, state: &str) -> Checkpoint {
+    Checkpoint { done_seconds, state: Some(state.to_string()) }
+}
+
+async fn a_running_jobs_segments_are_committed_in_order_and_the_next_attempt_resumes_from_them(b: &Backend) {
     let store = b.open().await;
     let (id, jobs) = started_batch(&store, 1, 1).await;
-    assert_eq!(store.segments(id, jobs[0]).await.unwrap(), (vec![], None), "nothing before the first window");
+    assert_eq!(
+        store.segments(id, jobs[0]).await.unwrap(),
+        LiveTranscript::default(),
+        "nothing before the first window"
+    );
     let mut rx = store.subscribe();
     let c = store.claim("w/1", Duration::from_millis(50)).await.unwrap().unwrap();
     let first = vec![segment(0, "Zoë — 東京"), segment(1, "two")];
-    assert!(store.add_segments(&c, 0, &first, 4.0).await.unwrap());
-    assert!(store.add_segments(&c, 2, &[segment(2, "three")], 6.5).await.unwrap());
-    let (segments, done) = store.segments(id, jobs[0]).await.unwrap();
-    assert_eq!(segments.iter().map(|s| s.text.trim()).collect::<Vec<_>>(), ["Zoë — 東京", "two", "three"]);
-    assert_eq!(segments[0], first[0], "a segment reads back as it was written");
-    assert_eq!(done, Some(6.5));
+    assert!(store.add_segments(&c, 0, &first, &at(4.0, "s1")).await.unwrap());
+    assert!(store.add_segments(&c, 2, &[segment(2, "three")], &at(6.5, "s2")).await.unwrap());
+    let live = store.segments(id, jobs[0]).await.unwrap();
+    assert_eq!(live.segments.iter().map(|s| s.text.trim()).collect::<Vec<_>>(), ["Zoë — 東京", "two", "three"]);
+    assert_eq!(live.segments[0], first[0], "a segment reads back as it was written");
+    assert_eq!((live.done_seconds, live.resume_state.as_deref()), (Some(6.5), Some("s2")));
     // Each commit is one `segments` event, after the claim's.
     let mut seen = Vec::new();
     while seen.len() < 2 {
@@ -974,17 +984,27 @@ async fn a_running_jobs_segments_are_committed_in_order_and_a_new_attempt_starts
     let logged = store.events_after(0, Some(id), 1000).await.unwrap();
     assert_eq!(logged.iter().filter(|e| e.kind() == EventKind::Segments).count(), 2, "both are in the log");
 
-    // The lease runs out; whoever claims the job next decodes it from the start.
+    // The lease runs out; whoever claims the job next finds the committed work and its
+    // checkpoint, to resume from.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(store.requeue_expired(3).await.unwrap(), 1);
-    let fresh = claim(&store, "w/2").await;
-    assert_eq!(store.segments(id, jobs[0]).await.unwrap(), (vec![], None), "a new attempt starts afresh");
-    assert!(!store.add_segments(&c, 3, &[segment(3, "stale")], 8.0).await.unwrap(), "the lost lease writes nothing");
-    assert!(store.segments(id, jobs[0]).await.unwrap().0.is_empty());
-    assert!(store.add_segments(&fresh, 0, &[segment(0, "again")], 2.0).await.unwrap());
-    store.fail(&fresh, failure(false, 3)).await.unwrap();
-    assert_eq!(store.segments(id, jobs[0]).await.unwrap().0.len(), 1, "a failed job keeps what it heard");
+    let next = claim(&store, "w/2").await;
+    let resume = store.segments(id, jobs[0]).await.unwrap().into_resume().expect("a checkpoint to resume from");
+    assert_eq!((resume.segments.len(), resume.state.as_str()), (3, "s2"));
+    assert!(
+        !store.add_segments(&c, 3, &[segment(3, "stale")], &at(8.0, "x")).await.unwrap(),
+        "the lost lease writes nothing"
+    );
+    assert_eq!(store.segments(id, jobs[0]).await.unwrap().segments.len(), 3);
+    assert!(store.add_segments(&next, 3, &[segment(3, "four")], &at(8.0, "s3")).await.unwrap());
+    assert_eq!(store.segments(id, jobs[0]).await.unwrap().segments.len(), 4, "the resumed attempt continues the list");
+    // An attempt that could not resume starts the list again: what lay past its segments goes.
+    assert!(store.add_segments(&next, 0, &[segment(0, "again")], &at(2.0, "t1")).await.unwrap());
+    let live = store.segments(id, jobs[0]).await.unwrap();
+    assert_eq!(live.segments.iter().map(|s| s.text.trim()).collect::<Vec<_>>(), ["again"]);
+    store.fail(&next, failure(false, 3)).await.unwrap();
+    assert_eq!(store.segments(id, jobs[0]).await.unwrap().segments.len(), 1, "a failed job keeps what it heard");
     store.retry_job(id, jobs[0]).await.unwrap();
-    assert_eq!(store.segments(id, jobs[0]).await.unwrap(), (vec![], None), "a retry starts afresh");
+    assert_eq!(store.segments(id, jobs[0]).await.unwrap(), LiveTranscript::default(), "a retry starts afresh");
     assert_eq!(code(&store.segments(id, JobId::new()).await.unwrap_err()), "job_not_found");
 }

@@ -9,6 +9,8 @@
 //! 4. The model cache corrupted (truncated `model.bin`).
 //! 5. The disk holding the results full: a full tmpfs (root), and writes failing with ENOSPC
 //!    through /dev/full (any user); both run every time.
+//! 6. `kill -9` at a seeded ~70 % of a 6.5-minute file, five times: the restarted server
+//!    resumes the job from its last committed window instead of from zero.
 //!
 //! The cases run one at a time (they are CPU-heavy, and timing matters to some of them); other
 //! modules' tests may still run beside them.
@@ -27,8 +29,9 @@ use vidscribe_server::testing::ApiClient;
 
 use crate::support::{
     announced_addr, assert_wer, drain, ensure_model, fixture, json_text, max_wer, reference, signal, subtitle_text,
-    vidscribe, wait_child, Captured, MODEL,
+    vidscribe, wait_child, words, Captured, MODEL,
 };
+use vidscribe_formats::wer::wer;
 
 // ---- helpers --------------------------------------------------------------------------------
 
@@ -391,11 +394,7 @@ fn sh(program: &str, args: &[&str]) -> Result<(), String> {
 async fn kill_9_at_ten_random_moments_and_every_job_still_completes_exactly_once() {
     let _one = exclusive();
     ensure_model();
-    let seed = std::env::var("VIDSCRIBE_FAULT_SEED")
-        .ok()
-        .and_then(|s| s.trim().parse::<u64>().ok())
-        .unwrap_or_else(|| SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64);
-    eprintln!("fault kill-9: seed {seed} (replay with VIDSCRIBE_FAULT_SEED={seed})");
+    let seed = fault_seed("kill-9");
     let mut rng = Rng(seed);
     let t0 = Instant::now();
 
@@ -1149,4 +1148,139 @@ async fn full_disk_mid_batch(how: Fill) {
     assert!(!log.contains("panicked"), "{}", tail(&log));
     srv.stop();
     drop(disk);
+}
+
+// ---- 6. resume mid-file after kill -9 ---------------------------------------------------------
+
+/// The seed of a randomised fault case: `VIDSCRIBE_FAULT_SEED`, else the clock (printed).
+fn fault_seed(case: &str) -> u64 {
+    let seed = std::env::var("VIDSCRIBE_FAULT_SEED")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .unwrap_or_else(|| SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64);
+    eprintln!("fault {case}: seed {seed} (replay with VIDSCRIBE_FAULT_SEED={seed})");
+    seed
+}
+
+/// `name=value` of the log line that ends `job_id`'s transcription ("transcribed"), colour
+/// codes removed.
+fn transcribed_field(log: &str, job_id: &str, name: &str) -> Option<f64> {
+    let plain = |l: &str| {
+        let mut out = String::new();
+        let mut chars = l.chars();
+        while let Some(c) = chars.next() {
+            if c == '\u{1b}' {
+                chars.by_ref().find(|&c| c == 'm');
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    };
+    log.lines().map(plain).filter(|l| l.contains(job_id) && l.contains(" transcribed ")).last().and_then(|l| {
+        let after = l.split(&format!(" {name}=")).nth(1)?;
+        after.split_whitespace().next()?.parse().ok()
+    })
+}
+
+/// A batch of one long file with `vad` on or off, started; returns the batch and job ids.
+async fn long_job(api: &ApiClient, name: &str, vad: bool) -> (String, String) {
+    let body = json!({"name": name, "max_concurrent": 1, "model": MODEL, "vad": vad});
+    let batch_id = api.create_batch(body).await;
+    let job_id = api.add_video(&batch_id, "long_form.wav", std::fs::read(fixture("long_form.wav")).unwrap()).await;
+    assert!(api.start(&batch_id).await.is_success());
+    (batch_id, job_id)
+}
+
+/// The completed job's transcript segments.
+async fn final_segments(api: &ApiClient, batch_id: &str, job_id: &str) -> Vec<Value> {
+    let r = api.get(&format!("/api/batch/{batch_id}/jobs/{job_id}/transcript.json")).await.unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body["segments"].as_array().cloned().unwrap_or_default()
+}
+
+fn joined_text(segments: &[Value]) -> String {
+    segments.iter().map(|s| s["text"].as_str().unwrap_or("")).collect::<Vec<_>>().join(" ")
+}
+
+/// Five `kill -9`s of `vidscribe serve`, each at a seeded point between 65 and 75 % of a
+/// 392 s file (as its job's progress shows it), VAD on and off in turn. After each, the server
+/// is started again on the same data directory; the job must complete having decoded at most
+/// 40 % of what an uninterrupted run decodes (the `decoded_secs` of its "transcribed" log
+/// line), with a transcript within 0.5 WER points of the uninterrupted one's and no segment
+/// twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_job_killed_at_70_percent_resumes_there_five_times_in_a_row() {
+    let _one = exclusive();
+    ensure_model();
+    let mut rng = Rng(fault_seed("resume"));
+    let data = tempfile::tempdir().unwrap();
+    let d = data.path();
+    // A short lease, so the restarted server takes the stranded job over within seconds.
+    let extra = ["--workers", "1", "--lease-secs", "3"];
+    let mut srv = Serve::start(Serve::command(d, "127.0.0.1:0", &extra)).unwrap_or_else(|e| panic!("start: {e}"));
+    let port = srv.addr.port();
+    let reference_text = reference("long_form.wav");
+
+    // The uninterrupted runs: what each resumed one is measured against.
+    let mut uninterrupted = BTreeMap::new();
+    for vad in [true, false] {
+        let api = srv.api();
+        let (batch_id, job_id) = long_job(&api, &format!("whole vad={vad}"), vad).await;
+        api.wait_for_batch(&batch_id, Duration::from_secs(600), settled).await;
+        let segments = final_segments(&api, &batch_id, &job_id).await;
+        let decoded = transcribed_field(&srv.stderr.text(), &job_id, "decoded_secs").expect("a decoded_secs log field");
+        let rate = wer(&reference_text, &joined_text(&segments));
+        eprintln!("resume: uninterrupted, vad={vad}: decoded {decoded:.1} s, WER {:.2} %", rate * 100.0);
+        uninterrupted.insert(vad, (decoded, rate, joined_text(&segments)));
+    }
+
+    for round in 0..5 {
+        let vad = round % 2 == 0;
+        let point = rng.range(65, 76) as f64 / 100.0;
+        let api = srv.api();
+        let (batch_id, job_id) = long_job(&api, &format!("kill {round}"), vad).await;
+        // The job's progress is 0.1 + 0.9 × the fraction of the media transcribed.
+        let reached = |b: &Value| {
+            settled(b) || jobs_of(b).iter().any(|j| (j["progress"].as_f64().unwrap_or(0.0) - 0.1) / 0.9 >= point)
+        };
+        let before = api.wait_for_batch(&batch_id, Duration::from_secs(600), reached).await;
+        assert!(!settled(&before), "round {round}: the job ended before the kill point: {}", describe(&before));
+        let killed_log = srv.kill9();
+        assert!(transcribed_field(&killed_log, &job_id, "decoded_secs").is_none(), "killed before it finished");
+
+        srv = Serve::start(Serve::command(d, &format!("127.0.0.1:{port}"), &extra))
+            .unwrap_or_else(|e| panic!("round {round}: restart: {e}"));
+        let api = srv.api();
+        let after = api.wait_for_batch(&batch_id, Duration::from_secs(600), settled).await;
+        assert!(all_completed(&after), "round {round}: {}", describe(&after));
+        let log = srv.stderr.text();
+        let decoded = transcribed_field(&log, &job_id, "decoded_secs")
+            .unwrap_or_else(|| panic!("round {round}: no 'transcribed' line for the job:\n{}", tail(&log)));
+        let from = transcribed_field(&log, &job_id, "resumed_from_secs").unwrap_or(0.0);
+        let (whole_decoded, whole_rate, whole_text) = &uninterrupted[&vad];
+        let segments = final_segments(&api, &batch_id, &job_id).await;
+        let rate = wer(&reference_text, &joined_text(&segments));
+        let same = words(&joined_text(&segments)) == words(whole_text);
+        eprintln!(
+            "resume: round {round}, vad={vad}: killed at {:.0} %, resumed from {from:.1} s, decoded {decoded:.1} s \
+             of {whole_decoded:.1} s again ({:.0} %), WER {:.2} % against {:.2} %, same text: {same}",
+            point * 100.0,
+            100.0 * decoded / whole_decoded,
+            rate * 100.0,
+            whole_rate * 100.0
+        );
+        assert!(from > 0.0, "round {round}: the job resumed, it did not start again:\n{}", tail(&log));
+        assert!(decoded <= 0.4 * whole_decoded, "round {round}: decoded {decoded} s again of {whole_decoded} s");
+        assert!((rate - whole_rate).abs() <= 0.005, "round {round}: WER {rate} against {whole_rate}");
+        // No segment twice: ids count up from 0, each segment starts where the one before ended
+        // or later, and none repeats the one before it.
+        for (i, pair) in segments.windows(2).enumerate() {
+            assert_eq!(pair[1]["id"].as_u64(), Some(i as u64 + 1), "round {round}: ids in order");
+            let (end, start) = (pair[0]["end"].as_f64().unwrap(), pair[1]["start"].as_f64().unwrap());
+            assert!(start >= end - 1e-6, "round {round}: a segment overlaps the one before: {pair:?}");
+            assert_ne!(pair[0]["text"], pair[1]["text"], "round {round}: a segment twice: {pair:?}");
+        }
+    }
+    srv.stop();
 }
