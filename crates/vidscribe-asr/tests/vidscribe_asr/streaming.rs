@@ -2,7 +2,7 @@
 //! moving strictly forward, and no more windows than the reference seeking needs.
 
 use vidscribe_asr::{AsrError, AudioSource, DecodeOptions, LoopState, WindowReport};
-use vidscribe_core::CancelFlag;
+use vidscribe_core::{CancelFlag, Segment, Transcript};
 use vidscribe_formats::wer::wer;
 use vidscribe_media::AudioDecoder;
 
@@ -26,6 +26,19 @@ impl AudioSource for Counting {
     }
 }
 
+/// Transcribes `source` with tiny.en, from `resume` when given, reporting each window.
+fn stream(
+    source: &mut Counting,
+    expected: f64,
+    options: &DecodeOptions,
+    resume: Option<&LoopState>,
+    on_window: &mut dyn FnMut(&WindowReport, &[Segment], &LoopState),
+) -> Transcript {
+    transcriber()
+        .transcribe_stream(source, expected, "tiny.en", options, THREADS, resume, on_window, &CancelFlag::new())
+        .unwrap()
+}
+
 #[test]
 fn a_long_file_is_read_once_in_windows_that_only_move_forward() {
     let media = fixture("long_form.wav");
@@ -35,28 +48,17 @@ fn a_long_file_is_read_once_in_windows_that_only_move_forward() {
     let expected = decoder.duration();
     let mut source = Counting { inner: decoder, samples: 0, chunks: 0 };
     let mut windows: Vec<WindowReport> = Vec::new();
-    let mut live: Vec<vidscribe_core::Segment> = Vec::new();
+    let mut live: Vec<Segment> = Vec::new();
     // The loop's state after each window, and how many segments were out by then.
     let mut states: Vec<(LoopState, usize)> = Vec::new();
     // As every job decodes: with word timings.
     let options = DecodeOptions { language: Some("en".into()), word_timestamps: true, ..DecodeOptions::default() };
     let _cpu = cpu();
-    let transcript = transcriber()
-        .transcribe_stream(
-            &mut source,
-            expected,
-            "tiny.en",
-            &options,
-            THREADS,
-            None,
-            &mut |w, new, state| {
-                windows.push(*w);
-                live.extend_from_slice(new);
-                states.push((state.clone(), live.len()));
-            },
-            &CancelFlag::new(),
-        )
-        .unwrap();
+    let transcript = stream(&mut source, expected, &options, None, &mut |w, new, state| {
+        windows.push(*w);
+        live.extend_from_slice(new);
+        states.push((state.clone(), live.len()));
+    });
 
     // Every sample was pulled from the decoder exactly once: nothing re-read, nothing skipped.
     assert_eq!(source.samples, whole, "samples pulled vs in the file");
@@ -89,23 +91,10 @@ fn a_long_file_is_read_once_in_windows_that_only_move_forward() {
     let (state, out_before) = states[k].clone();
     let mut source = Counting { inner: AudioDecoder::open(&media).unwrap(), samples: 0, chunks: 0 };
     let mut resumed_windows: Vec<WindowReport> = Vec::new();
-    let resumed = transcriber()
-        .transcribe_stream(
-            &mut source,
-            expected,
-            "tiny.en",
-            &options,
-            THREADS,
-            Some(&state),
-            &mut |w, _, _| resumed_windows.push(*w),
-            &CancelFlag::new(),
-        )
-        .unwrap();
+    let resumed = stream(&mut source, expected, &options, Some(&state), &mut |w, _, _| resumed_windows.push(*w));
     assert_eq!(source.samples, whole, "read to the end");
     assert_eq!(resumed_windows[..], windows[k + 1..], "the same windows after the resume point, no others");
-    let strip = |s: &[vidscribe_core::Segment]| {
-        s.iter().map(|s| (s.text.clone(), s.start, s.end, s.words.clone())).collect::<Vec<_>>()
-    };
+    let strip = |s: &[Segment]| s.iter().map(|s| (s.text.clone(), s.start, s.end, s.words.clone())).collect::<Vec<_>>();
     assert_eq!(strip(&resumed.segments), strip(&live[out_before..]), "the same segments after the resume point");
     assert_eq!(resumed.duration, transcript.duration);
 }
