@@ -22,6 +22,8 @@ use crate::stream::{AudioSource, Lookahead};
 use crate::vocab::Vocabulary;
 use crate::words;
 
+mod batched;
+
 /// Mel frames per output timestamp step (0.02 s): the encoder halves the 100 Hz frame rate.
 const FRAMES_PER_TIMESTAMP: usize = 2;
 const FRAME_SECONDS: f64 = HOP as f64 / SAMPLE_RATE as f64;
@@ -50,6 +52,11 @@ pub struct DecodeOptions {
     /// Feed the previous window's text as a prompt (dropped after a hot fallback).
     pub condition_on_previous_text: bool,
     pub word_timestamps: bool,
+    /// Windows per model call. 1: the reference's sequential loop, each window conditioned
+    /// on the text before it and started again at its last complete segment. More: the audio
+    /// is cut at pauses into chunks of at most 30 s, decoded that many at a time in one
+    /// encoder and one decoder call, without that conditioning (see `engine/batched.rs`).
+    pub batch_size: usize,
 }
 
 impl Default for DecodeOptions {
@@ -64,6 +71,7 @@ impl Default for DecodeOptions {
             no_speech_threshold: 0.6,
             condition_on_previous_text: true,
             word_timestamps: false,
+            batch_size: 1,
         }
     }
 }
@@ -151,6 +159,22 @@ struct Piece<'t> {
     tokens: &'t [usize],
 }
 
+/// Where a window's segments go: its start and length, in stream seconds, and the stream's
+/// length once known (no time may pass it).
+#[derive(Clone, Copy)]
+struct WindowSpan {
+    offset: f64,
+    duration: f64,
+    cap: f64,
+}
+
+impl WindowSpan {
+    fn new(offset: f64, duration: f64, total_samples: Option<usize>) -> Self {
+        let cap = total_samples.map_or(f64::INFINITY, |t| t as f64 / SAMPLE_RATE as f64);
+        WindowSpan { offset, duration, cap }
+    }
+}
+
 struct WindowResult {
     tokens: Vec<usize>,
     avg_logprob: f32,
@@ -206,6 +230,9 @@ impl WhisperEngine {
         on_window: &mut dyn FnMut(&WindowReport, &[Segment], &LoopState),
         cancelled: &dyn Fn() -> bool,
     ) -> Result<Transcript, Stop> {
+        if options.batch_size > 1 {
+            return self.transcribe_batched(source, expected_seconds, options, resume, on_window, cancelled);
+        }
         let mut language = self.language_for(options.language.as_deref())?;
         let mut language_probability = None;
 
@@ -281,54 +308,24 @@ impl WhisperEngine {
                 let prompt = self.prompt(previous, &sot_sequence);
                 let result = self.generate_with_fallback(&encoder_output, &prompt, options, cancelled)?;
 
-                let silent = result.no_speech_prob > options.no_speech_threshold
-                    && result.avg_logprob <= options.log_prob_threshold;
-                if silent {
+                if is_no_speech(&result, options) {
                     debug!(no_speech_prob = result.no_speech_prob, "window skipped as silence");
                     seek += segment_size;
                 } else {
                     let (pieces, advance) = self.split_window(&result.tokens, segment_size);
                     let window_seek = seek;
                     seek += advance;
-                    let duration_cap = audio.total().map_or(f64::INFINITY, |t| t as f64 / SAMPLE_RATE as f64);
+                    let span = WindowSpan::new(time_offset, segment_duration, audio.total());
                     let first_new = segments.len();
-                    let mut kept_tokens: Vec<Vec<usize>> = Vec::new();
-                    for piece in pieces {
-                        let end = piece.end.unwrap_or(segment_duration);
-                        let text = self.vocab.decode(piece.tokens);
-                        // As the reference does: an empty or zero-length segment is not output,
-                        // and its tokens do not condition the next window.
-                        if text.trim().is_empty() || piece.start == end {
-                            continue;
-                        }
-                        let start = (time_offset + piece.start).max(last_end).min(duration_cap);
-                        let end = (time_offset + end).min(duration_cap).max(start);
-                        last_end = end;
-                        segments.push(Segment {
-                            id: segments.len(),
-                            start,
-                            end,
-                            text,
-                            words: None,
-                            avg_logprob: result.avg_logprob,
-                            no_speech_prob: result.no_speech_prob,
-                            compression_ratio: result.compression_ratio,
-                            temperature: result.temperature,
-                        });
-                        all_tokens.extend_from_slice(piece.tokens);
-                        kept_tokens.push(piece.tokens.to_vec());
-                    }
+                    let kept_tokens = self.push_segments(pieces, span, &result, &mut last_end, &mut segments);
+                    all_tokens.extend(kept_tokens.iter().flatten());
                     if options.word_timestamps {
                         if cancelled() {
                             return Err(Stop::Cancelled);
                         }
-                        let piece_tokens: Vec<Vec<usize>> = kept_tokens
-                            .iter()
-                            .map(|t| t.iter().copied().filter(|&id| id < self.vocab.eot).collect())
-                            .collect();
                         self.add_word_timestamps(
                             &mut segments[first_new..],
-                            &piece_tokens,
+                            &self.text_tokens(&kept_tokens),
                             &encoder_output,
                             &sot_sequence,
                             segment_size,
@@ -530,51 +527,14 @@ impl WhisperEngine {
             if cancelled() {
                 return Err(Stop::Cancelled);
             }
-            let sampling = temperature > 0.0;
-            let whisper_options = WhisperOptions {
-                beam_size: if sampling { 1 } else { options.beam_size.max(1) },
-                patience: 1.0,
-                length_penalty: 1.0,
-                repetition_penalty: 1.0,
-                no_repeat_ngram_size: 0,
-                max_length: MAX_LENGTH,
-                sampling_topk: if sampling { 0 } else { 1 },
-                sampling_temperature: if sampling { temperature } else { 1.0 },
-                num_hypotheses: if sampling { options.best_of.max(1) } else { 1 },
-                return_scores: true,
-                return_logits_vocab: false,
-                return_no_speech_prob: true,
-                max_initial_timestamp_index: 50,
-                // Blank and end-of-text at the start, and the model's own list of non-speech
-                // tokens (music notes, brackets…) everywhere: as faster-whisper does.
-                suppress_blank: true,
-                suppress_tokens: vec![-1],
-            };
             let results = self
                 .whisper
-                .generate(encoder_output, &[prompt.to_vec()], &whisper_options)
+                .generate(encoder_output, &[prompt.to_vec()], &whisper_options(options, temperature))
                 .map_err(AsrError::inference)?;
             let result = results.into_iter().next().ok_or_else(|| AsrError::inference("no result for the window"))?;
-            let tokens = result.sequences_ids.into_iter().next().unwrap_or_default();
-            let score = result.scores.first().copied().unwrap_or(f32::NEG_INFINITY);
-            // The score is the sum of log-probabilities divided by length^length_penalty (1 here).
-            let cum_logprob = score * tokens.len() as f32;
-            let avg_logprob = cum_logprob / (tokens.len() as f32 + 1.0);
-            let text = self.vocab.decode(&tokens);
-            let compression_ratio = compression_ratio(text.trim());
-            let candidate = WindowResult {
-                tokens,
-                avg_logprob,
-                no_speech_prob: result.no_speech_prob,
-                temperature,
-                compression_ratio,
-            };
-            let mut needs_fallback =
-                compression_ratio > options.compression_ratio_threshold || avg_logprob < options.log_prob_threshold;
-            // Silence is not a failure to fix by sampling: the caller skips the window.
-            if candidate.no_speech_prob > options.no_speech_threshold && avg_logprob < options.log_prob_threshold {
-                needs_fallback = false;
-            }
+            let candidate = self.window_result(result, temperature);
+            let needs_fallback = needs_fallback(&candidate, options);
+            let (avg_logprob, compression_ratio) = (candidate.avg_logprob, candidate.compression_ratio);
             debug!(temperature, avg_logprob, compression_ratio, needs_fallback, "window decoded");
             if !needs_fallback {
                 return Ok(candidate);
@@ -601,6 +561,60 @@ impl WhisperEngine {
         Ok(best)
     }
 
+    /// The segments of a window's pieces, appended to `segments` in stream time (each starting
+    /// no earlier than `last_end`, which follows them); returns the kept pieces' tokens.
+    /// As the reference does, an empty or zero-length piece is not output, and its tokens do
+    /// not condition the next window.
+    fn push_segments(
+        &self,
+        pieces: Vec<Piece<'_>>,
+        span: WindowSpan,
+        result: &WindowResult,
+        last_end: &mut f64,
+        segments: &mut Vec<Segment>,
+    ) -> Vec<Vec<usize>> {
+        let mut kept = Vec::new();
+        for piece in pieces {
+            let end = piece.end.unwrap_or(span.duration).min(span.duration);
+            let text = self.vocab.decode(piece.tokens);
+            if text.trim().is_empty() || piece.start >= end {
+                continue;
+            }
+            let start = (span.offset + piece.start).max(*last_end).min(span.cap);
+            let end = (span.offset + end).min(span.cap).max(start);
+            *last_end = end;
+            segments.push(Segment {
+                id: segments.len(),
+                start,
+                end,
+                text,
+                words: None,
+                avg_logprob: result.avg_logprob,
+                no_speech_prob: result.no_speech_prob,
+                compression_ratio: result.compression_ratio,
+                temperature: result.temperature,
+            });
+            kept.push(piece.tokens.to_vec());
+        }
+        kept
+    }
+
+    /// Each piece's text tokens (timestamps and end-of-text dropped): what alignment takes.
+    fn text_tokens(&self, pieces: &[Vec<usize>]) -> Vec<Vec<usize>> {
+        pieces.iter().map(|t| t.iter().copied().filter(|&id| id < self.vocab.eot).collect()).collect()
+    }
+
+    /// Scores one decoding of a window.
+    fn window_result(&self, result: ct2rs::sys::WhisperGenerationResult, temperature: f32) -> WindowResult {
+        let tokens = result.sequences_ids.into_iter().next().unwrap_or_default();
+        let score = result.scores.first().copied().unwrap_or(f32::NEG_INFINITY);
+        // The score is the sum of log-probabilities divided by length^length_penalty (1 here).
+        let cum_logprob = score * tokens.len() as f32;
+        let avg_logprob = cum_logprob / (tokens.len() as f32 + 1.0);
+        let compression_ratio = compression_ratio(self.vocab.decode(&tokens).trim());
+        WindowResult { tokens, avg_logprob, no_speech_prob: result.no_speech_prob, temperature, compression_ratio }
+    }
+
     fn add_word_timestamps(
         &self,
         segments: &mut [Segment],
@@ -618,13 +632,28 @@ impl WhisperEngine {
             .whisper
             .align(encoder_output, sot_sequence, std::slice::from_ref(&text_tokens), &[num_frames], 7)
             .map_err(AsrError::inference)?;
-        let Some(alignment) = alignment.into_iter().next() else {
-            return Ok(());
-        };
+        if let Some(alignment) = alignment.into_iter().next() {
+            self.place_words(segments, piece_tokens, &alignment, time_offset);
+        }
+        Ok(())
+    }
+
+    /// Words from one window's alignment of `piece_tokens` (the text tokens of `segments`, one
+    /// list per segment), each handed to the segment that holds its first token and kept
+    /// inside it.
+    fn place_words(
+        &self,
+        segments: &mut [Segment],
+        piece_tokens: &[Vec<usize>],
+        alignment: &ct2rs::sys::WhisperAlignmentResult,
+        time_offset: f64,
+    ) {
+        let text_tokens: Vec<usize> = piece_tokens.iter().flatten().copied().collect();
+        if text_tokens.is_empty() || segments.is_empty() {
+            return;
+        }
         let pairs: Vec<(i64, i64)> = alignment.alignments.iter().map(|a| (a.token_x, a.frame_x)).collect();
         let timed = words::align_words(&self.vocab, &text_tokens, &pairs, &alignment.text_token_probs);
-
-        // Hand each word to the segment that holds its first token.
         let mut bounds = Vec::with_capacity(piece_tokens.len());
         let mut acc = 0;
         for piece in piece_tokens {
@@ -652,8 +681,44 @@ impl WhisperEngine {
             }
             segment.words = Some(words);
         }
-        Ok(())
     }
+}
+
+/// CTranslate2's options for one decoding pass at `temperature` (0: beam search).
+fn whisper_options(options: &DecodeOptions, temperature: f32) -> WhisperOptions {
+    let sampling = temperature > 0.0;
+    WhisperOptions {
+        beam_size: if sampling { 1 } else { options.beam_size.max(1) },
+        patience: 1.0,
+        length_penalty: 1.0,
+        repetition_penalty: 1.0,
+        no_repeat_ngram_size: 0,
+        max_length: MAX_LENGTH,
+        sampling_topk: if sampling { 0 } else { 1 },
+        sampling_temperature: if sampling { temperature } else { 1.0 },
+        num_hypotheses: if sampling { options.best_of.max(1) } else { 1 },
+        return_scores: true,
+        return_logits_vocab: false,
+        return_no_speech_prob: true,
+        max_initial_timestamp_index: 50,
+        // Blank and end-of-text at the start, and the model's own list of non-speech tokens
+        // (music notes, brackets…) everywhere: as faster-whisper does.
+        suppress_blank: true,
+        suppress_tokens: vec![-1],
+    }
+}
+
+/// Too repetitive or too improbable: decode again hotter. Silence is not a failure to fix by
+/// sampling: the caller skips the window.
+fn needs_fallback(r: &WindowResult, options: &DecodeOptions) -> bool {
+    let silence = r.no_speech_prob > options.no_speech_threshold && r.avg_logprob < options.log_prob_threshold;
+    !silence
+        && (r.compression_ratio > options.compression_ratio_threshold || r.avg_logprob < options.log_prob_threshold)
+}
+
+/// A window the model judges to hold no speech: skipped, as the reference does.
+fn is_no_speech(r: &WindowResult, options: &DecodeOptions) -> bool {
+    r.no_speech_prob > options.no_speech_threshold && r.avg_logprob <= options.log_prob_threshold
 }
 
 /// RMS level below which a window is treated as silence without running the model: −60 dBFS,

@@ -219,6 +219,7 @@ impl Transcriber for WhisperTranscriber {
         let options = DecodeOptions {
             language: request.language.clone().filter(|l| !l.is_empty() && l != "auto"),
             beam_size: request.beam_size.max(1),
+            batch_size: request.batch_size.max(1),
             word_timestamps: request.word_timestamps,
             ..DecodeOptions::default()
         };

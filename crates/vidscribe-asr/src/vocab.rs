@@ -16,6 +16,8 @@ pub(crate) struct Vocabulary {
     pub eot: usize,
     pub sot: usize,
     pub sot_prev: usize,
+    /// Asks for text only: batched decoding's chunks take their times from the words.
+    pub no_timestamps: usize,
     pub transcribe: Option<usize>,
     /// `<|0.00|>`; every id from here on is a timestamp, 0.02 s apart.
     pub timestamp_begin: usize,
@@ -37,8 +39,7 @@ impl Vocabulary {
         let eot = id("<|endoftext|>")?;
         let sot = id("<|startoftranscript|>")?;
         let sot_prev = id("<|startofprev|>")?;
-        // Checked though unused: its absence means this is not a Whisper vocabulary.
-        id("<|notimestamps|>")?;
+        let no_timestamps = id("<|notimestamps|>")?;
         let timestamp_begin = id("<|0.00|>")?;
         let transcribe = index.get("<|transcribe|>").copied();
         // Language tokens follow <|startoftranscript|> directly, up to <|translate|>.
@@ -56,6 +57,7 @@ impl Vocabulary {
             eot,
             sot,
             sot_prev,
+            no_timestamps,
             transcribe,
             timestamp_begin,
             languages,

@@ -9,6 +9,8 @@
 #[path = "vidscribe_asr/support.rs"]
 mod support;
 
+#[path = "vidscribe_asr/batched.rs"]
+mod batched;
 #[path = "vidscribe_asr/cancel.rs"]
 mod cancel;
 #[path = "vidscribe_asr/errors.rs"]

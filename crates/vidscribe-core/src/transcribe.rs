@@ -20,6 +20,9 @@ pub struct TranscribeRequest {
     /// ISO 639-1 code; `None` means detect.
     pub language: Option<String>,
     pub beam_size: usize,
+    /// Chunks of the audio decoded per model call (1: one 30 s window at a time, each
+    /// conditioned on the text before it; see the engine's batched decoding).
+    pub batch_size: usize,
     pub word_timestamps: bool,
     /// CPU threads this job may use (cores / worker slots).
     pub threads: usize,

@@ -34,6 +34,8 @@ pub struct EngineConfig {
     /// Rewrite `results/batches/<id>.json` after transitions (one node should).
     pub write_snapshots: bool,
     pub beam_size: usize,
+    /// Chunks of a file decoded per model call ([`EngineConfig::DEFAULT_BATCH_SIZE`]).
+    pub batch_size: usize,
     /// How often an idle slot looks for work when no event woke it.
     pub poll_interval: Duration,
     /// How often expired leases are looked for.
@@ -55,11 +57,16 @@ impl EngineConfig {
             max_attempts: 3,
             write_snapshots: true,
             beam_size: 5,
+            batch_size: Self::DEFAULT_BATCH_SIZE,
             poll_interval: Duration::from_secs(1),
             reap_interval: Duration::from_secs(2),
             cores,
         }
     }
+
+    /// Chunks decoded per model call unless configured: measured in bench/asr (see README,
+    /// "Batched decoding").
+    pub const DEFAULT_BATCH_SIZE: usize = 4;
 
     /// CPU threads one job may use: cores / slots, so two jobs never fight over a core.
     pub fn threads_per_job(&self) -> usize {

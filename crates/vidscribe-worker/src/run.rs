@@ -138,6 +138,7 @@ async fn run_claim_inner(ctx: &RunContext, claim: Claim) {
         model: claim.settings.model.clone(),
         language: claim.settings.language.clone(),
         beam_size: ctx.config.beam_size,
+        batch_size: ctx.config.batch_size,
         word_timestamps: true,
         threads: ctx.config.threads_per_job(),
         vad: claim.settings.vad,

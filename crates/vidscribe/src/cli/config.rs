@@ -55,6 +55,8 @@ pub struct TranscribeSection {
     pub language: Option<String>,
     pub jobs: Option<usize>,
     pub beam: Option<usize>,
+    /// Chunks decoded per model call (`--batch-size`).
+    pub batch_size: Option<usize>,
     /// Voice activity detection (`--vad`).
     pub vad: Option<bool>,
 }

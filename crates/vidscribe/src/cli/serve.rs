@@ -45,7 +45,7 @@ pub struct ServeArgs {
     #[arg(long, env = "VIDSCRIBE_UPLOAD_MIN_RATE", value_name = "BYTES_PER_SEC")]
     pub upload_min_rate: Option<u64>,
     #[command(flatten)]
-    pub lease: super::worker::LeaseArgs,
+    pub lease: super::worker::SlotArgs,
 }
 
 pub const DEFAULT_DATA_DIR: &str = "./vidscribe-data";

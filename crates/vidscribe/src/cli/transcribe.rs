@@ -45,6 +45,10 @@ pub struct TranscribeArgs {
     /// Beam size of the decoder [default: 5].
     #[arg(long, value_name = "N")]
     pub beam: Option<usize>,
+    /// Chunks of a file decoded per model call: more is faster on long files; 1 decodes one
+    /// 30 s window at a time, each conditioned on the text before it [default: 4].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub batch_size: Option<u16>,
     /// Voice activity detection: transcribe only the stretches with speech; long pauses are
     /// not given to the model, and times stay those of the media [default: true].
     #[arg(long, value_name = "true|false")]
@@ -123,6 +127,10 @@ pub async fn run(args: TranscribeArgs, file: &FileConfig) -> anyhow::Result<u8> 
         bail!("--jobs must be between 1 and {} (got {jobs})", BatchSettings::MAX_CONCURRENT_LIMIT);
     }
     let beam = pick(args.beam, t.beam, || 5).max(1);
+    let batch_size = pick(args.batch_size.map(usize::from), t.batch_size, || EngineConfig::DEFAULT_BATCH_SIZE);
+    if !(1..=64).contains(&batch_size) {
+        bail!("batch_size must be between 1 and 64 (got {batch_size})");
+    }
     let out_dir = args.out.clone().unwrap_or_else(|| PathBuf::from("."));
     let model_dir = config::model_dir(args.model_dir.clone(), file);
     let tty = std::io::stderr().is_terminal() && !args.no_progress && !args.json;
@@ -244,6 +252,7 @@ pub async fn run(args: TranscribeArgs, file: &FileConfig) -> anyhow::Result<u8> 
     let mut engine_config = EngineConfig::new(&data_root);
     engine_config.slots = jobs;
     engine_config.beam_size = beam;
+    engine_config.batch_size = batch_size;
     engine_config.worker_name = format!("transcribe-{}", std::process::id());
     engine_config.poll_interval = Duration::from_millis(500);
     let engine = Engine::start(store.clone(), transcriber, engine_config);

@@ -29,21 +29,24 @@ pub struct WorkerArgs {
     #[arg(long, env = "VIDSCRIBE_MODEL_DIR", value_name = "DIR")]
     pub model_dir: Option<PathBuf>,
     #[command(flatten)]
-    pub lease: LeaseArgs,
+    pub lease: SlotArgs,
 }
 
-/// Claim lease and heartbeat of the worker slots, shared by `serve` and `worker`.
+/// How the worker slots run (claim lease, heartbeat, decoding batch), shared by `serve` and `worker`.
 #[derive(Debug, Clone, Args)]
-pub struct LeaseArgs {
+pub struct SlotArgs {
     /// Seconds a job's claim stays valid without a heartbeat; after that another worker may take it over [default: 15].
     #[arg(long, env = "VIDSCRIBE_LEASE_SECS", value_name = "SECS")]
     pub lease_secs: Option<u64>,
     /// Milliseconds between heartbeats (lease renewal, progress, cancel check); at most a third of the lease [default: 500].
     #[arg(long, env = "VIDSCRIBE_HEARTBEAT_MS", value_name = "MS")]
     pub heartbeat_ms: Option<u64>,
+    /// Chunks of a file decoded per model call; 1 decodes one 30 s window at a time, each conditioned on the text before it [default: 4].
+    #[arg(long, env = "VIDSCRIBE_BATCH_SIZE", value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub batch_size: Option<u16>,
 }
 
-impl LeaseArgs {
+impl SlotArgs {
     /// Sets `lease` and `heartbeat_interval`, refusing a heartbeat that could let a healthy
     /// job's lease expire: it must fit at least three times into the lease, so one or two
     /// late heartbeats (a busy machine, a slow database) do not hand a running job to a
@@ -68,6 +71,9 @@ impl LeaseArgs {
         }
         config.lease = lease;
         config.heartbeat_interval = heartbeat;
+        if let Some(n) = self.batch_size {
+            config.batch_size = n.into();
+        }
         Ok(())
     }
 }
@@ -104,7 +110,7 @@ mod tests {
 
     fn applied(lease_secs: Option<u64>, heartbeat_ms: Option<u64>) -> anyhow::Result<EngineConfig> {
         let mut c = EngineConfig::new("d");
-        LeaseArgs { lease_secs, heartbeat_ms }.apply(&mut c)?;
+        SlotArgs { lease_secs, heartbeat_ms, batch_size: None }.apply(&mut c)?;
         Ok(c)
     }
 
