@@ -64,9 +64,11 @@ impl EngineConfig {
         }
     }
 
-    /// Chunks decoded per model call unless configured: measured in bench/asr (see README,
-    /// "Batched decoding").
-    pub const DEFAULT_BATCH_SIZE: usize = 4;
+    /// Chunks decoded per model call unless configured. Each chunk in a call costs about
+    /// 60 MB (tiny) to 75 MB (base) of encoder activations at the call's peak, so 4 was
+    /// fastest but took base past the 600 MB budget (597-656 MB on long_form.wav); 2 stays
+    /// within it (bench/asr/batch-sweep and README, "Batched decoding").
+    pub const DEFAULT_BATCH_SIZE: usize = 2;
 
     /// CPU threads one job may use: cores / slots, so two jobs never fight over a core.
     pub fn threads_per_job(&self) -> usize {

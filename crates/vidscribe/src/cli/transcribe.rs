@@ -46,7 +46,7 @@ pub struct TranscribeArgs {
     #[arg(long, value_name = "N")]
     pub beam: Option<usize>,
     /// Chunks of a file decoded per model call: more is faster on long files; 1 decodes one
-    /// 30 s window at a time, each conditioned on the text before it [default: 4].
+    /// 30 s window at a time, each conditioned on the text before it [default: 2].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     pub batch_size: Option<u16>,
     /// Voice activity detection: transcribe only the stretches with speech; long pauses are

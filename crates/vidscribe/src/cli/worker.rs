@@ -41,7 +41,7 @@ pub struct SlotArgs {
     /// Milliseconds between heartbeats (lease renewal, progress, cancel check); at most a third of the lease [default: 500].
     #[arg(long, env = "VIDSCRIBE_HEARTBEAT_MS", value_name = "MS")]
     pub heartbeat_ms: Option<u64>,
-    /// Chunks of a file decoded per model call; 1 decodes one 30 s window at a time, each conditioned on the text before it [default: 4].
+    /// Chunks of a file decoded per model call; 1 decodes one 30 s window at a time, each conditioned on the text before it [default: 2].
     #[arg(long, env = "VIDSCRIBE_BATCH_SIZE", value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     pub batch_size: Option<u16>,
 }
