@@ -284,25 +284,12 @@ impl WhisperEngine {
                 seek += segment_size;
             } else {
                 decoded = true;
-                let context_start = (seek * HOP).saturating_sub(N_FFT / 2);
-                let features = self.mel.compute_frames(
-                    audio.slice(context_start, (seek + segment_size) * HOP + N_FFT / 2),
-                    context_start.max(audio.start()),
-                    seek,
-                    segment_size,
-                    loudest,
-                );
-                loudest = features.loudest;
-                let encoder_output = self.encode(&features)?;
+                let features = self.features(&audio, seek, segment_size, &mut loudest);
+                let encoder_output = self.encode(&[&features])?;
                 if cancelled() {
                     return Err(Stop::Cancelled);
                 }
-                if language.is_none() {
-                    let (code, probability) = self.detect_language(&encoder_output)?;
-                    debug!(language = %code, probability, "language detected");
-                    language = Some(code);
-                    language_probability = Some(probability);
-                }
+                self.detect_if_unknown(&encoder_output, &mut language, &mut language_probability)?;
                 let sot_sequence = self.sot_sequence(language.as_deref());
                 let previous = &all_tokens[prompt_reset_since..];
                 let prompt = self.prompt(previous, &sot_sequence);
@@ -352,10 +339,7 @@ impl WhisperEngine {
             }
             // The next window starts at `seek`; the STFT looks N_FFT / 2 samples further back.
             audio.discard_before((seek * HOP).saturating_sub(N_FFT / 2));
-            let done = match audio.total() {
-                Some(total) if seek >= total / HOP => total as f64 / SAMPLE_RATE as f64,
-                _ => seek as f64 * FRAME_SECONDS,
-            };
+            let done = done_seconds(seek, audio.total());
             let report = WindowReport {
                 start: window_start as f64 * FRAME_SECONDS,
                 frames: segment_size,
@@ -375,18 +359,59 @@ impl WhisperEngine {
             on_window(&report, &segments[window_first..], &state);
         }
 
-        let duration = audio.total().unwrap_or(0) as f64 / SAMPLE_RATE as f64;
-        Ok(Transcript {
+        Ok(self.transcript(language, language_probability, audio.total(), segments))
+    }
+
+    /// The transcript at the end of the stream (`total` samples long).
+    fn transcript(
+        &self,
+        language: Option<String>,
+        language_probability: Option<f32>,
+        total: Option<usize>,
+        segments: Vec<Segment>,
+    ) -> Transcript {
+        Transcript {
             // Detection was due but no window had sound to detect it on: nothing was heard,
             // so no language is claimed (a given language, or an English-only model's, stays).
             language: language.unwrap_or_else(|| UNKNOWN_LANGUAGE.to_string()),
             language_probability,
-            duration,
+            duration: total.unwrap_or(0) as f64 / SAMPLE_RATE as f64,
             model: self.model.name.clone(),
             segments,
             warnings: Vec::new(),
             speech_seconds: None,
-        })
+        }
+    }
+
+    /// Features of frames `first..first + frames` of the stream (with the STFT's context on
+    /// both sides), normalised against `loudest`, which they update.
+    fn features(&self, audio: &Lookahead<'_>, first: usize, frames: usize, loudest: &mut f32) -> Mel {
+        let context = (first * HOP).saturating_sub(N_FFT / 2);
+        let mel = self.mel.compute_frames(
+            audio.slice(context, (first + frames) * HOP + N_FFT / 2),
+            context.max(audio.start()),
+            first,
+            frames,
+            *loudest,
+        );
+        *loudest = mel.loudest;
+        mel
+    }
+
+    /// Detects the language on the (first) window of `encoder_output` unless it is known.
+    fn detect_if_unknown(
+        &self,
+        encoder_output: &StorageView<'_>,
+        language: &mut Option<String>,
+        probability: &mut Option<f32>,
+    ) -> Result<(), AsrError> {
+        if language.is_none() {
+            let (code, p) = self.detect_language(encoder_output)?;
+            debug!(language = %code, probability = p, "language detected");
+            *language = Some(code);
+            *probability = Some(p);
+        }
+        Ok(())
     }
 
     /// The language to decode in: `Some` when known before listening (given, or the only one an
@@ -467,13 +492,17 @@ impl WhisperEngine {
         }
     }
 
-    /// Runs the encoder on one window's features, zero-padded to 30 s like the reference's
-    /// `pad_or_trim`.
-    fn encode(&self, features: &Mel) -> Result<StorageView<'static>, AsrError> {
-        let mut window = features.window(0, features.n_frames);
-        let input = StorageView::new(&[1, features.n_mels, WINDOW_FRAMES], &mut window, Device::CPU)
+    /// Runs the encoder on windows' features in one call, each zero-padded to 30 s like the
+    /// reference's `pad_or_trim`.
+    fn encode(&self, windows: &[&Mel]) -> Result<StorageView<'static>, AsrError> {
+        let n_mels = self.whisper.n_mels();
+        let mut input = Vec::with_capacity(windows.len() * n_mels * WINDOW_FRAMES);
+        for mel in windows {
+            input.extend(mel.window(0, mel.n_frames));
+        }
+        let view = StorageView::new(&[windows.len(), n_mels, WINDOW_FRAMES], &mut input, Device::CPU)
             .map_err(AsrError::inference)?;
-        self.whisper.encode(&input, false).map_err(AsrError::inference)
+        self.whisper.encode(&view, false).map_err(AsrError::inference)
     }
 
     /// The most likely language of the window and its probability.
@@ -724,6 +753,15 @@ fn is_no_speech(r: &WindowResult, options: &DecodeOptions) -> bool {
 /// RMS level below which a window is treated as silence without running the model: −60 dBFS,
 /// far under speech (quiet speech over a whole window still averages above −45 dBFS).
 const SILENCE_RMS: f32 = 0.001;
+
+/// Media seconds done once decoding reaches frame `seek`: the stream's exact length once it
+/// is reached (`total` samples, when known).
+fn done_seconds(seek: usize, total: Option<usize>) -> f64 {
+    match total {
+        Some(total) if seek >= total / HOP => total as f64 / SAMPLE_RATE as f64,
+        _ => seek as f64 * FRAME_SECONDS,
+    }
+}
 
 fn is_silent(samples: &[f32]) -> bool {
     if samples.is_empty() {

@@ -15,16 +15,16 @@
 //! boundary depends only on the audio after the previous one, so a resumed run cuts the
 //! same chunks.
 
-use ct2rs::sys::{Device, StorageView};
+use ct2rs::sys::StorageView;
 use tracing::{debug, debug_span};
 use vidscribe_core::{Segment, Transcript};
 
 use super::{
-    is_no_speech, is_silent, needs_fallback, whisper_options, DecodeOptions, LoopState, Stop, WhisperEngine,
-    WindowReport, WindowResult, WindowSpan, FRAME_SECONDS, UNKNOWN_LANGUAGE,
+    done_seconds, is_no_speech, is_silent, needs_fallback, whisper_options, DecodeOptions, LoopState, Stop,
+    WhisperEngine, WindowReport, WindowResult, WindowSpan, FRAME_SECONDS,
 };
 use crate::error::AsrError;
-use crate::mel::{Mel, HOP, N_FFT, SAMPLE_RATE, WINDOW_FRAMES};
+use crate::mel::{Mel, HOP, N_FFT, WINDOW_FRAMES};
 use crate::stream::{AudioSource, Lookahead};
 
 /// A chunk of a longer stream ends in the quietest stretch between these many frames from its
@@ -88,16 +88,12 @@ impl WhisperEngine {
             let heard: Vec<&Chunk> = chunks.iter().filter(|c| c.features.is_some()).collect();
             let mut decoded: Vec<Heard> = Vec::new();
             if !heard.is_empty() {
-                let encoded = self.encode_batch(&heard)?;
+                let features: Vec<&Mel> = heard.iter().filter_map(|c| c.features.as_ref()).collect();
+                let encoded = self.encode(&features)?;
                 if cancelled() {
                     return Err(Stop::Cancelled);
                 }
-                if language.is_none() {
-                    let (code, probability) = self.detect_language(&encoded)?;
-                    debug!(language = %code, probability, "language detected");
-                    language = Some(code);
-                    language_probability = Some(probability);
-                }
+                self.detect_if_unknown(&encoded, &mut language, &mut language_probability)?;
                 let sot_sequence = self.sot_sequence(language.as_deref());
                 decoded = self.decode_batch(&heard, &encoded, &sot_sequence, options, cancelled)?;
             }
@@ -122,10 +118,7 @@ impl WhisperEngine {
                     }
                 }
                 let end = chunk.start + chunk.frames;
-                let done = match total {
-                    Some(t) if end >= t / HOP => t as f64 / SAMPLE_RATE as f64,
-                    _ => end as f64 * FRAME_SECONDS,
-                };
+                let done = done_seconds(end, total);
                 let report = WindowReport {
                     start: chunk.start as f64 * FRAME_SECONDS,
                     frames: chunk.frames,
@@ -145,15 +138,7 @@ impl WhisperEngine {
             }
             audio.discard_before((seek * HOP).saturating_sub(N_FFT / 2));
         }
-        Ok(Transcript {
-            language: language.unwrap_or_else(|| UNKNOWN_LANGUAGE.to_string()),
-            language_probability,
-            duration: audio.total().unwrap_or(0) as f64 / SAMPLE_RATE as f64,
-            model: self.model.name.clone(),
-            segments,
-            warnings: Vec::new(),
-            speech_seconds: None,
-        })
+        Ok(self.transcript(language, language_probability, audio.total(), segments))
     }
 
     /// Cuts up to `n` chunks from frame `seek` on, reading as far ahead as they need, with
@@ -180,36 +165,12 @@ impl WhisperEngine {
                 pause_cut(audio.slice(start * HOP, (start + WINDOW_FRAMES) * HOP))
             };
             let samples = audio.slice(start * HOP, (start + frames) * HOP);
-            let features = (!is_silent(samples)).then(|| {
-                let context = (start * HOP).saturating_sub(N_FFT / 2);
-                let mel = self.mel.compute_frames(
-                    audio.slice(context, (start + frames) * HOP + N_FFT / 2),
-                    context.max(audio.start()),
-                    start,
-                    frames,
-                    *loudest,
-                );
-                *loudest = mel.loudest;
-                mel
-            });
+            let features = (!is_silent(samples)).then(|| self.features(audio, start, frames, loudest));
             debug!(start = start as f64 * FRAME_SECONDS, seconds = frames as f64 * FRAME_SECONDS, "chunk");
             chunks.push(Chunk { start, frames, features, loudest: *loudest });
             start += frames;
         }
         Ok(chunks)
-    }
-
-    /// The chunks' features through the encoder in one call, each zero-padded to 30 s.
-    fn encode_batch(&self, chunks: &[&Chunk]) -> Result<StorageView<'static>, AsrError> {
-        let mut input = Vec::new();
-        let mut n_mels = 0;
-        for mel in chunks.iter().filter_map(|c| c.features.as_ref()) {
-            n_mels = mel.n_mels;
-            input.extend(mel.window(0, mel.n_frames));
-        }
-        let view = StorageView::new(&[chunks.len(), n_mels, WINDOW_FRAMES], &mut input, Device::CPU)
-            .map_err(AsrError::inference)?;
-        self.whisper.encode(&view, false).map_err(AsrError::inference)
     }
 
     /// Each chunk's segments (in stream time, ids unset) and their tokens, or `None` for one the
@@ -248,7 +209,7 @@ impl WhisperEngine {
                     return Err(Stop::Cancelled);
                 }
                 let features = chunk.features.as_ref().ok_or_else(|| AsrError::inference("chunk without features"))?;
-                let encoder_output = self.encode(features)?;
+                let encoder_output = self.encode(&[features])?;
                 let hotter = DecodeOptions { temperatures: options.temperatures[1..].to_vec(), ..options.clone() };
                 result = self.generate_with_fallback(&encoder_output, &prompt, &hotter, cancelled)?;
                 single = Some(encoder_output);
