@@ -10,6 +10,7 @@
 import { $, announce, el, setHidden, setText } from './dom.js';
 import { JOB_STATUSES, chip, statusLabel, statusRank } from './status.js';
 import { newRow, patchRow, setNumber, ticks } from './job-row.js';
+import { epochMs } from './format.js';
 
 /** New rows built per frame: a snapshot of 500 jobs draws in a few short frames, not one long one. */
 const NEW_ROWS_PER_FRAME = 50;
@@ -96,10 +97,12 @@ function record(job, whole) {
     // arrival: snapshots list jobs in the order they were created, and a new job's event
     // comes after the jobs before it, so arrival order breaks ties of created_at (stored to
     // the millisecond) the way the server orders them.
-    rec = { shown: null, steps: [], tr: null, number: 0, arrival: table.arrivals++ };
+    rec = { shown: null, steps: [], tr: null, number: 0, arrival: table.arrivals++, createdMs: null };
     table.records.set(job.job_id, rec);
     table.numbersStale = true;
   }
+  // Parsed once (a job's creation time never changes), for the sorts.
+  rec.createdMs ??= epochMs(job.created_at);
   const tail = rec.steps[rec.steps.length - 1];
   const latest = tail || rec.shown;
   const next = whole || !latest ? job : { ...latest, ...job };
@@ -193,7 +196,8 @@ export const countsVersion = () => table.countsVersion;
 
 const orderDependsOnContent = () => table.view.filter !== 'all' || table.view.sort !== 'added' || table.view.failedFirst;
 
-const addedOrder = (a, b) => String(a.shown.created_at).localeCompare(String(b.shown.created_at)) || a.arrival - b.arrival;
+// By time, not by text: a whole second is sent without a fraction (`…:01Z` sorts after `…:01.5Z` as text).
+const addedOrder = (a, b) => a.createdMs - b.createdMs || a.arrival - b.arrival;
 
 /** Row numbers follow the order the files were added, whatever the sort. */
 function renumber() {

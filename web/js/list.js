@@ -45,7 +45,8 @@ function newItem(b) {
 
 function render() {
   const ul = $('batch-list');
-  const items = [...batches.values()].sort((a, b) => String(b.created_at).localeCompare(String(a.created_at)));
+  // By time, not by text: a whole second is sent without a fraction.
+  const items = [...batches.values()].sort((a, b) => format.epochMs(b.created_at) - format.epochMs(a.created_at));
   $('list-empty').hidden = items.length > 0;
   const existing = new Map([...ul.children].map((li) => [li.dataset.batchId, li]));
   let prev = null;
