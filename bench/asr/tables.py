@@ -449,7 +449,7 @@ def summarize(model, table_jsonl, round_dirs):
     # the whole corpus at once
     multi = []
     for key, engine, label in (
-        ("ours_multi", "ours-multi", "vidscribe transcribe ALL (1 process, default --jobs 1)"),
+        ("ours_multi", "ours-multi", "vidscribe transcribe ALL (1 process, default --jobs)"),
         ("ours_server", "ours-server", "vidscribe serve: 1 batch (start → done)"),
         ("fw_seq", "fw-seq", "faster-whisper sequential (1 process)"),
         ("fw_batched", "fw-batched", "faster-whisper batched (1 process, batch 8)"),

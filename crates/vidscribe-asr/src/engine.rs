@@ -23,6 +23,9 @@ use crate::vocab::Vocabulary;
 use crate::words;
 
 mod batched;
+mod pack;
+
+pub use pack::Pack;
 
 /// Mel frames per output timestamp step (0.02 s): the encoder halves the 100 Hz frame rate.
 const FRAMES_PER_TIMESTAMP: usize = 2;
@@ -33,7 +36,7 @@ const MAX_LENGTH: usize = 448;
 const PROMPT_TOKENS: usize = MAX_LENGTH / 2 - 1;
 
 /// How a transcription is decoded. The defaults are the reference implementation's.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DecodeOptions {
     /// ISO 639-1 code; `None` detects it on the first window (multilingual models only).
     pub language: Option<String>,
@@ -231,7 +234,7 @@ impl WhisperEngine {
         cancelled: &dyn Fn() -> bool,
     ) -> Result<Transcript, Stop> {
         if options.batch_size > 1 {
-            return self.transcribe_batched(source, expected_seconds, options, resume, on_window, cancelled);
+            return self.transcribe_batched(self, source, expected_seconds, options, resume, on_window, cancelled);
         }
         let mut language = self.language_for(options.language.as_deref())?;
         let mut language_probability = None;

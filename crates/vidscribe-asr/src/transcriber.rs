@@ -1,14 +1,16 @@
 //! The real [`Transcriber`]: decode the media to 16 kHz mono, run Whisper over it.
 //!
 //! Loading a model takes seconds and hundreds of megabytes, so loaded models are kept for the
-//! life of the transcriber and handed from job to job. CTranslate2 runs the calls made to one
-//! model instance one after another, so two jobs running at the same time each get their own
-//! instance (one more load); sequential jobs reuse the same one.
+//! life of the transcriber and handed from job to job. With batched decoding (the default)
+//! the jobs running at the same time share one instance through a [`Pack`], which puts their
+//! chunks into the same model calls. One window at a time (batch size 1), CTranslate2 runs
+//! the calls made to one instance one after another, so two jobs running at the same time
+//! each get their own instance (one more load); sequential jobs reuse the same one.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use tracing::{info, info_span, warn};
@@ -17,9 +19,9 @@ use vidscribe_core::{
     Transcript, Word,
 };
 
-use crate::engine::{DecodeOptions, LoopState, Stop, WhisperEngine, WindowReport};
+use crate::engine::{DecodeOptions, LoopState, Pack, Stop, WhisperEngine, WindowReport};
 use crate::error::AsrError;
-use crate::models::{ensure_model, ModelDir};
+use crate::models::{default_batch_size, ensure_model, ModelDir};
 use crate::resume::ResumeState;
 use crate::stream::AudioSource;
 use crate::vad::{SpeechGate, SpeechMap, VadOptions};
@@ -33,6 +35,8 @@ pub struct WhisperTranscriber {
     resolved: Mutex<HashMap<String, ModelDir>>,
     /// Loaded engines not in use right now.
     idle: Mutex<HashMap<PoolKey, Vec<WhisperEngine>>>,
+    /// The shared engines of batched decoding, per model, thread count and batch size.
+    packs: Mutex<HashMap<(PathBuf, usize, usize), Arc<Pack>>>,
     loads: AtomicUsize,
 }
 
@@ -81,6 +85,7 @@ impl WhisperTranscriber {
             cache_dir: model_cache_dir.into(),
             resolved: Mutex::new(HashMap::new()),
             idle: Mutex::new(HashMap::new()),
+            packs: Mutex::new(HashMap::new()),
             loads: AtomicUsize::new(0),
         }
     }
@@ -112,15 +117,41 @@ impl WhisperTranscriber {
         let idle = lock(&self.idle).get_mut(&key).and_then(Vec::pop);
         let engine = match idle {
             Some(engine) => engine,
-            None => {
-                let started = Instant::now();
-                let engine = WhisperEngine::load(&dir, threads)?;
-                self.loads.fetch_add(1, Ordering::SeqCst);
-                info!(model = %dir.name, threads, secs = started.elapsed().as_secs_f64(), "model loaded");
-                engine
-            }
+            None => self.load(&dir, threads)?,
         };
         Ok(LeasedEngine { engine: Some(engine), key, owner: self })
+    }
+
+    /// The shared engine of `batch_size` chunks per call for `name_or_path` on `threads`
+    /// threads, loaded on first use.
+    pub fn pack(&self, name_or_path: &str, threads: usize, batch_size: usize) -> Result<Arc<Pack>, AsrError> {
+        let dir = self.resolve(name_or_path)?;
+        let threads = threads.max(1);
+        // Held while loading: jobs starting together wait for the one load instead of each
+        // making their own.
+        let mut packs = lock(&self.packs);
+        if let Some(pack) = packs.get(&(dir.path.clone(), threads, batch_size)) {
+            return Ok(pack.clone());
+        }
+        let pack = Arc::new(Pack::new(self.load(&dir, threads)?));
+        packs.insert((dir.path.clone(), threads, batch_size), pack.clone());
+        Ok(pack)
+    }
+
+    /// The chunks per model call a request asks for, else its model's measured default.
+    pub fn batch_size(&self, request: &TranscribeRequest) -> Result<usize, AsrError> {
+        match request.batch_size {
+            Some(n) => Ok(n.max(1)),
+            None => Ok(default_batch_size(&self.resolve(&request.model)?)),
+        }
+    }
+
+    fn load(&self, dir: &ModelDir, threads: usize) -> Result<WhisperEngine, AsrError> {
+        let started = Instant::now();
+        let engine = WhisperEngine::load(dir, threads)?;
+        self.loads.fetch_add(1, Ordering::SeqCst);
+        info!(model = %dir.name, threads, secs = started.elapsed().as_secs_f64(), "model loaded");
+        Ok(engine)
     }
 
     /// Transcribes the audio of `source` (16 kHz mono, read once; see [`crate::stream`]).
@@ -137,13 +168,17 @@ impl WhisperTranscriber {
         on_window: &mut dyn FnMut(&WindowReport, &[Segment], &LoopState),
         cancel: &CancelFlag,
     ) -> Result<Transcript, TranscribeError> {
-        let engine = self.engine(model, threads)?;
-        engine.transcribe(source, expected_seconds, options, resume, on_window, &|| cancel.is_cancelled()).map_err(
-            |stop| match stop {
-                Stop::Cancelled => TranscribeError::Cancelled,
-                Stop::Failed(e) => e.into(),
-            },
-        )
+        let cancelled = || cancel.is_cancelled();
+        let outcome = if options.batch_size > 1 {
+            let pack = self.pack(model, threads, options.batch_size)?;
+            pack.transcribe(source, expected_seconds, options, resume, on_window, &cancelled)
+        } else {
+            self.engine(model, threads)?.transcribe(source, expected_seconds, options, resume, on_window, &cancelled)
+        };
+        outcome.map_err(|stop| match stop {
+            Stop::Cancelled => TranscribeError::Cancelled,
+            Stop::Failed(e) => e.into(),
+        })
     }
 }
 
@@ -207,7 +242,12 @@ impl Transcriber for WhisperTranscriber {
         progress(JobStage::LoadingModel, 0.0);
         // Load (or borrow) the model before decoding, so a bad model name fails before any
         // minutes are spent on a long video.
-        drop(self.engine(&request.model, request.threads)?);
+        let batch_size = self.batch_size(request)?;
+        if batch_size > 1 {
+            self.pack(&request.model, request.threads, batch_size)?;
+        } else {
+            drop(self.engine(&request.model, request.threads)?);
+        }
         if cancel.is_cancelled() {
             return Err(TranscribeError::Cancelled);
         }
@@ -219,7 +259,7 @@ impl Transcriber for WhisperTranscriber {
         let options = DecodeOptions {
             language: request.language.clone().filter(|l| !l.is_empty() && l != "auto"),
             beam_size: request.beam_size.max(1),
-            batch_size: request.batch_size.max(1),
+            batch_size,
             word_timestamps: request.word_timestamps,
             ..DecodeOptions::default()
         };

@@ -21,10 +21,12 @@ pub struct TranscribeRequest {
     pub language: Option<String>,
     pub beam_size: usize,
     /// Chunks of the audio decoded per model call (1: one 30 s window at a time, each
-    /// conditioned on the text before it; see the engine's batched decoding).
-    pub batch_size: usize,
+    /// conditioned on the text before it; see the engine's batched decoding). `None`: the
+    /// model's own default, measured per model.
+    pub batch_size: Option<usize>,
     pub word_timestamps: bool,
-    /// CPU threads this job may use (cores / worker slots).
+    /// Threads of the model instance the job runs on: all the worker's cores for the instance
+    /// its batched jobs share, cores / slots for a job's own one (batch size 1).
     pub threads: usize,
     /// Voice activity detection: only the stretches with speech reach the model.
     pub vad: bool,

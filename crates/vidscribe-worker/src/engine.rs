@@ -34,8 +34,9 @@ pub struct EngineConfig {
     /// Rewrite `results/batches/<id>.json` after transitions (one node should).
     pub write_snapshots: bool,
     pub beam_size: usize,
-    /// Chunks of a file decoded per model call ([`EngineConfig::DEFAULT_BATCH_SIZE`]).
-    pub batch_size: usize,
+    /// Chunks decoded per model call; `None`: the model's measured default (4 for tiny.en, 2
+    /// for base: `vidscribe_asr::models::default_batch_size`).
+    pub batch_size: Option<usize>,
     /// How often an idle slot looks for work when no event woke it.
     pub poll_interval: Duration,
     /// How often expired leases are looked for.
@@ -46,33 +47,48 @@ pub struct EngineConfig {
 
 impl EngineConfig {
     pub fn new(data_dir: impl Into<std::path::PathBuf>) -> Self {
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let cores = Self::available_cores();
         Self {
             data_dir: data_dir.into(),
             storage: None,
             worker_name: default_worker_name(),
-            slots: 1,
+            slots: Self::default_slots(),
             lease: Duration::from_secs(15),
             heartbeat_interval: Duration::from_millis(500),
             max_attempts: 3,
             write_snapshots: true,
             beam_size: 5,
-            batch_size: Self::DEFAULT_BATCH_SIZE,
+            batch_size: None,
             poll_interval: Duration::from_secs(1),
             reap_interval: Duration::from_secs(2),
             cores,
         }
     }
 
-    /// Chunks decoded per model call unless configured. Each chunk in a call costs about
-    /// 60 MB (tiny) to 75 MB (base) of encoder activations at the call's peak, so 4 was
-    /// fastest but took base past the 600 MB budget (597-656 MB on long_form.wav); 2 stays
-    /// within it (bench/asr/batch-sweep and README, "Batched decoding").
-    pub const DEFAULT_BATCH_SIZE: usize = 2;
+    /// Jobs a process runs at once unless told: 2 (1 on a single core). The jobs share one
+    /// engine, so a second job costs no model load: its reading and features overlap the
+    /// other's model calls, and its chunks ride in the same calls. Measured on 2 cores (Intel
+    /// Xeon, `bench/asr/batch-sweep`): the corpus took 20.5 s with 2 and 28.1 s with 1
+    /// (tiny.en), 50.2 s and 49.7 s (base), peak RSS 535 and 501 MB.
+    pub fn default_slots() -> usize {
+        Self::available_cores().clamp(1, 2)
+    }
 
-    /// CPU threads one job may use: cores / slots, so two jobs never fight over a core.
+    /// The cores this process may run on.
+    pub fn available_cores() -> usize {
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    }
+
+    /// CPU threads of a job's model instance. With batched decoding (the default) the jobs
+    /// running at once share one instance, whose calls carry their chunks together and run
+    /// one after another: it gets all the cores. One window at a time (batch size 1) each job
+    /// has its own instance: cores / slots, so two jobs never fight over a core.
     pub fn threads_per_job(&self) -> usize {
-        (self.cores / self.slots.max(1)).max(1)
+        if self.batch_size == Some(1) {
+            (self.cores / self.slots.max(1)).max(1)
+        } else {
+            self.cores.max(1)
+        }
     }
 }
 

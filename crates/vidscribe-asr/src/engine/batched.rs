@@ -14,6 +14,9 @@
 //! does per window, so progress, the live transcript and resuming work the same way: a chunk
 //! boundary depends only on the audio after the previous one, so a resumed run cuts the
 //! same chunks.
+//!
+//! The loop hands its chunks to a [`Decoder`]: the engine itself, which runs them at once, or
+//! a [`Pack`](super::pack::Pack), which runs them together with other streams' chunks.
 
 use ct2rs::sys::StorageView;
 use tracing::{debug, debug_span};
@@ -38,7 +41,7 @@ const PAUSE_FRAMES: usize = 20;
 
 /// One chunk of the stream: frames `start..start + frames`, and its features unless it is
 /// silent (then the model does not run on it).
-struct Chunk {
+pub(super) struct Chunk {
     start: usize,
     frames: usize,
     features: Option<Mel>,
@@ -50,10 +53,55 @@ struct Chunk {
 /// `None` for a chunk it judged to hold no speech.
 type Heard = Option<(Vec<Segment>, Vec<Vec<usize>>)>;
 
+/// Chunks of one stream with sound, for one model call, and how to decode them.
+pub(super) struct Batch {
+    pub chunks: Vec<Chunk>,
+    /// `None`: detect it on the first chunk.
+    pub language: Option<String>,
+    pub options: DecodeOptions,
+}
+
+impl Batch {
+    /// Whether `other` can share a model call with this batch: the same start sequence (so the
+    /// same known language) and the same decoding settings. A batch that still has its
+    /// language to detect runs alone.
+    pub fn fits(&self, other: &Batch) -> bool {
+        let settings = |b: &Batch| DecodeOptions { language: None, ..b.options.clone() };
+        self.language.is_some() && self.language == other.language && settings(self) == settings(other)
+    }
+}
+
+/// A batch as decoded: what the model heard in each chunk, and the language if it was detected.
+pub(super) struct Decoded {
+    pub heard: Vec<Heard>,
+    pub detected: Option<(String, f32)>,
+}
+
+/// Runs the model on the batched loop's chunks.
+pub(super) trait Decoder {
+    /// Chunks to cut for the next call, of `batch_size` chunks per model call.
+    fn share(&self, batch_size: usize) -> usize {
+        batch_size
+    }
+
+    fn decode(&self, batch: Batch, cancelled: &dyn Fn() -> bool) -> Result<Decoded, Stop>;
+}
+
+/// A stream alone on its engine: its chunks run as they come.
+impl Decoder for WhisperEngine {
+    fn decode(&self, batch: Batch, cancelled: &dyn Fn() -> bool) -> Result<Decoded, Stop> {
+        let mut decoded = self.decode_batches(&[&batch], cancelled)?;
+        decoded.pop().ok_or_else(|| AsrError::inference("no result for the batch").into())
+    }
+}
+
 impl WhisperEngine {
-    /// [`WhisperEngine::transcribe`] with `options.batch_size` chunks per model call.
+    /// [`WhisperEngine::transcribe`] with `options.batch_size` chunks per model call, run by
+    /// `decoder`.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn transcribe_batched(
         &self,
+        decoder: &dyn Decoder,
         source: &mut dyn AudioSource,
         expected_seconds: f64,
         options: &DecodeOptions,
@@ -81,27 +129,25 @@ impl WhisperEngine {
             if cancelled() {
                 return Err(Stop::Cancelled);
             }
-            let chunks = self.next_chunks(&mut audio, seek, options.batch_size, &mut loudest)?;
-            let Some(last) = chunks.last() else { break };
-            let _span = debug_span!("batch", start = seek as f64 * FRAME_SECONDS, chunks = chunks.len()).entered();
+            let share = decoder.share(options.batch_size);
+            let (spans, heard) = split(self.next_chunks(&mut audio, seek, share, &mut loudest)?);
+            let Some(last) = spans.last() else { break };
+            let _span = debug_span!("batch", start = seek as f64 * FRAME_SECONDS, chunks = spans.len()).entered();
             seek = last.start + last.frames;
-            let heard: Vec<&Chunk> = chunks.iter().filter(|c| c.features.is_some()).collect();
             let mut decoded: Vec<Heard> = Vec::new();
             if !heard.is_empty() {
-                let features: Vec<&Mel> = heard.iter().filter_map(|c| c.features.as_ref()).collect();
-                let encoded = self.encode(&features)?;
-                if cancelled() {
-                    return Err(Stop::Cancelled);
+                let batch = Batch { chunks: heard, language: language.clone(), options: options.clone() };
+                let out = decoder.decode(batch, cancelled)?;
+                if let Some((code, probability)) = out.detected {
+                    (language, language_probability) = (Some(code), Some(probability));
                 }
-                self.detect_if_unknown(&encoded, &mut language, &mut language_probability)?;
-                let sot_sequence = self.sot_sequence(language.as_deref());
-                decoded = self.decode_batch(&heard, &encoded, &sot_sequence, options, cancelled)?;
+                decoded = out.heard;
             }
             let total = audio.total();
             let mut decoded = decoded.into_iter();
-            for chunk in &chunks {
+            for chunk in &spans {
                 let first = segments.len();
-                let heard = chunk.features.is_some();
+                let heard = chunk.heard;
                 if let Some((new, _)) = heard.then(|| decoded.next()).flatten().flatten() {
                     for mut s in new {
                         // In order and apart: a chunk's first segment may not start before the
@@ -171,6 +217,31 @@ impl WhisperEngine {
             start += frames;
         }
         Ok(chunks)
+    }
+
+    /// Runs `batches` (of which only the first may have its language to detect, and then alone;
+    /// see [`Batch::fits`]) in one encoder, one decoder and one alignment call.
+    pub(super) fn decode_batches(
+        &self,
+        batches: &[&Batch],
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<Vec<Decoded>, Stop> {
+        let chunks: Vec<&Chunk> = batches.iter().flat_map(|b| &b.chunks).collect();
+        let first = batches.first().ok_or_else(|| AsrError::inference("no batch to decode"))?;
+        let features: Vec<&Mel> = chunks.iter().filter_map(|c| c.features.as_ref()).collect();
+        let encoded = self.encode(&features)?;
+        if cancelled() {
+            return Err(Stop::Cancelled);
+        }
+        let (mut language, mut probability) = (first.language.clone(), None);
+        self.detect_if_unknown(&encoded, &mut language, &mut probability)?;
+        let mut detected = probability.zip(language.clone()).map(|(p, code)| (code, p));
+        let sot_sequence = self.sot_sequence(language.as_deref());
+        let mut heard = self.decode_batch(&chunks, &encoded, &sot_sequence, &first.options, cancelled)?.into_iter();
+        Ok(batches
+            .iter()
+            .map(|b| Decoded { heard: heard.by_ref().take(b.chunks.len()).collect(), detected: detected.take() })
+            .collect())
     }
 
     /// Each chunk's segments (in stream time, ids unset) and their tokens, or `None` for one the
@@ -288,6 +359,24 @@ impl WhisperEngine {
         }
         Ok(())
     }
+}
+
+/// Where a chunk is and whether the model runs on it: what the loop keeps of each chunk while
+/// its features go to the decoder.
+struct Span {
+    start: usize,
+    frames: usize,
+    heard: bool,
+    loudest: f32,
+}
+
+/// The chunks' spans, and the chunks with sound (the decoder's).
+fn split(chunks: Vec<Chunk>) -> (Vec<Span>, Vec<Chunk>) {
+    let spans = chunks
+        .iter()
+        .map(|c| Span { start: c.start, frames: c.frames, heard: c.features.is_some(), loudest: c.loudest })
+        .collect();
+    (spans, chunks.into_iter().filter(|c| c.features.is_some()).collect())
 }
 
 /// A pause between two words this long (seconds) ends a segment even without punctuation.

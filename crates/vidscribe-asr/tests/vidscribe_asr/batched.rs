@@ -100,3 +100,67 @@ fn batched_chunks_are_as_accurate_as_the_sequential_loop_and_each_is_decoded_onc
     );
     assert!(resumed.segments.first().is_some_and(|s| s.start >= state.seek as f64 / 100.0 - 1e-9));
 }
+
+/// Clips transcribed on one pack at the same time share its model calls (a call carries
+/// chunks of several files) and are heard as well as when each is transcribed alone.
+#[test]
+fn streams_transcribed_together_share_model_calls_and_keep_their_accuracy() {
+    let clips = [
+        "jfk",
+        "librivox/sense_and_sensibility_01_austen_64kb-0870",
+        "librivox/sense_and_sensibility_01_austen_64kb-0890",
+        "librivox/sense_and_sensibility_01_austen_64kb-0920",
+    ];
+    let options =
+        DecodeOptions { language: Some("en".into()), word_timestamps: true, batch_size: 4, ..DecodeOptions::default() };
+    let _cpu = cpu();
+    let pack = transcriber().pack("tiny.en", THREADS, 4).unwrap();
+    let (pack, options) = (&pack, &options);
+    let run = |clip: &str| {
+        let mut decoder = AudioDecoder::open(&fixture(&format!("{clip}.wav"))).unwrap();
+        let expected = decoder.duration();
+        move |start: &std::sync::Barrier| {
+            start.wait();
+            pack.transcribe(&mut decoder, expected, options, None, &mut |_, _, _| {}, &|| false).unwrap()
+        }
+    };
+    let calls = || pack.calls();
+
+    let before = calls();
+    let one_barrier = std::sync::Barrier::new(1);
+    let alone: Vec<Transcript> = clips.iter().map(|c| run(c)(&one_barrier)).collect();
+    let after_alone = calls();
+    let start = std::sync::Barrier::new(clips.len());
+    let together: Vec<Transcript> = std::thread::scope(|s| {
+        let start = &start;
+        let handles: Vec<_> = clips
+            .iter()
+            .map(|c| {
+                let mut f = run(c);
+                s.spawn(move || f(start))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let after_together = calls();
+
+    let alone_calls = after_alone.0 - before.0;
+    let (together_calls, together_chunks) = (after_together.0 - after_alone.0, after_together.1 - after_alone.1);
+    eprintln!(
+        "{} clips: {alone_calls} calls alone, {together_calls} calls for {together_chunks} chunks together",
+        clips.len()
+    );
+    assert_eq!(alone_calls, clips.len() as u64, "each clip is one chunk");
+    assert_eq!(together_chunks, clips.len() as u64);
+    assert!(together_calls < alone_calls, "a call carried chunks of several clips: {together_calls} calls");
+
+    let corpus = |ts: &[Transcript]| ts.iter().map(|t| t.text()).collect::<Vec<_>>().join(" ");
+    let truth = clips.iter().map(|c| reference(&format!("{c}.txt"))).collect::<Vec<_>>().join(" ");
+    let (alone_wer, together_wer) = (wer(&truth, &corpus(&alone)), wer(&truth, &corpus(&together)));
+    eprintln!("WER alone {:.2} %, together {:.2} %", alone_wer * 100.0, together_wer * 100.0);
+    assert!(together_wer <= alone_wer + 0.005, "together {together_wer} against alone {alone_wer}");
+    for (a, t) in alone.iter().zip(&together) {
+        assert!((a.duration - t.duration).abs() < 1e-9);
+        assert!(t.segments.iter().all(|s| s.start <= s.end && s.end <= t.duration + 1e-9), "{:?}", t.segments);
+    }
+}

@@ -36,7 +36,7 @@ pub fn request(media: &Path, model: &str) -> TranscribeRequest {
         model: model.to_string(),
         language: None,
         beam_size: 5,
-        batch_size: 1,
+        batch_size: Some(1),
         word_timestamps: false,
         threads: THREADS,
         vad: false,

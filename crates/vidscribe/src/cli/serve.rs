@@ -23,7 +23,7 @@ pub struct ServeArgs {
     /// Store URL [default: sqlite://<data-dir>/vidscribe.db]; `postgres://…` for several nodes.
     #[arg(long, env = "VIDSCRIBE_DATABASE", value_name = "URL", hide_env_values = true)]
     pub database: Option<String>,
-    /// Jobs this process transcribes at once (0: API only, jobs run on `vidscribe worker`s) [default: 1].
+    /// Jobs this process transcribes at once (0: API only, jobs run on `vidscribe worker`s) [default: 2; 1 on one core].
     #[arg(long, env = "VIDSCRIBE_WORKERS", value_name = "N")]
     pub workers: Option<usize>,
     /// Require `Authorization: Bearer T` on every /api route.
@@ -62,7 +62,7 @@ pub async fn run(args: ServeArgs, file: &FileConfig) -> anyhow::Result<u8> {
             None => ServerConfig::DEFAULT_ADDR.parse()?,
         },
     };
-    let workers = pick(args.workers, file.serve.workers, || 1);
+    let workers = pick(args.workers, file.serve.workers, EngineConfig::default_slots);
     let auth_token = args.auth_token.or_else(|| file.serve.auth_token.clone());
     let insecure_no_auth = args.insecure_no_auth || file.serve.insecure_no_auth.unwrap_or(false);
     let max_upload =

@@ -39,14 +39,16 @@ pub struct TranscribeArgs {
     /// Spoken language as an ISO 639-1 code (en, fr, …) [default: detect].
     #[arg(long, short, value_name = "CODE")]
     pub language: Option<String>,
-    /// Files transcribed at once (1–16); the CPU cores are shared among them [default: 1].
+    /// Files transcribed at once (1–16); their chunks share the model's calls [default: 2; 1
+    /// on one core].
     #[arg(long, short, value_name = "N")]
     pub jobs: Option<usize>,
     /// Beam size of the decoder [default: 5].
     #[arg(long, value_name = "N")]
     pub beam: Option<usize>,
-    /// Chunks of a file decoded per model call: more is faster on long files; 1 decodes one
-    /// 30 s window at a time, each conditioned on the text before it [default: 2].
+    /// Chunks decoded per model call: more is faster on long files; 1 decodes one 30 s window
+    /// at a time, each conditioned on the text before it [default: the model's: 4 for
+    /// tiny.en, 2 for base].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     pub batch_size: Option<u16>,
     /// Voice activity detection: transcribe only the stretches with speech; long pauses are
@@ -122,14 +124,14 @@ pub async fn run(args: TranscribeArgs, file: &FileConfig) -> anyhow::Result<u8> 
     let formats = OutputFormat::parse_list(&formats_text).map_err(|e| anyhow::anyhow!("--format: {e}"))?;
     let model = pick(args.model.clone(), t.model.clone(), || BatchSettings::DEFAULT_MODEL.to_string());
     let language = args.language.clone().or_else(|| t.language.clone());
-    let jobs = pick(args.jobs, t.jobs, || 1);
+    let jobs = pick(args.jobs, t.jobs, EngineConfig::default_slots);
     if !(1..=BatchSettings::MAX_CONCURRENT_LIMIT as usize).contains(&jobs) {
         bail!("--jobs must be between 1 and {} (got {jobs})", BatchSettings::MAX_CONCURRENT_LIMIT);
     }
     let beam = pick(args.beam, t.beam, || 5).max(1);
-    let batch_size = pick(args.batch_size.map(usize::from), t.batch_size, || EngineConfig::DEFAULT_BATCH_SIZE);
-    if !(1..=64).contains(&batch_size) {
-        bail!("batch_size must be between 1 and 64 (got {batch_size})");
+    let batch_size = args.batch_size.map(usize::from).or(t.batch_size);
+    if let Some(n) = batch_size.filter(|n| !(1..=64).contains(n)) {
+        bail!("batch_size must be between 1 and 64 (got {n})");
     }
     let out_dir = args.out.clone().unwrap_or_else(|| PathBuf::from("."));
     let model_dir = config::model_dir(args.model_dir.clone(), file);

@@ -16,7 +16,7 @@ pub struct WorkerArgs {
     /// Store URL shared with the server (`sqlite://…` on one machine, `postgres://…` across machines).
     #[arg(long, env = "VIDSCRIBE_DATABASE", value_name = "URL", hide_env_values = true)]
     pub database: Option<String>,
-    /// Jobs this worker runs at once [default: 1].
+    /// Jobs this worker runs at once [default: 2; 1 on one core].
     #[arg(long, env = "VIDSCRIBE_SLOTS", value_name = "N")]
     pub slots: Option<usize>,
     /// Name shown on its jobs and in the worker list [default: <hostname>-<pid>].
@@ -41,7 +41,7 @@ pub struct SlotArgs {
     /// Milliseconds between heartbeats (lease renewal, progress, cancel check); at most a third of the lease [default: 500].
     #[arg(long, env = "VIDSCRIBE_HEARTBEAT_MS", value_name = "MS")]
     pub heartbeat_ms: Option<u64>,
-    /// Chunks of a file decoded per model call; 1 decodes one 30 s window at a time, each conditioned on the text before it [default: 2].
+    /// Chunks of a file decoded per model call; 1 decodes one 30 s window at a time, each conditioned on the text before it [default: the model's, 4 for tiny.en, 2 for base].
     #[arg(long, env = "VIDSCRIBE_BATCH_SIZE", value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
     pub batch_size: Option<u16>,
 }
@@ -72,7 +72,7 @@ impl SlotArgs {
         config.lease = lease;
         config.heartbeat_interval = heartbeat;
         if let Some(n) = self.batch_size {
-            config.batch_size = n.into();
+            config.batch_size = Some(n.into());
         }
         Ok(())
     }
@@ -81,7 +81,7 @@ impl SlotArgs {
 pub async fn run(args: WorkerArgs, file: &FileConfig) -> anyhow::Result<u8> {
     let data_dir = pick(args.data_dir, file.data_dir.clone(), || PathBuf::from(DEFAULT_DATA_DIR));
     let database = pick(args.database, file.database.clone(), || config::default_database(&data_dir));
-    let slots = pick(args.slots, file.worker.slots, || 1).max(1);
+    let slots = pick(args.slots, file.worker.slots, EngineConfig::default_slots).max(1);
     let model_dir = config::model_dir(args.model_dir, file);
     let mut engine_config = EngineConfig::new(&data_dir);
     // Refuse a bad setup before touching the database.
