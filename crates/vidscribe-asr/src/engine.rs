@@ -409,7 +409,11 @@ impl WhisperEngine {
         probability: &mut Option<f32>,
     ) -> Result<(), AsrError> {
         if language.is_none() {
-            let (code, p) = self.detect_language(encoder_output)?;
+            let (code, p) = self
+                .detect_languages(encoder_output)?
+                .into_iter()
+                .next()
+                .ok_or_else(|| AsrError::inference("language detection returned nothing"))?;
             debug!(language = %code, probability = p, "language detected");
             *language = Some(code);
             *probability = Some(p);
@@ -508,18 +512,21 @@ impl WhisperEngine {
         self.whisper.encode(&view, false).map_err(AsrError::inference)
     }
 
-    /// The most likely language of the window and its probability.
-    fn detect_language(&self, encoder_output: &StorageView<'_>) -> Result<(String, f32), AsrError> {
+    /// The most likely language of each window of `encoder_output` and its probability.
+    fn detect_languages(&self, encoder_output: &StorageView<'_>) -> Result<Vec<(String, f32)>, AsrError> {
         let results = self.whisper.detect_language(encoder_output).map_err(AsrError::inference)?;
-        let best = results
-            .first()
-            .and_then(|r| r.first())
-            .ok_or_else(|| AsrError::inference("language detection returned nothing"))?;
-        // ct2rs 0.10 keeps DetectionResult's fields private and offers no getters, but derives
-        // Debug: `DetectionResult { language: "<|fr|>", probability: 0.93 }`. Reading that is
-        // the only way to the value short of a second binding to CTranslate2.
-        parse_detection(&format!("{best:?}"))
-            .ok_or_else(|| AsrError::inference(format!("unexpected language detection result {best:?}")))
+        results
+            .iter()
+            .map(|r| {
+                let best = r.first().ok_or_else(|| AsrError::inference("language detection returned nothing"))?;
+                // ct2rs 0.10 keeps DetectionResult's fields private and offers no getters, but
+                // derives Debug: `DetectionResult { language: "<|fr|>", probability: 0.93 }`.
+                // Reading that is the only way to the value short of a second binding to
+                // CTranslate2.
+                parse_detection(&format!("{best:?}"))
+                    .ok_or_else(|| AsrError::inference(format!("unexpected language detection result {best:?}")))
+            })
+            .collect()
     }
 
     /// `<|startoftranscript|>` alone for English-only models (they know no language or task

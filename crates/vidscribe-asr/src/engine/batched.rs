@@ -62,12 +62,12 @@ pub(super) struct Batch {
 }
 
 impl Batch {
-    /// Whether `other` can share a model call with this batch: the same start sequence (so the
-    /// same known language) and the same decoding settings. A batch that still has its
-    /// language to detect runs alone.
+    /// Whether `other` can share a model call with this batch: the same decoding settings.
+    /// Languages may differ or be still to detect: each chunk has its own prompt, and the
+    /// alignment runs once per language in the call.
     pub fn fits(&self, other: &Batch) -> bool {
         let settings = |b: &Batch| DecodeOptions { language: None, ..b.options.clone() };
-        self.language.is_some() && self.language == other.language && settings(self) == settings(other)
+        settings(self) == settings(other)
     }
 }
 
@@ -79,11 +79,6 @@ pub(super) struct Decoded {
 
 /// Runs the model on the batched loop's chunks.
 pub(super) trait Decoder {
-    /// Chunks to cut for the next call, of `batch_size` chunks per model call.
-    fn share(&self, batch_size: usize) -> usize {
-        batch_size
-    }
-
     fn decode(&self, batch: Batch, cancelled: &dyn Fn() -> bool) -> Result<Decoded, Stop>;
 }
 
@@ -129,8 +124,7 @@ impl WhisperEngine {
             if cancelled() {
                 return Err(Stop::Cancelled);
             }
-            let share = decoder.share(options.batch_size);
-            let (spans, heard) = split(self.next_chunks(&mut audio, seek, share, &mut loudest)?);
+            let (spans, heard) = split(self.next_chunks(&mut audio, seek, options.batch_size, &mut loudest)?);
             let Some(last) = spans.last() else { break };
             let _span = debug_span!("batch", start = seek as f64 * FRAME_SECONDS, chunks = spans.len()).entered();
             seek = last.start + last.frames;
@@ -219,8 +213,9 @@ impl WhisperEngine {
         Ok(chunks)
     }
 
-    /// Runs `batches` (of which only the first may have its language to detect, and then alone;
-    /// see [`Batch::fits`]) in one encoder, one decoder and one alignment call.
+    /// Runs `batches` (of one setting: [`Batch::fits`]) in one encoder and one decoder call, and
+    /// one alignment call per language. A batch without a language has it detected on its first
+    /// chunk.
     pub(super) fn decode_batches(
         &self,
         batches: &[&Batch],
@@ -233,14 +228,32 @@ impl WhisperEngine {
         if cancelled() {
             return Err(Stop::Cancelled);
         }
-        let (mut language, mut probability) = (first.language.clone(), None);
-        self.detect_if_unknown(&encoded, &mut language, &mut probability)?;
-        let mut detected = probability.zip(language.clone()).map(|(p, code)| (code, p));
-        let sot_sequence = self.sot_sequence(language.as_deref());
-        let mut heard = self.decode_batch(&chunks, &encoded, &sot_sequence, &first.options, cancelled)?.into_iter();
+        // One detection call answers for every row; each batch reads its first chunk's.
+        let rows = match batches.iter().any(|b| b.language.is_none()) {
+            true => self.detect_languages(&encoded)?,
+            false => Vec::new(),
+        };
+        let mut row = 0;
+        let mut detected = Vec::with_capacity(batches.len());
+        let mut sots = Vec::with_capacity(chunks.len());
+        for b in batches {
+            let found = match &b.language {
+                Some(_) => None,
+                None => Some(rows.get(row).cloned().ok_or_else(|| AsrError::inference("no language detected"))?),
+            };
+            if let Some((code, probability)) = &found {
+                debug!(language = %code, probability, "language detected");
+            }
+            let language = b.language.as_deref().or(found.as_ref().map(|(code, _)| code.as_str()));
+            sots.extend(std::iter::repeat_n(self.sot_sequence(language), b.chunks.len()));
+            detected.push(found);
+            row += b.chunks.len();
+        }
+        let mut heard = self.decode_batch(&chunks, &encoded, &sots, &first.options, cancelled)?.into_iter();
         Ok(batches
             .iter()
-            .map(|b| Decoded { heard: heard.by_ref().take(b.chunks.len()).collect(), detected: detected.take() })
+            .zip(detected)
+            .map(|(b, detected)| Decoded { heard: heard.by_ref().take(b.chunks.len()).collect(), detected })
             .collect())
     }
 
@@ -251,7 +264,7 @@ impl WhisperEngine {
         &self,
         chunks: &[&Chunk],
         encoded: &StorageView<'_>,
-        sot_sequence: &[usize],
+        sots: &[Vec<usize>],
         options: &DecodeOptions,
         cancelled: &dyn Fn() -> bool,
     ) -> Result<Vec<Heard>, Stop> {
@@ -259,9 +272,8 @@ impl WhisperEngine {
         // Text only, as faster-whisper's batched pipeline asks: with timestamps the model
         // leaves a chunk's last sentence open (a start time and the end of text), expecting
         // the next window to hold it, and it is lost. The segments are cut from the words.
-        let text_only: Vec<usize> = sot_sequence.iter().copied().chain([self.vocab.no_timestamps]).collect();
-        let prompt: Vec<String> = self.prompt(&[], &text_only);
-        let prompts = vec![prompt.clone(); chunks.len()];
+        let prompts: Vec<Vec<String>> =
+            sots.iter().map(|sot| self.prompt(&[], &[sot.as_slice(), &[self.vocab.no_timestamps]].concat())).collect();
         let results = self
             .whisper
             .generate(encoded, &prompts, &whisper_options(options, first_temperature))
@@ -272,7 +284,7 @@ impl WhisperEngine {
         let mut out = Vec::with_capacity(chunks.len());
         // Chunks decoded again alone keep their own alignment (their encoder output is theirs).
         let mut alone: Vec<bool> = Vec::with_capacity(chunks.len());
-        for (chunk, result) in chunks.iter().zip(results) {
+        for (((chunk, result), prompt), sot) in chunks.iter().zip(results).zip(&prompts).zip(sots) {
             let mut result = self.window_result(result, first_temperature);
             let mut single = None;
             if needs_fallback(&result, options) && options.temperatures.len() > 1 {
@@ -282,7 +294,7 @@ impl WhisperEngine {
                 let features = chunk.features.as_ref().ok_or_else(|| AsrError::inference("chunk without features"))?;
                 let encoder_output = self.encode(&[features])?;
                 let hotter = DecodeOptions { temperatures: options.temperatures[1..].to_vec(), ..options.clone() };
-                result = self.generate_with_fallback(&encoder_output, &prompt, &hotter, cancelled)?;
+                result = self.generate_with_fallback(&encoder_output, prompt, &hotter, cancelled)?;
                 single = Some(encoder_output);
             }
             alone.push(single.is_some());
@@ -295,7 +307,7 @@ impl WhisperEngine {
             if let Some(encoder_output) = single {
                 let text = self.text_tokens(&tokens);
                 let offset = chunk.start as f64 * FRAME_SECONDS;
-                self.add_word_timestamps(&mut segments, &text, &encoder_output, sot_sequence, chunk.frames, offset)?;
+                self.add_word_timestamps(&mut segments, &text, &encoder_output, sot, chunk.frames, offset)?;
             }
             out.push(Some((segments, tokens)));
         }
@@ -303,7 +315,7 @@ impl WhisperEngine {
         if cancelled() {
             return Err(Stop::Cancelled);
         }
-        self.align_batch(chunks, encoded, sot_sequence, &alone, &mut out)?;
+        self.align_batch(chunks, encoded, sots, &alone, &mut out)?;
         for (segments, _) in out.iter_mut().flatten() {
             *segments = std::mem::take(segments).into_iter().flat_map(sentences).collect();
             if !options.word_timestamps {
@@ -326,13 +338,14 @@ impl WhisperEngine {
     }
 
     /// Word timings of the chunks decoded in the batch, in one alignment call over the batch's
-    /// encoder output. A chunk with no text, or decoded again alone (`alone`), takes part with
-    /// a placeholder token (the call needs one list per batch entry) and keeps what it has.
+    /// encoder output per start sequence (language) among them. A chunk of another language,
+    /// with no text, or decoded again alone (`alone`), takes part in a call with a placeholder
+    /// token (the call needs one list per batch entry) and keeps what it has.
     fn align_batch(
         &self,
         chunks: &[&Chunk],
         encoded: &StorageView<'_>,
-        sot_sequence: &[usize],
+        sots: &[Vec<usize>],
         alone: &[bool],
         out: &mut [Heard],
     ) -> Result<(), AsrError> {
@@ -340,21 +353,26 @@ impl WhisperEngine {
             .iter()
             .zip(alone)
             .map(|(o, &alone)| o.as_ref().filter(|_| !alone).map(|(_, tokens)| self.text_tokens(tokens)))
+            .map(|t| t.filter(|pieces| pieces.iter().any(|p| !p.is_empty())))
             .collect();
-        if texts.iter().flatten().all(|pieces| pieces.iter().all(Vec::is_empty)) {
-            return Ok(());
-        }
         // Any text token will do: its alignment is not read.
         let placeholder = self.vocab.eot - 1;
-        let flat: Vec<Vec<usize>> = texts
-            .iter()
-            .map(|t| t.as_ref().map(|p| p.concat()).filter(|f| !f.is_empty()).unwrap_or_else(|| vec![placeholder]))
-            .collect();
         let frames: Vec<usize> = chunks.iter().map(|c| c.frames).collect();
-        let alignments = self.whisper.align(encoded, sot_sequence, &flat, &frames, 7).map_err(AsrError::inference)?;
-        for (((chunk, text), alignment), o) in chunks.iter().zip(&texts).zip(&alignments).zip(out.iter_mut()) {
-            if let (Some(text), Some((segments, _))) = (text, o.as_mut()) {
-                self.place_words(segments, text, alignment, chunk.start as f64 * FRAME_SECONDS);
+        let mut languages: Vec<&Vec<usize>> = Vec::new();
+        for (sot, _) in sots.iter().zip(&texts).filter(|(_, t)| t.is_some()) {
+            if !languages.contains(&sot) {
+                languages.push(sot);
+            }
+        }
+        for sot in languages {
+            let ours = |i: usize| texts[i].as_ref().filter(|_| sots[i] == *sot);
+            let flat: Vec<Vec<usize>> =
+                (0..chunks.len()).map(|i| ours(i).map_or(vec![placeholder], |p| p.concat())).collect();
+            let alignments = self.whisper.align(encoded, sot, &flat, &frames, 7).map_err(AsrError::inference)?;
+            for (i, alignment) in alignments.iter().enumerate() {
+                if let (Some(text), Some((segments, _))) = (ours(i), out[i].as_mut()) {
+                    self.place_words(segments, text, alignment, chunks[i].start as f64 * FRAME_SECONDS);
+                }
             }
         }
         Ok(())

@@ -1,11 +1,13 @@
 //! Several streams' chunks in one model call.
 //!
 //! A worker that runs several jobs at once gives them one [`Pack`]: one engine with all the
-//! worker's cores, whose calls run one after another. Each job's batched loop hands its chunks
-//! to the pack and waits; the stream whose turn it is runs its own chunks together with those
-//! the other streams are waiting with (same language and settings, up to the batch size in
-//! all), so a call carries as many chunks as the batch size allows even when each file is a
-//! single chunk, and one stream's reading and feature work overlaps another's model call.
+//! worker's cores, whose calls run one after another. Each job's batched loop cuts up to the
+//! batch size of chunks, hands them to the pack and waits; the stream whose turn it is runs its
+//! own chunks together with those the other streams are waiting with (same language and
+//! settings, up to the batch size in all). So a call is full even when each file is a single
+//! chunk (short files) or has only a few left (a long file's end), and one stream's reading and
+//! feature work overlaps another's model call. A stream never cuts less than a full call for
+//! the others' sake: when they are late, its call would run half empty.
 //!
 //! Whose turn: nobody runs a call while one is in flight. Once the engine is free, a waiting
 //! stream runs the next call as soon as every stream in the pack is waiting, the call is
@@ -31,6 +33,8 @@ pub const GATHER: Duration = Duration::from_millis(200);
 /// One engine shared by the streams of a worker, running their chunks together.
 pub struct Pack {
     engine: WhisperEngine,
+    /// [`GATHER`] unless made with [`Pack::with_gather`].
+    gather: Duration,
     queue: Mutex<Queue>,
     turn: Condvar,
 }
@@ -57,11 +61,11 @@ struct Waiting {
 
 impl Queue {
     /// `None` when the next call should run now, else how long to wait for more chunks.
-    fn gather_for(&self) -> Option<Duration> {
+    fn gather_for(&self, gather: Duration) -> Option<Duration> {
         let oldest = self.waiting.first()?;
         let cap = oldest.batch.options.batch_size;
         let waiting_chunks: usize = self.waiting.iter().map(|w| w.batch.chunks.len()).sum();
-        let left = GATHER.saturating_sub(oldest.since.elapsed());
+        let left = gather.saturating_sub(oldest.since.elapsed());
         let ready = self.waiting.len() >= self.streams || waiting_chunks >= cap || left.is_zero();
         (!ready).then_some(left)
     }
@@ -105,7 +109,13 @@ impl Drop for Member<'_> {
 
 impl Pack {
     pub fn new(engine: WhisperEngine) -> Self {
-        Pack { engine, queue: Mutex::new(Queue::default()), turn: Condvar::new() }
+        Self::with_gather(engine, GATHER)
+    }
+
+    /// A pack whose streams wait up to `gather` for each other (tests use a long one, so that
+    /// which chunks share a call does not depend on how fast each stream reads).
+    pub fn with_gather(engine: WhisperEngine, gather: Duration) -> Self {
+        Pack { engine, gather, queue: Mutex::new(Queue::default()), turn: Condvar::new() }
     }
 
     pub fn engine(&self) -> &WhisperEngine {
@@ -145,11 +155,6 @@ impl Pack {
 }
 
 impl Decoder for Pack {
-    /// With several streams, each cuts its part of a call, so that their chunks fit in one.
-    fn share(&self, batch_size: usize) -> usize {
-        (batch_size / lock(&self.queue).streams.max(1)).max(1)
-    }
-
     fn decode(&self, batch: Batch, cancelled: &dyn Fn() -> bool) -> Result<Decoded, Stop> {
         let mut q = lock(&self.queue);
         let id = q.next_id;
@@ -164,7 +169,7 @@ impl Decoder for Pack {
                 q = self.turn.wait(q).unwrap_or_else(PoisonError::into_inner);
                 continue;
             }
-            if let Some(wait) = q.gather_for() {
+            if let Some(wait) = q.gather_for(self.gather) {
                 q = self.turn.wait_timeout(q, wait).unwrap_or_else(PoisonError::into_inner).0;
                 continue;
             }

@@ -2,7 +2,8 @@
 //! is at least as accurate as the sequential loop, decodes each stretch of audio once, and
 //! resumes from a chunk boundary.
 
-use vidscribe_asr::{DecodeOptions, LoopState, WindowReport};
+use vidscribe_asr::engine::Pack;
+use vidscribe_asr::{DecodeOptions, LoopState, WhisperEngine, WindowReport};
 use vidscribe_core::{CancelFlag, Segment, Transcript};
 use vidscribe_formats::wer::wer;
 use vidscribe_media::AudioDecoder;
@@ -101,6 +102,46 @@ fn batched_chunks_are_as_accurate_as_the_sequential_loop_and_each_is_decoded_onc
     assert!(resumed.segments.first().is_some_and(|s| s.start >= state.seek as f64 / 100.0 - 1e-9));
 }
 
+/// Each clip transcribed alone on `pack`, then all at the same time on it: the transcripts, and
+/// the model calls and chunks each way.
+fn alone_and_together(pack: &Pack, options: &DecodeOptions, clips: &[&str]) -> [(Vec<Transcript>, u64, u64); 2] {
+    let run = |clip: &str| {
+        let mut decoder = AudioDecoder::open(&fixture(&format!("{clip}.wav"))).unwrap();
+        let expected = decoder.duration();
+        move |start: &std::sync::Barrier| {
+            start.wait();
+            pack.transcribe(&mut decoder, expected, options, None, &mut |_, _, _| {}, &|| false).unwrap()
+        }
+    };
+    let counted = |f: &dyn Fn() -> Vec<Transcript>| {
+        let (calls, chunks) = pack.calls();
+        let out = f();
+        let (after_calls, after_chunks) = pack.calls();
+        (out, after_calls - calls, after_chunks - chunks)
+    };
+    let alone = counted(&|| clips.iter().map(|c| run(c)(&std::sync::Barrier::new(1))).collect());
+    let together = counted(&|| {
+        let start = std::sync::Barrier::new(clips.len());
+        std::thread::scope(|s| {
+            let start = &start;
+            let handles: Vec<_> = clips
+                .iter()
+                .map(|c| {
+                    let mut f = run(c);
+                    s.spawn(move || f(start))
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        })
+    });
+    [alone, together]
+}
+
+fn corpus_wer(clips: &[&str], transcripts: &[Transcript]) -> f64 {
+    let truth = clips.iter().map(|c| reference(&format!("{c}.txt"))).collect::<Vec<_>>().join(" ");
+    wer(&truth, &transcripts.iter().map(|t| t.text()).collect::<Vec<_>>().join(" "))
+}
+
 /// Clips transcribed on one pack at the same time share its model calls (a call carries
 /// chunks of several files) and are heard as well as when each is transcribed alone.
 #[test]
@@ -115,37 +156,8 @@ fn streams_transcribed_together_share_model_calls_and_keep_their_accuracy() {
         DecodeOptions { language: Some("en".into()), word_timestamps: true, batch_size: 4, ..DecodeOptions::default() };
     let _cpu = cpu();
     let pack = transcriber().pack("tiny.en", THREADS, 4).unwrap();
-    let (pack, options) = (&pack, &options);
-    let run = |clip: &str| {
-        let mut decoder = AudioDecoder::open(&fixture(&format!("{clip}.wav"))).unwrap();
-        let expected = decoder.duration();
-        move |start: &std::sync::Barrier| {
-            start.wait();
-            pack.transcribe(&mut decoder, expected, options, None, &mut |_, _, _| {}, &|| false).unwrap()
-        }
-    };
-    let calls = || pack.calls();
-
-    let before = calls();
-    let one_barrier = std::sync::Barrier::new(1);
-    let alone: Vec<Transcript> = clips.iter().map(|c| run(c)(&one_barrier)).collect();
-    let after_alone = calls();
-    let start = std::sync::Barrier::new(clips.len());
-    let together: Vec<Transcript> = std::thread::scope(|s| {
-        let start = &start;
-        let handles: Vec<_> = clips
-            .iter()
-            .map(|c| {
-                let mut f = run(c);
-                s.spawn(move || f(start))
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
-    let after_together = calls();
-
-    let alone_calls = after_alone.0 - before.0;
-    let (together_calls, together_chunks) = (after_together.0 - after_alone.0, after_together.1 - after_alone.1);
+    let [(alone, alone_calls, _), (together, together_calls, together_chunks)] =
+        alone_and_together(&pack, &options, &clips);
     eprintln!(
         "{} clips: {alone_calls} calls alone, {together_calls} calls for {together_chunks} chunks together",
         clips.len()
@@ -154,13 +166,49 @@ fn streams_transcribed_together_share_model_calls_and_keep_their_accuracy() {
     assert_eq!(together_chunks, clips.len() as u64);
     assert!(together_calls < alone_calls, "a call carried chunks of several clips: {together_calls} calls");
 
-    let corpus = |ts: &[Transcript]| ts.iter().map(|t| t.text()).collect::<Vec<_>>().join(" ");
-    let truth = clips.iter().map(|c| reference(&format!("{c}.txt"))).collect::<Vec<_>>().join(" ");
-    let (alone_wer, together_wer) = (wer(&truth, &corpus(&alone)), wer(&truth, &corpus(&together)));
+    let (alone_wer, together_wer) = (corpus_wer(&clips, &alone), corpus_wer(&clips, &together));
     eprintln!("WER alone {:.2} %, together {:.2} %", alone_wer * 100.0, together_wer * 100.0);
     assert!(together_wer <= alone_wer + 0.005, "together {together_wer} against alone {alone_wer}");
     for (a, t) in alone.iter().zip(&together) {
         assert!((a.duration - t.duration).abs() < 1e-9);
         assert!(t.segments.iter().all(|s| s.start <= s.end && s.end <= t.duration + 1e-9), "{:?}", t.segments);
+    }
+}
+
+/// Files of different languages, each still to detect, share one call: each gets its own
+/// language, its own prompt and its words aligned against it.
+#[test]
+fn files_of_different_languages_share_a_call_and_each_keeps_its_language() {
+    // fr_prompts.wav is 40 s: two chunks; with the two clips, four: one call of four.
+    let clips = ["fr_prompts", "jfk", "librivox/sense_and_sensibility_01_austen_64kb-0870"];
+    let options = DecodeOptions { word_timestamps: true, batch_size: 4, ..DecodeOptions::default() };
+    let _cpu = cpu();
+    let engine = WhisperEngine::load(&transcriber().resolve("base").unwrap(), THREADS).unwrap();
+    // Streams wait for each other however long each takes to read: one call, whatever the speed.
+    let pack = Pack::with_gather(engine, std::time::Duration::from_secs(60));
+    let [(alone, alone_calls, _), (together, together_calls, together_chunks)] =
+        alone_and_together(&pack, &options, &clips);
+    eprintln!("{alone_calls} calls alone, {together_calls} for {together_chunks} chunks together");
+    assert_eq!((alone_calls, together_calls, together_chunks), (3, 1, 4));
+    let languages = |ts: &[Transcript]| ts.iter().map(|t| t.language.clone()).collect::<Vec<_>>();
+    assert_eq!(languages(&together), ["fr", "en", "en"]);
+    assert_eq!(languages(&alone), languages(&together));
+    for (clip, (a, t)) in clips.iter().zip(alone.iter().zip(&together)) {
+        let (a_wer, t_wer) = (wer(&a.text(), &t.text()), corpus_wer(&[clip], std::slice::from_ref(t)));
+        eprintln!(
+            "{clip}: together against alone {:.1} %, against the reference {:.1} %",
+            a_wer * 100.0,
+            t_wer * 100.0
+        );
+        assert!(
+            t_wer <= corpus_wer(&[clip], std::slice::from_ref(a)) + 0.005,
+            "{clip}: {:?} / {:?}",
+            t.text(),
+            a.text()
+        );
+        // Words were aligned against the clip's own language: timed, in order, inside it.
+        let words: Vec<_> = t.segments.iter().flat_map(|s| s.words.iter().flatten()).collect();
+        assert!(!words.is_empty(), "{clip}: words timed");
+        assert!(words.windows(2).all(|w| w[0].start <= w[1].start) && words.iter().all(|w| w.end <= t.duration + 1e-9));
     }
 }
