@@ -3,8 +3,8 @@
 //! A worker that runs several jobs at once gives them one [`Pack`]: one engine with all the
 //! worker's cores, whose calls run one after another. Each job's batched loop cuts up to the
 //! batch size of chunks, hands them to the pack and waits; the stream whose turn it is runs its
-//! own chunks together with those the other streams are waiting with (same language and
-//! settings, up to the batch size in all). So a call is full even when each file is a single
+//! own chunks together with those the other streams are waiting with (same settings, any
+//! language, up to the batch size in all). So a call is full even when each file is a single
 //! chunk (short files) or has only a few left (a long file's end), and one stream's reading and
 //! feature work overlaps another's model call. A stream never cuts less than a full call for
 //! the others' sake: when they are late, its call would run half empty.
