@@ -6,6 +6,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::codes::FailureCode;
 use crate::error::CoreError;
 use crate::ids::{BatchId, JobId, SessionId};
 use crate::progress::BatchProgress;
@@ -201,7 +202,8 @@ pub struct Job {
     pub started_at: Option<DateTime<Utc>>,
     pub completed_at: Option<DateTime<Utc>>,
     pub error_message: Option<String>,
-    pub error_code: Option<String>,
+    /// Why it failed or ended (the registry's wire string on the wire and in the row).
+    pub error_code: Option<FailureCode>,
     /// Set on a completed job whose media was read with a caveat the user should know (audio
     /// that ends before the video, timestamp gaps kept as silence…): completed, with a warning.
     #[serde(default)]

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use vidscribe_core::progress::StatusCounts;
-use vidscribe_core::{BatchStatus, BatchTransition, Job, JobStatus, JobTransition};
+use vidscribe_core::{BatchStatus, BatchTransition, FailureCode, Job, JobStatus, JobTransition};
 
 /// How a processing batch ends once none of its jobs is queued or running:
 /// all failed → `failed` ("All jobs failed"); some failed → `completed` with
@@ -37,7 +37,7 @@ pub struct Finish<'a> {
     /// The attempt row's outcome.
     pub outcome: &'a str,
     /// `(code, message)` for the job row.
-    pub error: Option<(&'a str, std::borrow::Cow<'a, str>)>,
+    pub error: Option<(FailureCode, std::borrow::Cow<'a, str>)>,
     pub media_duration: Option<f64>,
     /// For the user, on a completed job (NULL otherwise).
     pub warning: Option<&'a str>,
@@ -71,13 +71,13 @@ impl<'a> Finish<'a> {
             let wait = retry_backoff(attempt);
             let message = format!("attempt {attempt} failed: {}; retrying in {} s", failure.message, wait.as_secs());
             Finish {
-                error: Some((&failure.code, message.into())),
+                error: Some((failure.code, message.into())),
                 not_before: Some(wait),
                 ..Self::to(JobTransition::Backoff, "failed")
             }
         } else {
             Finish {
-                error: Some((&failure.code, failure.message.as_str().into())),
+                error: Some((failure.code, failure.message.as_str().into())),
                 ..Self::to(JobTransition::Fail, "failed")
             }
         }
@@ -85,7 +85,7 @@ impl<'a> Finish<'a> {
 
     pub fn cancelled() -> Self {
         Finish {
-            error: Some((vidscribe_core::FailureCode::Cancelled.as_str(), "Cancelled by user".into())),
+            error: Some((FailureCode::Cancelled, "Cancelled by user".into())),
             ..Self::to(JobTransition::Cancel, "cancelled")
         }
     }
@@ -95,8 +95,8 @@ impl<'a> Finish<'a> {
         Finish { auto_attempts_delta: -1, ..Self::to(JobTransition::Release, "released") }
     }
 
-    /// `(code, message)` as borrowed strings, for binding.
-    pub fn error(&self) -> Option<(&str, &str)> {
+    /// `(code, message)`, the message borrowed, for binding.
+    pub fn error(&self) -> Option<(FailureCode, &str)> {
         self.error.as_ref().map(|(c, m)| (*c, m.as_ref()))
     }
 }
@@ -198,7 +198,7 @@ mod tests {
     #[test]
     fn a_failure_is_retried_only_while_retryable_and_attempts_remain() {
         let failure = |retryable| crate::types::Failure {
-            code: "inference".into(),
+            code: FailureCode::InferenceFailed,
             message: "boom".into(),
             retryable,
             max_attempts: 3,
@@ -207,16 +207,16 @@ mod tests {
         let again = Finish::failed(&transient, 2, 1);
         assert_eq!((again.transition, again.outcome), (JobTransition::Backoff, "failed"));
         assert_eq!(again.not_before, Some(retry_backoff(2)));
-        assert_eq!(again.error(), Some(("inference", "attempt 2 failed: boom; retrying in 4 s")));
+        assert_eq!(again.error(), Some((FailureCode::InferenceFailed, "attempt 2 failed: boom; retrying in 4 s")));
         let exhausted = Finish::failed(&transient, 3, 3);
         assert_eq!(
             (exhausted.transition, exhausted.not_before, exhausted.error()),
-            (JobTransition::Fail, None, Some(("inference", "boom")))
+            (JobTransition::Fail, None, Some((FailureCode::InferenceFailed, "boom")))
         );
         let deterministic = failure(false);
         assert_eq!(Finish::failed(&deterministic, 1, 0).transition, JobTransition::Fail);
         assert_eq!(Finish::released().auto_attempts_delta, -1);
-        assert_eq!(Finish::cancelled().error(), Some(("cancelled", "Cancelled by user")));
+        assert_eq!(Finish::cancelled().error(), Some((FailureCode::Cancelled, "Cancelled by user")));
     }
 
     fn delta(queued_seconds: f64, queued_unknown: i64, done_seconds: f64) -> MediaDelta {

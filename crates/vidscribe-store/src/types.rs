@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use vidscribe_core::{BatchId, BatchSettings, Job, JobId, Resume, Segment, SessionId};
+use vidscribe_core::{BatchId, BatchSettings, FailureCode, Job, JobId, Resume, Segment, SessionId};
 
 /// A job to add to a pending batch (the upload is already on disk).
 #[derive(Debug, Clone)]
@@ -43,8 +43,8 @@ pub enum Heartbeat {
 /// Why a job failed.
 #[derive(Debug, Clone)]
 pub struct Failure {
-    /// The job's `error_code`: a [`vidscribe_core::FailureCode`]'s wire string.
-    pub code: String,
+    /// The job's `error_code`.
+    pub code: FailureCode,
     pub message: String,
     /// Deterministic failures (unreadable media) are not retried.
     pub retryable: bool,

@@ -215,6 +215,17 @@ async fn run_claim_inner(ctx: &RunContext, claim: Claim) {
             // The last windows' segments too, so the live transcript ends where the outputs do.
             commit_live(&ctx.store, &claim, &shared).await;
             shared.stage.store(stage_index(JobStage::Writing), Ordering::Relaxed);
+            // The last report while processing: everything transcribed, the outputs being
+            // written. Without it a job shorter than one heartbeat would go from its claim's
+            // 0 % straight to completed, and its progress would never be seen moving.
+            match ctx.store.heartbeat(&claim, ctx.config.lease, Some(JobStage::Writing), Some(1.0)).await {
+                Ok(Heartbeat::Lost) => {
+                    warn!("lease lost; another worker owns this job now");
+                    return;
+                }
+                Ok(_) => {}
+                Err(e) => warn!(error = %e, "heartbeat failed"),
+            }
             let elapsed = started.elapsed().as_secs_f64();
             let warning = (!transcript.warnings.is_empty()).then(|| transcript.warnings.join("; "));
             match write_results(ctx, &claim, &transcript, elapsed).await {
@@ -254,12 +265,7 @@ fn name_the_users_file(message: &str, claim: &Claim) -> String {
 
 async fn end_failed(ctx: &RunContext, claim: &Claim, code: FailureCode, message: &str, retryable: bool) {
     warn!(code = code.as_str(), error = message, retryable, "job failed");
-    let failure = Failure {
-        code: code.as_str().to_string(),
-        message: message.to_string(),
-        retryable,
-        max_attempts: ctx.config.max_attempts,
-    };
+    let failure = Failure { code, message: message.to_string(), retryable, max_attempts: ctx.config.max_attempts };
     if let Err(e) = ctx.store.fail(claim, failure).await {
         warn!(error = %e, "could not record failure");
     }

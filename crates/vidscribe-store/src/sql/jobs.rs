@@ -360,7 +360,7 @@ impl<B: Backend> SqlStore<B> {
                     t.from(),
                     t.to(),
                     give_up.then_some(now),
-                    give_up.then_some(FailureCode::WorkerLost.as_str()),
+                    give_up.then_some(FailureCode::WorkerLost),
                     message.clone()
                 );
                 let attempt_update = end_attempt(id, r.int("attempts")?, now, "lease_expired", message.as_deref());

@@ -10,7 +10,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, DurationRound, Utc};
 use uuid::Uuid;
-use vidscribe_core::{BatchId, BatchStatus, EventData, JobId, JobStage, JobStatus, SessionId};
+use vidscribe_core::{BatchId, BatchStatus, EventData, FailureCode, JobId, JobStage, JobStatus, SessionId};
 
 use crate::error::{Result, StoreError};
 
@@ -54,6 +54,7 @@ arg_from! {
     JobStatus => |v| Arg::Text(Some(v.as_str().to_string())),
     BatchStatus => |v| Arg::Text(Some(v.as_str().to_string())),
     Option<JobStage> => |v| Arg::Text(v.map(|s| s.as_str().to_string())),
+    Option<FailureCode> => |v| Arg::Text(v.map(|c| c.as_str().to_string())),
 }
 
 /// One statement and its values.
@@ -233,8 +234,13 @@ pub trait Cells: Send + Sync {
 
     /// A column holding one of our string enums.
     fn parsed<T: std::str::FromStr>(&self, col: &str) -> Result<T> {
-        let s = self.text(col)?;
-        s.parse().map_err(|_| StoreError::Corrupt(format!("bad {col} '{s}'")))
+        self.opt_parsed(col)?.ok_or_else(|| null(col))
+    }
+
+    /// [`Cells::parsed`] of a nullable column.
+    fn opt_parsed<T: std::str::FromStr>(&self, col: &str) -> Result<Option<T>> {
+        let Some(s) = self.opt_text(col)? else { return Ok(None) };
+        s.parse().map(Some).map_err(|_| StoreError::Corrupt(format!("bad {col} '{s}'")))
     }
 }
 

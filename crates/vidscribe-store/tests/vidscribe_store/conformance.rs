@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::broadcast;
 use vidscribe_core::{
-    BatchId, BatchProgress, BatchStatus, Checkpoint, Event, EventData, EventKind, JobId, JobStage, JobStatus,
+    BatchId, BatchProgress, BatchStatus, Checkpoint, Event, EventData, EventKind, FailureCode, JobId, JobStage,
+    JobStatus,
 };
 use vidscribe_store::{Claim, DynStore, Failure, Heartbeat, LiveTranscript, StoreError};
 
@@ -73,7 +74,7 @@ async fn claim(store: &DynStore, worker: &str) -> Claim {
 }
 
 fn failure(retryable: bool, max_attempts: u32) -> Failure {
-    Failure { code: "boom".into(), message: "it broke".into(), retryable, max_attempts }
+    Failure { code: FailureCode::InferenceFailed, message: "it broke".into(), retryable, max_attempts }
 }
 
 async fn a_batch_is_created_filled_and_started(b: &Backend) {
@@ -223,7 +224,7 @@ async fn a_non_retryable_failure_is_final_and_all_failed_fails_the_batch(b: &Bac
     let c2 = claim(&store, "w/2").await;
     let job = store.fail(&c1, failure(false, 3)).await.unwrap();
     assert_eq!(job.status, JobStatus::Failed);
-    assert_eq!(job.error_code.as_deref(), Some("boom"));
+    assert_eq!(job.error_code.map(|c| c.as_str()), Some("inference_failed"));
     assert_eq!(job.error_message.as_deref(), Some("it broke"));
     store.fail(&c2, failure(false, 3)).await.unwrap();
     let batch = store.get_batch(id).await.unwrap();
@@ -383,7 +384,7 @@ async fn expired_leases_are_requeued_and_given_up_after_max_attempts(b: &Backend
     assert_eq!(store.requeue_expired(2).await.unwrap(), 1);
     let job = store.get_job(id, jobs[0]).await.unwrap();
     assert_eq!(job.status, JobStatus::Failed, "given up after max attempts");
-    assert_eq!(job.error_code.as_deref(), Some("worker_lost"));
+    assert_eq!(job.error_code.map(|c| c.as_str()), Some("worker_lost"));
     assert!(job.error_message.as_deref().unwrap().contains("stopped responding"));
     let batch = store.get_batch(id).await.unwrap();
     assert_eq!(batch.status, BatchStatus::Failed);

@@ -97,7 +97,7 @@ async fn a_job_whose_worker_keeps_dying_fails_with_a_clear_message() {
     }
     let job = &env.store.get_batch(batch).await.unwrap().jobs[0];
     assert_eq!(job.status, JobStatus::Failed);
-    assert_eq!(job.error_code.as_deref(), Some("worker_lost"));
+    assert_eq!(job.error_code.map(|c| c.as_str()), Some("worker_lost"));
     assert!(job.error_message.as_deref().unwrap().contains("stopped responding 2 times"), "{:?}", job.error_message);
     assert_eq!(env.store.batch_summary(batch).await.unwrap().status, BatchStatus::Failed);
 }

@@ -133,7 +133,7 @@ async fn a_failed_job_closes_the_batch_with_a_count_and_retry_reopens_it() {
     assert_eq!(summary.progress.progress_percentage, 100.0);
     let failed = env.store.get_job(batch, jobs[1]).await.unwrap();
     assert_eq!(failed.status, JobStatus::Failed);
-    assert_eq!(failed.error_code.as_deref(), Some("not_media"));
+    assert_eq!(failed.error_code.map(|c| c.as_str()), Some("not_media"));
     assert_eq!(failed.attempts, 1, "deterministic failures are not retried automatically");
 
     // Retrying re-opens the batch; the job runs again and fails again, the batch closes again.
