@@ -399,11 +399,16 @@ fn split(chunks: Vec<Chunk>) -> (Vec<Span>, Vec<Chunk>) {
 
 /// A pause between two words this long (seconds) ends a segment even without punctuation.
 const SEGMENT_PAUSE: f64 = 1.0;
+/// A subtitle's most: 7 s on screen, two lines of 42 characters (the common broadcast and
+/// streaming guideline). A longer sentence is cut again.
+const SEGMENT_SECONDS: f64 = 7.0;
+const SEGMENT_CHARS: usize = 84;
 
 /// A chunk's segment cut into sentences at its words: after a word that ends a sentence
 /// (`.`, `?`, `!`, `…` and their CJK forms, closing quotes or brackets after them allowed),
-/// or before a word that follows a pause of [`SEGMENT_PAUSE`]. Each piece spans its words and
-/// keeps the chunk's scores. Without words the segment stays whole.
+/// or before a word that follows a pause of [`SEGMENT_PAUSE`]; a sentence too long for one
+/// subtitle is cut again ([`fit_subtitle`]). Each piece spans its words and keeps the
+/// chunk's scores. Without words the segment stays whole.
 fn sentences(segment: Segment) -> Vec<Segment> {
     let Some(words) = segment.words.clone().filter(|w| !w.is_empty()) else { return vec![segment] };
     let ends_sentence = |w: &str| {
@@ -424,6 +429,7 @@ fn sentences(segment: Segment) -> Vec<Segment> {
     }
     groups
         .into_iter()
+        .flat_map(fit_subtitle)
         .map(|g| Segment {
             start: g[0].start,
             end: g[g.len() - 1].end,
@@ -432,6 +438,37 @@ fn sentences(segment: Segment) -> Vec<Segment> {
             ..segment.clone()
         })
         .collect()
+}
+
+/// The words of one sentence in pieces of at most [`SEGMENT_SECONDS`] and [`SEGMENT_CHARS`]
+/// (a single word longer than that stays whole). Each cut is where a reader would pause:
+/// the longest gap between two words, a clause mark (`,` `;` `:` `—`) counting as 0.3 s
+/// more, so "…Americans, | ask not…" is cut at the comma.
+fn fit_subtitle(words: Vec<vidscribe_core::Word>) -> Vec<Vec<vidscribe_core::Word>> {
+    let chars: usize = words.iter().map(|w| w.word.chars().count()).sum();
+    let seconds = match (words.first(), words.last()) {
+        (Some(a), Some(b)) => b.end - a.start,
+        _ => 0.0,
+    };
+    if words.len() < 2 || (seconds <= SEGMENT_SECONDS && chars <= SEGMENT_CHARS) {
+        return vec![words];
+    }
+    let clause =
+        |w: &str| w.trim_end_matches(['"', '\'', ')', ']', '»', '”', '’']).ends_with([',', ';', ':', '—', '，', '、']);
+    let cut = (1..words.len())
+        .max_by(|&a, &b| {
+            let weight = |i: usize| {
+                let (before, after) = (&words[i - 1], &words[i]);
+                (after.start - before.end).max(0.0) + if clause(&before.word) { 0.3 } else { 0.0 }
+            };
+            weight(a).total_cmp(&weight(b))
+        })
+        .unwrap_or(1);
+    let mut words = words;
+    let rest = words.split_off(cut);
+    let mut out = fit_subtitle(words);
+    out.extend(fit_subtitle(rest));
+    out
 }
 
 /// Where to end a chunk of a longer stream, in frames from its start: the middle of the
@@ -505,6 +542,59 @@ mod tests {
         assert!(cut.iter().all(|s| s.avg_logprob == -0.2 && s.words.as_ref().is_some_and(|w| !w.is_empty())));
         let bare = Segment { words: None, ..chunk };
         assert_eq!(sentences(bare.clone()), [bare], "without words the chunk stays whole");
+    }
+
+    #[test]
+    fn a_sentence_too_long_for_a_subtitle_is_cut_at_its_clauses() {
+        // JFK's sentence as one 10.6 s sentence: cut at the commas with the longest pauses.
+        let text = [
+            (" And", 0.3, 0.5),
+            (" so,", 0.5, 1.0),
+            (" my", 1.2, 1.5),
+            (" fellow", 1.5, 2.0),
+            (" Americans,", 2.0, 3.0),
+            (" ask", 3.6, 3.9),
+            (" not", 3.9, 4.4),
+            (" what", 5.0, 5.3),
+            (" your", 5.3, 5.6),
+            (" country", 5.6, 6.0),
+            (" can", 6.0, 6.3),
+            (" do", 6.3, 6.5),
+            (" for", 6.5, 6.7),
+            (" you,", 6.7, 7.5),
+            (" ask", 7.9, 8.2),
+            (" what", 8.2, 8.5),
+            (" you", 8.5, 8.7),
+            (" can", 8.7, 9.0),
+            (" do", 9.0, 9.2),
+            (" for", 9.2, 9.4),
+            (" your", 9.4, 9.7),
+            (" country.", 9.7, 10.9),
+        ];
+        let words: Vec<_> = text.iter().map(|&(w, a, b)| word(w, a, b)).collect();
+        let chunk = Segment {
+            id: 0,
+            start: 0.0,
+            end: 11.0,
+            text: text.iter().map(|t| t.0).collect(),
+            words: Some(words),
+            avg_logprob: -0.2,
+            no_speech_prob: 0.01,
+            compression_ratio: 1.2,
+            temperature: 0.0,
+        };
+        let cut: Vec<String> = sentences(chunk).into_iter().map(|s| s.text).collect();
+        assert_eq!(
+            cut,
+            [
+                " And so, my fellow Americans,",
+                " ask not what your country can do for you,",
+                " ask what you can do for your country."
+            ]
+        );
+        // A sentence that fits stays whole, and one word is never cut.
+        assert_eq!(fit_subtitle(vec![word(" Hello.", 0.0, 0.5)]).len(), 1);
+        assert_eq!(fit_subtitle(vec![word(" Soooo", 0.0, 9.0)]).len(), 1);
     }
 
     #[test]
