@@ -6,14 +6,10 @@
 //! score ≥ 0.5, speech ends at the first frame under 0.35 that is followed by ≥ 2 s without
 //! voice, and each kept stretch is padded by 0.4 s on both sides. The kept stretches are
 //! joined end to end; [`SpeechMap`] maps a time in the joined audio back to media time.
-//! The scores come from `earshot`, whose network ships inside the crate. earshot takes much
-//! of a music bed for voice, so a frame in music (most of the second around it holds a
-//! note, see [`tones`]) counts as unvoiced whatever its score.
+//! The scores come from `earshot`, whose network ships inside the crate.
 //!
 //! The gate streams: it holds at most the undecided tail (the current silence, under 2 s,
-//! plus padding, plus the half second ahead that music is judged on), never the media.
-
-mod tones;
+//! plus padding), never the media.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -24,12 +20,6 @@ use crate::stream::AudioSource;
 
 /// earshot scores frames of exactly this many samples (16 ms at 16 kHz).
 const FRAME: usize = 256;
-/// Music is judged on the second around a frame: this many frames on each side.
-const MUSIC_HALF: usize = 31;
-/// A frame is music when at least this share of the frames around it hold a note. The test
-/// speech peaks at 0.34 in any second (0.71 for the hum in one pause of jfk.wav, too short
-/// to end a stretch); the benchmark's music bed is at or above it 98 % of the time.
-const MUSIC_SHARE: f64 = 0.5;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct VadOptions {
@@ -43,20 +33,11 @@ pub struct VadOptions {
     pub pad: f64,
     /// A voiced stretch shorter than this is a click or a note, not speech.
     pub min_speech: f64,
-    /// Frames in music count as unvoiced.
-    pub reject_music: bool,
 }
 
 impl Default for VadOptions {
     fn default() -> Self {
-        VadOptions {
-            threshold: 0.5,
-            neg_threshold: 0.35,
-            min_silence: 2.0,
-            pad: 0.4,
-            min_speech: 0.25,
-            reject_music: true,
-        }
+        VadOptions { threshold: 0.5, neg_threshold: 0.35, min_silence: 2.0, pad: 0.4, min_speech: 0.25 }
     }
 }
 
@@ -154,23 +135,10 @@ fn samples(seconds: f64) -> usize {
     (seconds.max(0.0) * SAMPLE_RATE as f64).round() as usize
 }
 
-/// A frame scored and waiting for the frames after it, which its music judgement needs.
-struct Scored {
-    samples: Vec<f32>,
-    score: f32,
-    /// Some spectral peak has held its pitch long enough to be a note.
-    note: bool,
-}
-
 /// An [`AudioSource`] passing on only the speech of `inner`.
 pub struct SpeechGate<'a> {
     inner: &'a mut dyn AudioSource,
     detector: Box<earshot::Detector>,
-    tones: tones::ToneTracker,
-    /// Frames scored, not yet judged: the next to judge and up to `MUSIC_HALF` after it.
-    ahead: VecDeque<Scored>,
-    /// Whether each of the last `MUSIC_HALF` judged frames held a note.
-    behind: VecDeque<bool>,
     options: VadOptions,
     /// The options' durations in samples.
     pad: usize,
@@ -187,9 +155,6 @@ pub struct SpeechGate<'a> {
     /// Where the last stretch passed on ends (media samples), so the next one knows if it
     /// continues it.
     passed_to: Option<usize>,
-    /// Where the last frame judged music ends (media samples): padding never reaches back
-    /// over it, so the model hears speech start from quiet, not from the music.
-    music_to: usize,
     state: State,
     ended: bool,
 }
@@ -199,9 +164,6 @@ impl<'a> SpeechGate<'a> {
         SpeechGate {
             inner,
             detector: earshot::Detector::default_boxed(),
-            tones: tones::ToneTracker::new(FRAME),
-            ahead: VecDeque::new(),
-            behind: VecDeque::new(),
             options,
             pad: samples(options.pad),
             min_silence: samples(options.min_silence),
@@ -212,7 +174,6 @@ impl<'a> SpeechGate<'a> {
             held_start: 0,
             pos: 0,
             passed_to: None,
-            music_to: 0,
             state: State::Silence,
             ended: false,
         }
@@ -250,9 +211,9 @@ impl<'a> SpeechGate<'a> {
         self.held_start += n;
     }
 
-    /// Scores the next frame of media samples, then judges those it was the last one
-    /// needed for.
+    /// Scores one frame of media samples `pos..pos + FRAME` and moves the state on.
     fn frame(&mut self, frame: &[f32], out: &mut Vec<f32>) {
+        let (f0, f1) = (self.pos, self.pos + frame.len());
         let score = if frame.len() == FRAME {
             // earshot wants samples in [-1, 1]; a resampler's overshoot can leave that range.
             let mut clamped = [0f32; FRAME];
@@ -263,37 +224,6 @@ impl<'a> SpeechGate<'a> {
         } else {
             0.0
         };
-        let note = self.options.reject_music && self.tones.push(frame);
-        self.ahead.push_back(Scored { samples: frame.to_vec(), score, note });
-        while self.ahead.len() > MUSIC_HALF {
-            self.judge(out);
-        }
-    }
-
-    /// Judges the oldest frame not yet judged: music (most of the second around it holds a
-    /// note) counts as unvoiced, whatever earshot scored.
-    fn judge(&mut self, out: &mut Vec<f32>) {
-        let Some(f) = self.ahead.pop_front() else { return };
-        let around = self.behind.iter().copied().chain([f.note]).chain(self.ahead.iter().map(|s| s.note));
-        let (frames, notes) = around.fold((0usize, 0usize), |(n, k), note| (n + 1, k + usize::from(note)));
-        // At the edge of music the second around a frame is only half music: there a frame
-        // that holds a note itself is music at half the share, so the edge is cut sharply
-        // on the music's side and speech beside it (whose frames hold none) is untouched.
-        let share = notes as f64 / frames.max(1) as f64;
-        let music = notes > 0 && (share >= MUSIC_SHARE || (f.note && share >= MUSIC_SHARE / 2.0));
-        self.behind.push_back(f.note);
-        if self.behind.len() > MUSIC_HALF {
-            self.behind.pop_front();
-        }
-        self.step(&f.samples, if music { 0.0 } else { f.score }, music, out);
-    }
-
-    /// Moves the state on by one judged frame of media samples `pos..pos + frame.len()`.
-    fn step(&mut self, frame: &[f32], score: f32, music: bool, out: &mut Vec<f32>) {
-        let (f0, f1) = (self.pos, self.pos + frame.len());
-        if music {
-            self.music_to = f1;
-        }
         self.held.extend(frame.iter().copied());
         self.pos = f1;
         let (pad, min_silence, min_speech) = (self.pad, self.min_silence, self.min_speech);
@@ -324,9 +254,7 @@ impl<'a> SpeechGate<'a> {
         let confirmed = *confirmed;
         let over = quiet_since.is_some_and(|q| f1 - q >= min_silence);
         if confirmed {
-            // Padding is quiet or speech, never music: it stops where music begins or ends.
-            let to = if music { (voice_end + pad).min(f0) } else { voice_end + pad };
-            self.pass(start.saturating_sub(pad).max(self.music_to), to, out);
+            self.pass(start.saturating_sub(pad), voice_end + pad, out);
         }
         if over {
             self.state = State::Silence;
@@ -340,14 +268,11 @@ impl<'a> SpeechGate<'a> {
             let rest = std::mem::take(&mut self.unscored);
             self.frame(&rest, out);
         }
-        while !self.ahead.is_empty() {
-            self.judge(out);
-        }
         if let State::Speech { start, quiet_since, confirmed } = self.state {
             let voice_end = quiet_since.unwrap_or(self.pos);
             if confirmed || voice_end - start >= self.min_speech {
                 let pad = self.pad;
-                self.pass(start.saturating_sub(pad).max(self.music_to), voice_end + pad, out);
+                self.pass(start.saturating_sub(pad), voice_end + pad, out);
             }
         }
         self.state = State::Silence;
@@ -400,48 +325,6 @@ mod tests {
         assert_eq!(map.stretches(), vec![(1.0, 3.0), (10.0, 11.0)]);
         assert_eq!(map.speech_seconds(), 3.0);
         assert_eq!(map.media_seconds(), 12.0);
-    }
-
-    /// Samples in memory, handed out a second at a time as a decoder would.
-    struct Seconds(std::vec::IntoIter<Vec<f32>>);
-
-    impl AudioSource for Seconds {
-        fn next_chunk(&mut self) -> Result<Option<Vec<f32>>, AsrError> {
-            Ok(self.0.next())
-        }
-    }
-
-    /// Seconds the gate passes on of `samples`.
-    fn passed(samples: Vec<f32>, reject_music: bool) -> f64 {
-        let chunks: Vec<Vec<f32>> = samples.chunks(SAMPLE_RATE as usize).map(<[f32]>::to_vec).collect();
-        let mut source = Seconds(chunks.into_iter());
-        let mut gate = SpeechGate::new(&mut source, VadOptions { reject_music, ..VadOptions::default() });
-        let mut n = 0;
-        while let Some(chunk) = gate.next_chunk().unwrap() {
-            n += chunk.len();
-        }
-        n as f64 / SAMPLE_RATE as f64
-    }
-
-    #[test]
-    fn a_music_bed_is_not_passed_on_though_earshot_hears_voice_in_it() {
-        let music = vidscribe_media::testdata::music_bed(20.0);
-        let heard = passed(music.clone(), false);
-        assert!(heard > 5.0, "earshot alone passes much of it: {heard} s");
-        assert_eq!(passed(music, true), 0.0);
-    }
-
-    #[test]
-    fn speech_next_to_music_is_passed_on_whole() {
-        let speech = vidscribe_media::testdata::samples("jfk.wav");
-        let alone = passed(speech.clone(), true);
-        let mut audio = vidscribe_media::testdata::music_bed(10.0);
-        audio.extend(&speech);
-        audio.extend(vidscribe_media::testdata::music_bed(10.0));
-        let heard = passed(audio, true);
-        // What the speech alone passes, give or take 0.15 s judged at each music edge: all
-        // of the speech, none of the 20 s of music.
-        assert!((heard - alone).abs() <= 0.3, "{heard} s with the music around, {alone} s alone");
     }
 
     #[test]

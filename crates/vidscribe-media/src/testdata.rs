@@ -78,28 +78,6 @@ pub fn room_tone(seconds: f64) -> Vec<f32> {
         .collect()
 }
 
-/// `seconds` of a synthetic music bed at 16 kHz: a plucked three-note chord (each note with
-/// two overtones) every half second over a noise beat every quarter second, as the
-/// benchmark's long file has (bench/asr/pauses.py). Deterministic.
-pub fn music_bed(seconds: f64) -> Vec<f32> {
-    const CHORDS: [[f64; 3]; 4] =
-        [[220.0, 277.2, 329.6], [174.6, 220.0, 261.6], [261.6, 329.6, 392.0], [196.0, 246.9, 293.7]];
-    let mut seed: u32 = 7;
-    (0..(seconds * 16_000.0) as usize)
-        .map(|i| {
-            let t = i as f64 / 16_000.0;
-            let chord = CHORDS[(t / 0.5) as usize % CHORDS.len()];
-            let pluck = (-(t % 0.5) * 3.0).exp();
-            let tau = 2.0 * std::f64::consts::PI;
-            let notes: f64 =
-                chord.iter().flat_map(|f| (1..=3).map(move |h| (tau * f * h as f64 * t).sin() / h as f64)).sum();
-            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            let beat = (-(t % 0.25) * 40.0).exp() * ((seed >> 8) as f64 / (1u32 << 24) as f64 - 0.5);
-            (0.08 * pluck * notes + 0.15 * beat) as f32
-        })
-        .collect()
-}
-
 /// A 16-bit PCM mono WAV file of `samples` (clamped to [-1, 1]).
 pub fn wav(samples: &[f32], sample_rate: u32) -> Vec<u8> {
     let data_len = (samples.len() * 2) as u32;
@@ -131,9 +109,9 @@ pub struct Passage {
     pub reference: String,
 }
 
-/// Real speech separated by long stretches of music and of room tone: jfk.wav, 30 s of a
-/// music bed, a LibriVox passage, 20 s of room tone. Two different passages: the same one
-/// twice compresses well enough to trip the decoder's repetition check.
+/// Real speech separated by long pauses: jfk.wav, 30 s of room tone, a LibriVox passage,
+/// 20 s of room tone. Two different passages: the same one twice compresses well enough to
+/// trip the decoder's repetition check.
 #[derive(Debug, Clone)]
 pub struct GappedSpeech {
     pub samples: Vec<f32>,
@@ -147,12 +125,11 @@ impl GappedSpeech {
         let mut samples = Vec::new();
         let mut passages = Vec::new();
         let at = |s: &Vec<f32>| s.len() as f64 / 16_000.0;
-        let pauses: [(&str, Vec<f32>); 2] = [("jfk.wav", music_bed(30.0)), (Self::LIBRIVOX, room_tone(20.0))];
-        for (clip, pause) in pauses {
+        for (clip, pause) in [("jfk.wav", 30.0), (Self::LIBRIVOX, 20.0)] {
             let start = at(&samples);
             samples.extend(self::samples(clip));
             passages.push(Passage { start, end: at(&samples), reference: reference_text(clip) });
-            samples.extend(pause);
+            samples.extend(room_tone(pause));
         }
         GappedSpeech { samples, passages }
     }
@@ -173,7 +150,7 @@ impl GappedSpeech {
         ends.zip(starts).collect()
     }
 
-    /// The passages' references, in order.
+    /// Both references, in order.
     pub fn reference(&self) -> String {
         self.passages.iter().map(|p| p.reference.as_str()).collect::<Vec<_>>().join(" ")
     }
