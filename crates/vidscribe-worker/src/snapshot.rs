@@ -5,7 +5,8 @@
 //! Driven by committed events. Bursts are coalesced: a batch is rewritten at most every
 //! `MIN_GAP` (or 4× its last write time, for huge batches) while events keep coming, and
 //! always once more after the last one, so the cost per transition stays flat even for a
-//! 10 000-job batch and the writer never takes more than a fifth of a core.
+//! 10 000-job batch and the writer never takes more than a fifth of a core. A batch that
+//! has just ended is written at once: whoever watches the file sees it end when the API does.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -22,6 +23,8 @@ const MIN_GAP: Duration = Duration::from_millis(100);
 pub(crate) async fn run(store: DynStore, storage: DynStorage, mut stop: watch::Receiver<bool>) {
     let mut events = store.subscribe();
     let mut dirty: HashSet<BatchId> = HashSet::new();
+    // Dirty batches whose last event ended them: written without waiting for their gap.
+    let mut ended: HashSet<BatchId> = HashSet::new();
     // When each batch was last written and how long that took.
     let mut last_write: HashMap<BatchId, (Instant, Duration)> = HashMap::new();
     // Bring every snapshot up to date at start (a crash may have left one behind).
@@ -37,6 +40,7 @@ pub(crate) async fn run(store: DynStore, storage: DynStorage, mut stop: watch::R
         for id in due {
             let wait = last_write
                 .get(&id)
+                .filter(|_| !ended.contains(&id))
                 .map(|(t, took)| MIN_GAP.max(*took * 4).saturating_sub(now.duration_since(*t)))
                 .unwrap_or_default();
             if !wait.is_zero() {
@@ -44,6 +48,7 @@ pub(crate) async fn run(store: DynStore, storage: DynStorage, mut stop: watch::R
                 continue;
             }
             dirty.remove(&id);
+            ended.remove(&id);
             let started = Instant::now();
             write_one(&store, &storage, id).await;
             last_write.insert(id, (started, started.elapsed()));
@@ -57,18 +62,19 @@ pub(crate) async fn run(store: DynStore, storage: DynStorage, mut stop: watch::R
                     match e.data {
                         EventData::Deleted { batch_id } => {
                             dirty.remove(&batch_id);
+                            ended.remove(&batch_id);
                             last_write.remove(&batch_id);
                             remove(&storage, batch_id).await;
                         }
                         ref data if rewrites_the_document(data) => {
-                            dirty.insert(e.batch_id());
+                            mark(&mut dirty, &mut ended, data, e.batch_id());
                         }
                         _ => {}
                     }
                     // Take everything already waiting, so one write covers a burst.
                     while let Ok(e) = events.try_recv() {
                         if rewrites_the_document(&e.data) {
-                            dirty.insert(e.batch_id());
+                            mark(&mut dirty, &mut ended, &e.data, e.batch_id());
                         }
                     }
                 }
@@ -86,6 +92,14 @@ pub(crate) async fn run(store: DynStore, storage: DynStorage, mut stop: watch::R
                 }
             }
         }
+    }
+}
+
+/// Marks the batch of `data` stale, and as just ended when that is what the event says.
+fn mark(dirty: &mut HashSet<BatchId>, ended: &mut HashSet<BatchId>, data: &EventData, id: BatchId) {
+    dirty.insert(id);
+    if matches!(data, EventData::Batch(b) if b.status.is_terminal()) {
+        ended.insert(id);
     }
 }
 
