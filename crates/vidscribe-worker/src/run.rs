@@ -214,7 +214,6 @@ async fn run_claim_inner(ctx: &RunContext, claim: Claim) {
         (Ok(transcript), StopReason::None) => {
             // The last windows' segments too, so the live transcript ends where the outputs do.
             commit_live(&ctx.store, &claim, &shared).await;
-            shared.stage.store(stage_index(JobStage::Writing), Ordering::Relaxed);
             // The last report while processing: everything transcribed, the outputs being
             // written. Without it a job shorter than one heartbeat would go from its claim's
             // 0 % straight to completed, and its progress would never be seen moving.

@@ -411,10 +411,7 @@ const SEGMENT_CHARS: usize = 84;
 /// chunk's scores. Without words the segment stays whole.
 fn sentences(segment: Segment) -> Vec<Segment> {
     let Some(words) = segment.words.clone().filter(|w| !w.is_empty()) else { return vec![segment] };
-    let ends_sentence = |w: &str| {
-        let w = w.trim_end_matches(['"', '\'', ')', ']', '»', '”', '’', '」']);
-        w.ends_with(['.', '?', '!', '…', '。', '？', '！'])
-    };
+    let ends_sentence = |w: &str| ends_with_mark(w, &['.', '?', '!', '…', '。', '？', '！']);
     let mut groups: Vec<Vec<vidscribe_core::Word>> = Vec::new();
     // Whether the last group goes on: its last word did not end a sentence.
     let mut open = false;
@@ -440,6 +437,11 @@ fn sentences(segment: Segment) -> Vec<Segment> {
         .collect()
 }
 
+/// Whether `word` ends with one of `marks`, closing quotes or brackets after it allowed.
+fn ends_with_mark(word: &str, marks: &[char]) -> bool {
+    word.trim_end_matches(['"', '\'', ')', ']', '»', '”', '’', '」']).ends_with(marks)
+}
+
 /// The words of one sentence in pieces of at most [`SEGMENT_SECONDS`] and [`SEGMENT_CHARS`]
 /// (a single word longer than that stays whole). Each cut is where a reader would pause:
 /// the longest gap between two words, a clause mark (`,` `;` `:` `—`) counting as 0.3 s
@@ -453,8 +455,7 @@ fn fit_subtitle(words: Vec<vidscribe_core::Word>) -> Vec<Vec<vidscribe_core::Wor
     if words.len() < 2 || (seconds <= SEGMENT_SECONDS && chars <= SEGMENT_CHARS) {
         return vec![words];
     }
-    let clause =
-        |w: &str| w.trim_end_matches(['"', '\'', ')', ']', '»', '”', '’']).ends_with([',', ';', ':', '—', '，', '、']);
+    let clause = |w: &str| ends_with_mark(w, &[',', ';', ':', '—', '，', '、']);
     let cut = (1..words.len())
         .max_by(|&a, &b| {
             let weight = |i: usize| {
